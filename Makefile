@@ -1,0 +1,69 @@
+# jobwarden — every target sets up what it needs on a fresh machine.
+#   make test   lint + unit + integration + e2e tests against a real local stack
+#   make run    the embedded default (see README)
+#   make up / make down   keep a local stack running for exploring
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+BOOT := .jobwarden/bootstrap
+UV := $(BOOT)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK_DIR := .jobwarden/local
+
+.PHONY: help setup tools up down status lint test test-unit test-integration run bench clean
+
+help:
+	@echo "make test    lint and all tests (builds the local stack's binaries the first time)"
+	@echo "make run     the embedded default: local stack, demo Jobs, reports"
+	@echo "make up      start a local stack in the background ($(STACK_DIR)/env); make down stops it"
+	@echo "make tools   build the local stack's binaries (cached in ~/.cache/jobwarden)"
+	@echo "make lint    ruff, mypy --strict, import-linter"
+
+$(UV):
+	@echo "bootstrapping uv $(UV_VERSION) into $(BOOT)"
+	@python3 -m venv $(BOOT)
+	@$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+tools: setup
+	@$(PY) -m jobwarden.localstack tools
+
+up: tools
+	@$(PY) -m jobwarden.localstack up --dir $(STACK_DIR)
+
+down: setup
+	@$(PY) -m jobwarden.localstack down --dir $(STACK_DIR)
+
+status: setup
+	@$(PY) -m jobwarden.localstack status --dir $(STACK_DIR)
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports
+
+test-unit: setup
+	@$(VENV)/bin/pytest tests/unit -q
+
+test-integration: tools
+	@$(VENV)/bin/pytest tests/integration tests/e2e -q
+
+test: lint tools
+	@$(VENV)/bin/pytest tests -q
+
+run: tools
+	@$(PY) -m jobwarden.cli run
+
+bench: tools
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: down
+	rm -rf $(VENV) .jobwarden build

@@ -1,0 +1,202 @@
+"""A small JSON client for the Kubernetes API, over urllib3.
+
+Why not the `kubernetes` package's typed API: importing it costs about a second
+and its models cost CPU per object, both paid on every cold start. jobwarden
+needs a handful of verbs on plain JSON, so this module speaks HTTP directly and
+maps statuses onto the error tree in `jobwarden.errors`. Turning a kubeconfig,
+in-cluster or GKE credentials into a `Credentials` is the cluster adapter's job.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+
+from jobwarden.errors import (
+    ApiError,
+    ApiUnavailableError,
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+)
+
+JSON = dict[str, Any]
+_MAX_ERROR_BODY = 500
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach and authenticate to one API server."""
+
+    server: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = None
+    insecure: bool = False
+
+    def __repr__(self) -> str:  # never print the token
+        return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
+
+
+def _error_for(status: int, method: str, path: str, body: bytes) -> Exception:
+    reason = ""
+    message = body[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+    try:
+        payload = json.loads(body)
+        if isinstance(payload, dict):
+            reason = str(payload.get("reason", ""))
+            message = str(payload.get("message", message))[:_MAX_ERROR_BODY]
+    except ValueError:
+        pass
+    text = f"{method} {path}: {status} {reason or ''} {message}".replace("  ", " ").strip()
+    if status == 429 or status >= 500:
+        return ApiUnavailableError(text, method=method, path=path, status=status)
+    kinds: dict[int, type[ApiError]] = {
+        404: NotFoundError,
+        403: ForbiddenError,
+        409: ConflictError,
+        400: InvalidError,
+        422: InvalidError,
+    }
+    kind = kinds.get(status, ApiError)
+    return kind(text, status=status, method=method, path=path, reason=reason)
+
+
+class KubeApi:
+    """JSON requests against one API server; errors mapped to jobwarden's error tree."""
+
+    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        self.credentials = credentials
+        context = ssl.create_default_context(cafile=credentials.ca_file)
+        if credentials.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if credentials.cert_file:
+            context.load_cert_chain(credentials.cert_file, credentials.key_file)
+        self._pool = urllib3.PoolManager(
+            ssl_context=context,
+            timeout=urllib3.Timeout(connect=5.0, read=timeout),
+            retries=False,
+            maxsize=4,
+        )
+        self._headers = {"Accept": "application/json"}
+        if credentials.token:
+            self._headers["Authorization"] = f"Bearer {credentials.token}"
+
+    def _url(self, path: str, params: Mapping[str, str | int | bool] | None) -> str:
+        query = ""
+        if params:
+            query = "?" + urlencode(
+                {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
+            )
+        return self.credentials.server.rstrip("/") + path + query
+
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: Mapping[str, str | int | bool] | None = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> bytes:
+        """Send one request; return the body bytes or raise the mapped error."""
+        headers = dict(self._headers)
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        try:
+            response = self._pool.request(
+                method,
+                self._url(path, params),
+                body=data,
+                headers=headers,
+                timeout=timeout if timeout is not None else urllib3.util.Timeout.DEFAULT_TIMEOUT,
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise ApiUnavailableError(
+                f"{method} {path}: cannot reach the API server at {self.credentials.server} "
+                f"({type(err).__name__}: {err}); check that it is running and reachable",
+                method=method,
+                path=path,
+            ) from err
+        if response.status >= 400:
+            raise _error_for(response.status, method, path, response.data)
+        return bytes(response.data)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: Mapping[str, str | int | bool] | None = None,
+        content_type: str = "application/json",
+    ) -> JSON:
+        data = self.raw(method, path, body=body, params=params, content_type=content_type)
+        if not data:
+            return {}
+        decoded = json.loads(data)
+        return decoded if isinstance(decoded, dict) else {"items": decoded}
+
+    def get(self, path: str, **params: str | int | bool) -> JSON:
+        return self.request("GET", path, params=params)
+
+    def create(self, path: str, body: JSON) -> JSON:
+        return self.request("POST", path, body=body)
+
+    def delete(self, path: str, body: JSON | None = None) -> JSON:
+        return self.request("DELETE", path, body=body)
+
+    def merge_patch(self, path: str, body: JSON) -> JSON:
+        return self.request("PATCH", path, body=body, content_type="application/merge-patch+json")
+
+    def text(self, path: str, **params: str | int | bool) -> str:
+        return self.raw("GET", path, params=params).decode("utf-8", "replace")
+
+    def watch(
+        self, path: str, *, timeout_seconds: int = 60, **params: str | int | bool
+    ) -> Iterator[JSON]:
+        """Stream watch events ({"type", "object"}) until the server closes the watch."""
+        query = {**params, "watch": True, "timeoutSeconds": timeout_seconds}
+        url = self._url(path, query)
+        try:
+            response = self._pool.request(
+                "GET",
+                url,
+                headers=self._headers,
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=5.0, read=timeout_seconds + 10),
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise ApiUnavailableError(
+                f"WATCH {path}: cannot reach the API server at {self.credentials.server} ({err})",
+                method="WATCH",
+                path=path,
+            ) from err
+        try:
+            if response.status >= 400:
+                raise _error_for(response.status, "WATCH", path, response.read())
+            buffer = b""
+            for chunk in response.stream(65536):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except urllib3.exceptions.HTTPError as err:
+            raise ApiUnavailableError(
+                f"WATCH {path}: the stream broke ({err})", method="WATCH", path=path
+            ) from err
+        finally:
+            response.release_conn()

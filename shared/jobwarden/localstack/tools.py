@@ -1,0 +1,227 @@
+"""Build the local stack's binaries from pinned Go modules, once per machine.
+
+Each tool is built from a small Go module under `infra/local/<module>/` whose
+go.mod/go.sum pin every version. The result is cached outside the repo at
+`$JOBWARDEN_CACHE/bin/<name>-<version>-<hash>/<name>` (default cache
+`~/.cache/jobwarden`), where the hash covers the module files, the build flags
+and the Go version, so a changed pin or toolchain builds again and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobwarden.errors import LocalStackError
+
+K8S_VERSION = "v1.37.2"
+ETCD_VERSION = "v3.7.3"
+KWOK_VERSION = "v0.8.0"
+PUBSUB_VERSION = "v2.9.0"
+FAKE_GCS_VERSION = "v1.55.1"
+
+
+def _k8s_ldflags(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return " ".join(flags)
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """One binary built from one package of a pinned Go module under infra/local."""
+
+    name: str
+    module: str
+    package: str
+    version: str
+    ldflags: str = "-s -w"
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+TOOLS: tuple[GoTool, ...] = (
+    GoTool("etcd", "etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION),
+    GoTool(
+        "kube-apiserver",
+        "k8s",
+        "k8s.io/kubernetes/cmd/kube-apiserver",
+        K8S_VERSION,
+        _k8s_ldflags(K8S_VERSION),
+        ("selinux", "notest"),
+    ),
+    GoTool(
+        "kube-controller-manager",
+        "k8s",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+        K8S_VERSION,
+        _k8s_ldflags(K8S_VERSION),
+        ("selinux", "notest"),
+    ),
+    GoTool(
+        "kube-scheduler",
+        "k8s",
+        "k8s.io/kubernetes/cmd/kube-scheduler",
+        K8S_VERSION,
+        _k8s_ldflags(K8S_VERSION),
+        ("selinux", "notest"),
+    ),
+    GoTool(
+        "kwok",
+        "kwok",
+        "sigs.k8s.io/kwok/cmd/kwok",
+        KWOK_VERSION,
+        f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION.lstrip('v')}",
+    ),
+    GoTool("pstestd", "pstest", ".", PUBSUB_VERSION),
+    GoTool("fake-gcs-server", "gcs", "github.com/fsouza/fake-gcs-server", FAKE_GCS_VERSION),
+)
+
+Progress = Callable[[str], None]
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (the folder holding infra/local)."""
+    env = os.environ.get("JOBWARDEN_REPO")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[3], Path.cwd()]
+    for candidate in candidates:
+        if (candidate / "infra" / "local" / "k8s" / "go.mod").is_file():
+            return candidate
+    raise LocalStackError(
+        "cannot find the jobwarden checkout (no infra/local/k8s/go.mod above "
+        f"{Path(__file__).resolve()} or in {Path.cwd()}); "
+        "run from the repository or set JOBWARDEN_REPO"
+    )
+
+
+def cache_root() -> Path:
+    """Where built binaries live, outside the repo (JOBWARDEN_CACHE, default ~/.cache/jobwarden)."""
+    env = os.environ.get("JOBWARDEN_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "jobwarden"
+
+
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise LocalStackError(
+            "the Go toolchain is not on PATH; the local stack's binaries are built from Go "
+            "modules (install Go 1.26+ and run `make tools` again)"
+        )
+    return go
+
+
+def _go_version() -> str:
+    out = subprocess.run(
+        [_go(), "env", "GOVERSION"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.strip()
+
+
+def _module_files(module_dir: Path) -> Iterable[Path]:
+    yield module_dir / "go.mod"
+    yield module_dir / "go.sum"
+    yield from sorted(module_dir.glob("*.go"))
+
+
+def tool_key(tool: GoTool, root: Path, go_version: str) -> str:
+    """Cache key: name, pinned version and a hash of everything that shapes the binary."""
+    digest = hashlib.sha256()
+    for path in _module_files(root / "infra" / "local" / tool.module):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(f"{tool.package}|{tool.ldflags}|{','.join(tool.tags)}|{go_version}".encode())
+    return f"{tool.name}-{tool.version}-{digest.hexdigest()[:12]}"
+
+
+def binary_path(tool: GoTool, root: Path, go_version: str) -> Path:
+    return cache_root() / "bin" / tool_key(tool, root, go_version) / tool.name
+
+
+def _build(tool: GoTool, root: Path, target: Path, progress: Progress) -> None:
+    module_dir = root / "infra" / "local" / tool.module
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / tool.name
+        cmd = [_go(), "build", "-v", "-trimpath", f"-ldflags={tool.ldflags}", "-o", str(out)]
+        if tool.tags:
+            cmd.append(f"-tags={','.join(tool.tags)}")
+        cmd.append(tool.package)
+        env = {**os.environ, "CGO_ENABLED": "0"}
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=module_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        tail: list[str] = []
+        last_report = started
+        for compiled, line in enumerate(proc.stdout, start=1):
+            tail = [*tail[-19:], line.rstrip()]
+            now = time.monotonic()
+            if now - last_report >= 15:
+                progress(
+                    f"  {tool.name}: {compiled} packages compiled, {now - started:.0f}s elapsed"
+                )
+                last_report = now
+        if proc.wait() != 0:
+            raise LocalStackError(
+                f"building {tool.name} {tool.version} ({tool.package}) in {module_dir} failed; "
+                "last output:\n" + "\n".join(tail)
+            )
+        os.replace(out, target)
+        progress(f"  {tool.name}: built in {time.monotonic() - started:.0f}s -> {target}")
+
+
+def ensure_tools(progress: Progress | None = None) -> dict[str, Path]:
+    """Build every missing binary (with progress) and return name -> path; a no-op when cached."""
+    say: Progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    root = repo_root()
+    go_version = _go_version()
+    paths: dict[str, Path] = {}
+    missing = [t for t in TOOLS if not binary_path(t, root, go_version).is_file()]
+    if missing:
+        say(
+            f"building {len(missing)} local-stack binaries with {go_version} "
+            f"(first time on this machine takes a while; cached in {cache_root() / 'bin'})"
+        )
+    for index, tool in enumerate(TOOLS, start=1):
+        path = binary_path(tool, root, go_version)
+        if not path.is_file():
+            say(f"[{index}/{len(TOOLS)}] {tool.name} {tool.version}")
+            _build(tool, root, path, say)
+        paths[tool.name] = path
+    return paths
+
+
+def main() -> int:
+    try:
+        paths = ensure_tools()
+    except LocalStackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Pure parts of the local stack: tool cache keys, PKI, CRI log lines, process control."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from jobwarden.localstack.logagent import cri_lines
+from jobwarden.localstack.pki import create_pki
+from jobwarden.localstack.processes import (
+    Process,
+    free_ports,
+    process_gone,
+    process_start_time,
+    stop_pid,
+)
+from jobwarden.localstack.tools import TOOLS, repo_root, tool_key
+
+
+def test_tool_cache_key_changes_when_a_pin_changes(tmp_path: Path) -> None:
+    root = repo_root()
+    copy = tmp_path / "repo"
+    shutil.copytree(root / "infra" / "local", copy / "infra" / "local")
+    apiserver = next(t for t in TOOLS if t.name == "kube-apiserver")
+    before = tool_key(apiserver, copy, "go1.26.8")
+    assert before.startswith("kube-apiserver-v1.37.2-")
+    assert tool_key(apiserver, copy, "go1.26.8") == before
+    assert tool_key(apiserver, copy, "go1.27.0") != before
+    gosum = copy / "infra" / "local" / "k8s" / "go.sum"
+    gosum.write_text(gosum.read_text() + "example.invalid/x v1.0.0 h1:abc=\n")
+    assert tool_key(apiserver, copy, "go1.26.8") != before
+
+
+def test_every_tool_has_a_pinned_module() -> None:
+    root = repo_root()
+    for tool in TOOLS:
+        module = root / "infra" / "local" / tool.module
+        assert (module / "go.mod").is_file(), tool.name
+        assert (module / "go.sum").is_file(), tool.name
+        assert tool.version.startswith("v")
+
+
+def test_pki_admin_is_system_masters_and_signed_by_the_ca(tmp_path: Path) -> None:
+    pki = create_pki(tmp_path)
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    admin = x509.load_pem_x509_certificate(pki.admin_cert.read_bytes())
+    server = x509.load_pem_x509_certificate(pki.apiserver_cert.read_bytes())
+    orgs = [a.value for a in admin.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    assert orgs == ["system:masters"]
+    admin.verify_directly_issued_by(ca)
+    server.verify_directly_issued_by(ca)
+    sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in sans.get_values_for_type(x509.DNSName)
+    assert oct(pki.admin_key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_cri_lines_are_one_stdout_line_per_text_line() -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=dt.UTC)
+    out = cri_lines("starting\nError: boom", when)
+    assert out == (
+        "2026-01-02T03:04:05.600000Z stdout F starting\n"
+        "2026-01-02T03:04:05.600000Z stdout F Error: boom\n"
+    )
+
+
+def test_free_ports_are_distinct() -> None:
+    ports = free_ports(8)
+    assert len(set(ports)) == 8
+
+
+def test_stop_pid_stops_the_whole_process_group(tmp_path: Path) -> None:
+    proc = Process(
+        "sleeper",
+        ["/bin/sh", "-c", "sleep 60 & sleep 60; wait"],
+        tmp_path / "sleeper.log",
+        detach=True,
+    )
+    time.sleep(0.2)
+    children = subprocess.run(
+        ["pgrep", "-g", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert len(children) >= 2
+    assert process_start_time(proc.pid) is not None
+    stop_pid(proc.pid, timeout=5)
+    assert not proc.alive()
+    for child in children:
+        assert process_gone(int(child))
