@@ -10,6 +10,7 @@ in-cluster or GKE credentials into a `Credentials` is the cluster adapter's job.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from jobwarden.errors import (
 
 JSON = dict[str, Any]
 _MAX_ERROR_BODY = 500
+_FORBIDDEN = re.compile(
+    r'cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)")?'
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,13 @@ def _error_for(status: int, method: str, path: str, body: bytes) -> Exception:
     except ValueError:
         pass
     text = f"{method} {path}: {status} {reason or ''} {message}".replace("  ", " ").strip()
+    if status == 403:
+        needed = _FORBIDDEN.search(message)
+        if needed:
+            verb, resource, group, namespace = needed.groups()
+            what = f"{resource}.{group}" if group else resource
+            where = f" in namespace {namespace}" if namespace else " cluster-wide"
+            text += f" (needs `{verb}` on `{what}`{where}; grant it with a Role/ClusterRole)"
     if status == 429 or status >= 500:
         return ApiUnavailableError(text, method=method, path=path, status=status)
     kinds: dict[int, type[ApiError]] = {

@@ -1,0 +1,162 @@
+"""The embedded default's demo Jobs: one per way a Job ends, run on a local stack.
+
+Until the functions and the exporter land (issues 4 and 5), `make run` shows the
+ground they stand on: real Jobs, run by the real job controller, ending the way
+their pod templates chose, with the cause visible in the pods.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jobwarden.kubeapi import KubeApi
+
+NAMESPACE = "jobwarden-demo"
+_MISSING_TABLE = 'ERROR: relation "orders" does not exist'
+JSON = dict[str, Any]
+
+
+def _job(name: str, outcome: str, *, annotations: JSON | None = None, **spec: Any) -> JSON:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "jobwarden-demo"}},
+        "spec": {
+            "backoffLimit": 1,
+            **spec,
+            "template": {
+                "metadata": {
+                    "labels": {"sim.jobwarden.dev/outcome": outcome},
+                    "annotations": annotations or {},
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "worker",
+                            "image": "registry.example/batch/worker:1.4",
+                            "command": ["worker", "--run"],
+                            "resources": {
+                                "requests": {"memory": "256Mi", "cpu": "100m"},
+                                "limits": {"memory": "512Mi"},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def demo_jobs() -> list[JSON]:
+    """The demo set: succeeds, fails with an error in its log, OOMKilled, past its deadline."""
+    return [
+        _job("report-ok", "succeed", annotations={"sim.jobwarden.dev/logs": "wrote 1200 rows"}),
+        _job(
+            "import-fails",
+            "fail",
+            annotations={
+                "sim.jobwarden.dev/exit-code": "2",
+                "sim.jobwarden.dev/logs": "connecting to db\n" + _MISSING_TABLE,
+            },
+        ),
+        _job("resize-oom", "oomkill", annotations={"sim.jobwarden.dev/after": "1"}),
+        _job(
+            "sync-deadline",
+            "succeed",
+            annotations={"sim.jobwarden.dev/after": "60"},
+            activeDeadlineSeconds=3,
+        ),
+    ]
+
+
+def demo_cronjob() -> JSON:
+    job = _job("nightly", "fail", annotations={"sim.jobwarden.dev/logs": "Traceback: KeyError 'x'"})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "nightly-backup"},
+        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": job["spec"]}},
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: str
+    outcome: str
+    reason: str
+    detail: str
+
+
+def _finished(job: JSON) -> tuple[str, str] | None:
+    for cond in job.get("status", {}).get("conditions", []):
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+            return str(cond["type"]), str(cond.get("reason", ""))
+    return None
+
+
+def _pod_detail(api: KubeApi, name: str) -> str:
+    pods = api.get(
+        f"/api/v1/namespaces/{NAMESPACE}/pods", labelSelector=f"batch.kubernetes.io/job-name={name}"
+    ).get("items", [])
+    details = []
+    for pod in pods:
+        for status in pod.get("status", {}).get("containerStatuses", []):
+            term = status.get("state", {}).get("terminated")
+            if term and term.get("exitCode"):
+                details.append(f"{status['name']}: {term.get('reason')} exit {term['exitCode']}")
+    return "; ".join(sorted(set(details))) or "-"
+
+
+def run_demo(api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0) -> list[Outcome]:
+    """Create the demo Jobs and a CronJob run, wait for all to finish, return what happened."""
+    api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+    jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+    names = []
+    for manifest in demo_jobs():
+        api.create(jobs_path, manifest)
+        names.append(manifest["metadata"]["name"])
+    cron = api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_cronjob())
+    run = {
+        "metadata": {
+            "name": "nightly-backup-manual",
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": cron["metadata"]["name"],
+                    "uid": cron["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": cron["spec"]["jobTemplate"]["spec"],
+    }
+    api.create(jobs_path, run)
+    names.append("nightly-backup-manual")
+    say(f"created {len(names)} demo Jobs in namespace {NAMESPACE}; waiting for them to finish")
+    deadline = time.monotonic() + timeout
+    results: dict[str, Outcome] = {}
+    while len(results) < len(names) and time.monotonic() < deadline:
+        for name in names:
+            if name in results:
+                continue
+            done = _finished(api.get(f"{jobs_path}/{name}"))
+            if done:
+                results[name] = Outcome(name, done[0], done[1], _pod_detail(api, name))
+                say(f"  {name}: {done[0]} ({done[1] or 'no reason'})")
+        time.sleep(0.5)
+    for name in names:
+        results.setdefault(name, Outcome(name, "unfinished", f"not done after {timeout:.0f}s", "-"))
+    return [results[n] for n in names]
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [("JOB", "OUTCOME", "REASON", "CONTAINERS")] + [
+        (o.job, o.outcome, o.reason, o.detail) for o in outcomes
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
