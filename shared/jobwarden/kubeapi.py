@@ -98,6 +98,7 @@ class KubeApi:
             retries=False,
             maxsize=4,
         )
+        self.calls = 0  # requests sent, for budgets and benchmarks
         self._headers = {"Accept": "application/json"}
         if credentials.token:
             self._headers["Authorization"] = f"Bearer {credentials.token}"
@@ -122,6 +123,7 @@ class KubeApi:
     ) -> bytes:
         """Send one request; return the body bytes or raise the mapped error."""
         headers = dict(self._headers)
+        self.calls += 1
         data: bytes | None = None
         if body is not None:
             data = json.dumps(body).encode()

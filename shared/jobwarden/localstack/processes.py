@@ -137,7 +137,11 @@ def process_gone(pid: int) -> bool:
 
 
 def stop_pid(pid: int, *, timeout: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL after `timeout`; quiet if already gone."""
+    """SIGTERM the process group, then SIGKILL what is left after `timeout`; quiet if gone.
+
+    The group is killed once more after its leader exits, so helpers the leader
+    started (and did not wait for) do not outlive it.
+    """
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -146,17 +150,17 @@ def stop_pid(pid: int, *, timeout: float = 10.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-            if waited == pid:
-                return
-        except ChildProcessError:
-            # not our child: poll for its disappearance instead
-            if process_gone(pid):
-                return
+    while time.monotonic() < deadline and not _reaped(pid):
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: watch /proc instead
+        return process_gone(pid)
+    return waited == pid

@@ -1,0 +1,465 @@
+"""The configuration file: one YAML document shaped like Helm values (DESIGN §3.4).
+
+Each key is documented once, in its `Field(description=...)`; the JSON Schema
+(`config.schema.json`) and the README table are generated from these models.
+Loading never reads the environment except `JOBWARDEN_CONFIG` for the path; secrets
+(webhook URLs, HMAC and confirmation secrets) are named by environment variable in
+the file and read only when used, as `SecretStr`, never printed.
+
+    python -m jobwarden.config schema [-o FILE]   print (or write) the JSON Schema
+    python -m jobwarden.config table              print the Markdown table of keys
+    python -m jobwarden.config check [FILE]       validate a file (default: JOBWARDEN_CONFIG)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from jobwarden.configtypes import (
+    TYPE_NAMES,
+    ConfigModel,
+    DnsLabel,
+    Duration,
+    EnvName,
+    MemoryStep,
+    Quantity,
+    StorageUrl,
+)
+from jobwarden.errors import ConfigError
+from jobwarden.quantities import next_memory_limit, parse_duration, parse_memory
+from jobwarden.schemadoc import error_lines, json_schema_of, markdown_table
+from jobwarden.workflowconfig import Workflows
+
+if TYPE_CHECKING:
+    import yaml
+
+__all__ = [
+    "CONFIG_ENV",
+    "ClusterConfig",
+    "Settings",
+    "WebhookConfig",
+    "WorkflowKey",
+    "config_table_markdown",
+    "json_schema",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "resolve_secret",
+]
+
+CONFIG_ENV = "JOBWARDEN_CONFIG"
+WorkflowKey = Literal[
+    "jobFailureReporter",
+    "jobInfoEnricher",
+    "jobEventsEnricher",
+    "jobPodEnricher",
+    "jobRestart",
+    "jobDelete",
+    "jobPerformanceAnalysis",
+]
+
+
+# --- clusters -----------------------------------------------------------------------------
+
+
+class GkeCluster(ConfigModel):
+    """A GKE cluster reached with Google credentials."""
+
+    project: str = Field(min_length=1, description="Google Cloud project id.")
+    location: str = Field(min_length=1, description="Region or zone of the cluster.")
+    cluster: str = Field(min_length=1, description="GKE cluster name.")
+
+
+class ClusterConfig(ConfigModel):
+    """How to reach one cluster's API; exactly one of kubeconfig, inCluster, gke."""
+
+    name: DnsLabel = Field(description="The cluster's name on events, reports and requests.")
+    kubeconfig: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Path of a kubeconfig file; `~` is expanded when used.",
+    )
+    context: str | None = Field(
+        default=None, min_length=1, description="Kubeconfig context (default: its current-context)."
+    )
+    in_cluster: bool = Field(
+        default=False, description="Use the pod's service account (jobwarden runs in this cluster)."
+    )
+    gke: GkeCluster | None = Field(
+        default=None, description="Reach a GKE cluster with Google credentials."
+    )
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ClusterConfig:
+        ways = [w for w, on in self._ways() if on]
+        if len(ways) != 1:
+            got = " and ".join(ways) or "none"
+            raise ValueError(f"set exactly one of kubeconfig, inCluster: true or gke (got {got})")
+        if self.context is not None and self.kubeconfig is None:
+            raise ValueError("context is only used with kubeconfig")
+        return self
+
+    def _ways(self) -> list[tuple[str, bool]]:
+        return [
+            ("kubeconfig", self.kubeconfig is not None),
+            ("inCluster", self.in_cluster),
+            ("gke", self.gke is not None),
+        ]
+
+    @property
+    def access(self) -> Literal["kubeconfig", "inCluster", "gke"]:
+        """Which of the three ways this cluster is reached."""
+        if self.in_cluster:
+            return "inCluster"
+        return "gke" if self.gke is not None else "kubeconfig"
+
+    def kubeconfig_path(self) -> Path | None:
+        """The kubeconfig path with `~` expanded now, at use."""
+        return Path(self.kubeconfig).expanduser() if self.kubeconfig else None
+
+
+def _unique(items: Sequence[Any], what: str) -> None:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.name in seen:
+            raise ValueError(
+                f"duplicate {what} name {item.name!r} (entries {seen[item.name]} and {index})"
+            )
+        seen[item.name] = index
+
+
+# --- sinks --------------------------------------------------------------------------------
+
+
+class StorageConfig(ConfigModel):
+    """Where every report and run record is stored."""
+
+    url: StorageUrl = Field(
+        default="file://./reports",
+        description="`file://<dir>` (relative to the working directory) or `gs://<bucket>/<prefix>`.",
+    )
+
+
+class WebhookConfig(ConfigModel):
+    """One webhook; its URL (and HMAC secret) come from environment variables."""
+
+    name: DnsLabel = Field(description="Name of this webhook in logs and delivery records.")
+    type: Literal["slack", "teams", "json"] = Field(
+        description="Payload: Slack Block Kit, Teams Adaptive Card, or JSON signed with"
+        " HMAC-SHA256."
+    )
+    url_env: EnvName = Field(description="Environment variable holding the webhook URL.")
+    secret_env: EnvName | None = Field(
+        default=None, description="Environment variable holding the HMAC secret (type json only)."
+    )
+    workflows: list[WorkflowKey] | None = Field(
+        default=None,
+        min_length=1,
+        description="Workflows whose reports are posted here (e.g. [jobFailureReporter]);"
+        " absent: all.",
+    )
+    timeout_seconds: float = Field(
+        default=10, gt=0, le=120, description="Timeout of one delivery attempt."
+    )
+
+    @model_validator(mode="after")
+    def _secret_only_for_json(self) -> WebhookConfig:
+        if self.secret_env is not None and self.type != "json":
+            raise ValueError(f"secretEnv is only used by json webhooks, not {self.type}")
+        return self
+
+    def routes(self, workflow: WorkflowKey) -> bool:
+        """Whether reports of `workflow` go to this webhook."""
+        return self.workflows is None or workflow in self.workflows
+
+    def url(self, env: Mapping[str, str] | None = None) -> SecretStr:
+        """The URL from `urlEnv`; unset or not http(s) is a ConfigError naming only the variable."""
+        used_by = f"the URL of webhook {self.name!r}"
+        url = resolve_secret(self.url_env, env, used_by=used_by).get_secret_value().strip()
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"environment variable {self.url_env} ({used_by}) is not an http(s) URL"
+            )
+        return SecretStr(url)
+
+    def secret(self, env: Mapping[str, str] | None = None) -> SecretStr | None:
+        """The HMAC secret from `secretEnv`, or None when the webhook is not signed."""
+        if self.secret_env is None:
+            return None
+        return resolve_secret(self.secret_env, env, used_by=f"the secret of webhook {self.name!r}")
+
+
+class SinksConfig(ConfigModel):
+    """Where reports go."""
+
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="Storage for reports, indexes and run records."
+    )
+    webhooks: list[WebhookConfig] = Field(
+        default=[], description="Webhooks that receive reports; storage always keeps every report."
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhooks(cls, value: list[WebhookConfig]) -> list[WebhookConfig]:
+        _unique(value, "webhook")
+        return value
+
+
+# --- security, restart, exporter -----------------------------------------------------------
+
+
+class SecurityConfig(ConfigModel):
+    """Who may restart and delete, and how confirmations are signed."""
+
+    authentication: Literal["kubernetes-token", "trusted-header"] = Field(
+        default="kubernetes-token",
+        description="`kubernetes-token`: the target cluster checks the bearer token (TokenReview);"
+        " `trusted-header`: trust the identity set by IAP / Cloud Run IAM.",
+    )
+    confirmation_secret_env: EnvName = Field(
+        default="JOBWARDEN_CONFIRM_SECRET",
+        description="Environment variable holding the key that signs confirmation tokens.",
+    )
+    confirmation_ttl_seconds: int = Field(
+        default=300, gt=0, le=86400, description="How long a confirmation token stays valid."
+    )
+    protected_namespaces: list[DnsLabel] = Field(
+        default=["kube-system", "kube-public", "kube-node-lease"],
+        description="Namespaces where restart and delete are always refused.",
+    )
+
+    def confirmation_secret(self, env: Mapping[str, str] | None = None) -> SecretStr:
+        return resolve_secret(
+            self.confirmation_secret_env, env, used_by="signing confirmation tokens"
+        )
+
+
+class RestartConfig(ConfigModel):
+    """How the restart action recreates a Job."""
+
+    memory_step: MemoryStep = Field(
+        default="1.5x",
+        description="Raise of the memory limit when a restart after OOMKilled asks for one:"
+        " a factor (1.5x) or an increment (256Mi).",
+    )
+    memory_cap: Quantity = Field(
+        default="8Gi", description="A raised memory limit never exceeds this."
+    )
+    follow_timeout_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=900,
+        description="How long to follow the new Job until it has active pods.",
+    )
+    new_name_pattern: str = Field(
+        default="{name}-retry-{n}",
+        description="Name of the recreated Job; `{name}` is the old name, `{n}` counts restarts.",
+    )
+
+    @field_validator("new_name_pattern")
+    @classmethod
+    def _pattern_fields(cls, value: str) -> str:
+        fields = set(re.findall(r"\{([^{}]*)\}", value))
+        if "n" not in fields or not fields <= {"name", "n"}:
+            raise ValueError("use only {name} and {n}, and include {n} so each restart is unique")
+        return value
+
+    def next_memory_limit(self, current: int) -> int:
+        """`current` bytes after one `memoryStep`, at most `memoryCap` (may equal `current`)."""
+        return next_memory_limit(current, self.memory_step, parse_memory(self.memory_cap))
+
+
+class ExporterConfig(ConfigModel):
+    """What the per-cluster exporter watches."""
+
+    stuck_after: Duration = Field(
+        default="1h", description="A Job running this long without a deadline is reported `stuck`."
+    )
+    namespaces: list[DnsLabel] = Field(default=[], description="Namespaces to watch; empty: all.")
+    label_selector: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Only Jobs matching this label selector (e.g. team=data).",
+    )
+
+
+# --- the file -------------------------------------------------------------------------------
+
+
+class Settings(ConfigModel):
+    """The whole configuration file."""
+
+    model_config = ConfigDict(title="jobwarden configuration")
+
+    workflows: Workflows = Field(default_factory=Workflows, description="The seed's workflows.")
+    clusters: list[ClusterConfig] | None = Field(
+        default=None,
+        description="Clusters by name. Absent: one cluster `default` through $KUBECONFIG (first"
+        " entry) or ~/.kube/config, resolved only when a cluster is needed; `[]`: none.",
+    )
+    sinks: SinksConfig = Field(default_factory=SinksConfig, description="Storage and webhooks.")
+    security: SecurityConfig = Field(
+        default_factory=SecurityConfig, description="Authentication and confirmations."
+    )
+    restart: RestartConfig = Field(default_factory=RestartConfig, description="Restart options.")
+    exporter: ExporterConfig = Field(
+        default_factory=ExporterConfig, description="Exporter options."
+    )
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique_clusters(cls, value: list[ClusterConfig] | None) -> list[ClusterConfig] | None:
+        _unique(value or [], "cluster")
+        return value
+
+    def resolved_clusters(self, env: Mapping[str, str] | None = None) -> list[ClusterConfig]:
+        """The configured clusters, or (when `clusters` is absent) the `default` cluster."""
+        if self.clusters is not None:
+            return list(self.clusters)
+        env = os.environ if env is None else env
+        first = next((p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p), None)
+        return [ClusterConfig(name="default", kubeconfig=first or "~/.kube/config")]
+
+    def cluster(self, name: str, env: Mapping[str, str] | None = None) -> ClusterConfig | None:
+        """The cluster called `name` (events and requests name it), or None."""
+        return next((c for c in self.resolved_clusters(env) if c.name == name), None)
+
+    def webhooks_for(self, workflow: WorkflowKey) -> list[WebhookConfig]:
+        """The webhooks that receive reports of `workflow` (storage receives them all)."""
+        return [w for w in self.sinks.webhooks if w.routes(workflow)]
+
+
+def resolve_secret(
+    name: str, env: Mapping[str, str] | None = None, *, used_by: str = ""
+) -> SecretStr:
+    """The value of environment variable `name` (empty counts as unset); errors name only `name`."""
+    value = (os.environ if env is None else env).get(name, "")
+    if not value:
+        needed = f" (needed for {used_by})" if used_by else ""
+        raise ConfigError(f"environment variable {name} is not set{needed}")
+    return SecretStr(value)
+
+
+# --- loading and errors ---------------------------------------------------------------------
+
+
+def load_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from `path`, else the file named by JOBWARDEN_CONFIG, else the defaults."""
+    import yaml  # lazily: about 0.1 s of a cold start that may have no file to read
+
+    env = os.environ if env is None else env
+    origin = "given as argument; JOBWARDEN_CONFIG not consulted"
+    if path is None or path == "":
+        path, origin = env.get(CONFIG_ENV, ""), f"from {CONFIG_ENV}"
+        if not path:
+            return Settings()
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {file} ({origin}) does not exist; point {CONFIG_ENV}"
+            " at an existing file, or unset it to use the defaults"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read configuration file {file} ({origin}): {reason}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:  # the message only, never the snippet of the file
+        where = _mark(err.problem_mark) or _mark(err.context_mark) or "an unknown place"
+        problem = err.problem or "syntax error"
+        if err.context and err.context_mark:
+            problem += f" ({err.context} at {_mark(err.context_mark)})"
+        raise ConfigError(
+            f"configuration file {file}: invalid YAML at {where}: {problem}"
+        ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"configuration file {file}: invalid YAML: {type(err).__name__}"
+        ) from None
+    return parse_config({} if data is None else data, source=f"configuration file {file}")
+
+
+def _mark(mark: yaml.Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def parse_config(data: object, *, source: str = "configuration") -> Settings:
+    """Settings from already-parsed YAML/JSON; errors list `key.path: reason`, one per line."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:  # `from None`: pydantic's own text would echo the inputs
+        problems = error_lines(err, Settings)
+        head = f"invalid {source} ({len(problems)} problem{'s' * (len(problems) > 1)}):"
+        raise ConfigError("\n  ".join([head, *problems])) from None
+
+
+# --- generated documentation -------------------------------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the whole file, by alias, as committed in `config.schema.json`."""
+    return json_schema_of(Settings)
+
+
+def config_table_markdown() -> str:
+    """The README's table of every key: path, type, default and description."""
+    return markdown_table(json_schema(), TYPE_NAMES)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m jobwarden.config schema|table|check`; see the module docstring."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m jobwarden.config")
+    sub = parser.add_subparsers(dest="command", required=True)
+    schema_cmd = sub.add_parser("schema", help="print the JSON Schema of the configuration file")
+    schema_cmd.add_argument("-o", "--output", type=Path, help="write it to this file instead")
+    sub.add_parser("table", help="print the Markdown table of configuration keys")
+    check = sub.add_parser("check", help=f"validate a file (default: ${CONFIG_ENV})")
+    check.add_argument("file", nargs="?", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "schema":
+        text = json.dumps(json_schema(), indent=2) + "\n"
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    elif args.command == "table":
+        sys.stdout.write(config_table_markdown())
+    else:
+        try:
+            settings = load_config(args.file)
+        except ConfigError as err:
+            print(err, file=sys.stderr)
+            return 1
+        clusters = "default" if settings.clusters is None else len(settings.clusters)
+        print(f"ok: clusters {clusters}, webhooks {len(settings.sinks.webhooks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""Gather what there is to know about one Job: the Job, its pods, their logs and events.
+
+A plain function of a client and a Job identity. It makes few API calls (get the
+Job, list its pods, list the namespace's events, ask metrics.k8s.io once, then one
+log request per failed container up to a cap), so a Job with 50 pods costs about as
+much as a Job with one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
+from jobwarden.kubeapi import KubeApi
+from jobwarden.redact import redact_text
+from jobwarden.timeline import KubeEvent, TimelineEntry, build_timeline, parse_events
+from jobwarden.views import CONTROLLER_UID_LABELS, Job, JobRef, Pod
+
+LOG_TAIL_LINES = 200
+LOG_LIMIT_BYTES = 64 * 1024
+MAX_LOGS = 10
+_ERROR_LINE = re.compile(
+    r"\b(error|err|exception|traceback|fatal|panic|failed|failure|killed|denied|refused|"
+    r"not found|no such|timeout|timed out|cannot|could not|unable to)\b",
+    re.IGNORECASE,
+)
+
+
+class JobGoneError(PermanentError):
+    """The Job no longer exists (TTL, deleted by hand) or was recreated under the same name."""
+
+
+@dataclass(frozen=True)
+class LogTail:
+    pod: str
+    container: str
+    previous: bool
+    lines: tuple[str, ...] = ()
+    truncated: bool = False
+    error_lines: tuple[int, ...] = ()
+    unavailable: str | None = None  # why there is no log, in words
+
+
+@dataclass(frozen=True)
+class PhaseTimes:
+    """Where a pod's time went: waiting to be scheduled, starting (pulling/creating), running."""
+
+    pending: dt.timedelta | None
+    starting: dt.timedelta | None
+    running: dt.timedelta | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class PodReport:
+    pod: Pod
+    phases: PhaseTimes
+    logs: tuple[LogTail, ...] = ()
+    usage: dict[str, Usage] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    ref: JobRef
+    job: Job
+    pods: tuple[PodReport, ...]
+    events: tuple[KubeEvent, ...]
+    timeline: tuple[TimelineEntry, ...]
+    usage_note: str
+    api_calls: int
+
+
+def error_lines(lines: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+    """Indices of the lines that look like the error."""
+    return tuple(i for i, line in enumerate(lines) if _ERROR_LINE.search(line))
+
+
+def get_job(api: KubeApi, ref: JobRef) -> Job:
+    try:
+        job = Job.from_json(api.get(f"/apis/batch/v1/namespaces/{ref.namespace}/jobs/{ref.name}"))
+    except NotFoundError as err:
+        raise JobGoneError(
+            f"{ref} no longer exists (deleted by hand or by ttlSecondsAfterFinished before "
+            "jobwarden read it); the report can only use what the event carried"
+        ) from err
+    if ref.uid and job.uid != ref.uid:
+        raise JobGoneError(
+            f"{ref}: the Job that emitted this event (uid {ref.uid}) was deleted and a new one "
+            f"(uid {job.uid}) has the same name"
+        )
+    return job
+
+
+def list_pods(api: KubeApi, job: Job) -> list[Pod]:
+    base = f"/api/v1/namespaces/{job.namespace}/pods"
+    for label in CONTROLLER_UID_LABELS:
+        items = api.get(base, labelSelector=f"{label}={job.uid}").get("items", [])
+        if items:
+            pods = [Pod.from_json(p) for p in items]
+            return sorted(
+                pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name)
+            )
+    return []
+
+
+def list_events(api: KubeApi, namespace: str) -> list[KubeEvent]:
+    events: list[KubeEvent] = []
+    token = ""
+    while True:
+        params: dict[str, str | int | bool] = {"limit": 500}
+        if token:
+            params["continue"] = token
+        page = api.get(f"/api/v1/namespaces/{namespace}/events", **params)
+        events += parse_events(page.get("items", []))
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return events
+
+
+def gone_pod_uids(job: Job, events: list[KubeEvent]) -> set[str]:
+    """Uids of this Job's pods that no longer exist but left events behind.
+
+    The job controller records `SuccessfulCreate` "Created pod: <name>" on the Job for
+    every pod it makes, so a pod deleted at the deadline or by GC is still known by name.
+    """
+    created = {
+        e.message.removeprefix("Created pod: ")
+        for e in events
+        if e.object_uid == job.uid and e.reason == "SuccessfulCreate"
+    }
+    return {e.object_uid for e in events if e.object_kind == "Pod" and e.object_name in created}
+
+
+def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogTail:
+    params: dict[str, str | int | bool] = {
+        "container": container,
+        "tailLines": LOG_TAIL_LINES,
+        "limitBytes": LOG_LIMIT_BYTES,
+    }
+    if previous:
+        params["previous"] = True
+    try:
+        text = api.text(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/log", **params)
+    except ForbiddenError as err:
+        return LogTail(
+            pod.name, container, previous, unavailable=f"not allowed to read logs: {err}"
+        )
+    except NotFoundError:
+        return LogTail(
+            pod.name, container, previous, unavailable="the pod is gone; its log with it"
+        )
+    except ApiError as err:
+        return LogTail(pod.name, container, previous, unavailable=f"log not available: {err}")
+    lines = [redact_text(line) for line in text.splitlines()]
+    truncated = len(lines) >= LOG_TAIL_LINES or len(text.encode()) >= LOG_LIMIT_BYTES
+    return LogTail(pod.name, container, previous, tuple(lines), truncated, error_lines(lines))
+
+
+def phase_times(pod: Pod) -> PhaseTimes:
+    main = [c for c in pod.containers if not c.init]
+    starts = [c.started for c in main if c.started]
+    ends = [c.finished for c in main if c.finished]
+    first_start = min(starts) if starts else None
+    pending = (pod.scheduled_at - pod.created) if pod.scheduled_at and pod.created else None
+    starting = (first_start - pod.scheduled_at) if first_start and pod.scheduled_at else None
+    running = (max(ends) - first_start) if ends and first_start else None
+    return PhaseTimes(pending, starting, running)
+
+
+def pod_usage(api: KubeApi, job: Job) -> tuple[dict[str, dict[str, Usage]], str]:
+    """Current usage per pod and container from metrics.k8s.io, or a note why there is none."""
+    try:
+        items = api.get(
+            f"/apis/metrics.k8s.io/v1beta1/namespaces/{job.namespace}/pods",
+            labelSelector=f"{CONTROLLER_UID_LABELS[0]}={job.uid}",
+        ).get("items", [])
+    except NotFoundError:
+        return {}, "metrics.k8s.io is not served by this cluster (install metrics-server for usage)"
+    except ApiError as err:
+        return {}, f"usage not available: {err}"
+    usage = {
+        str(m["metadata"]["name"]): {
+            str(c["name"]): Usage(str(c["usage"].get("cpu", "")), str(c["usage"].get("memory", "")))
+            for c in m.get("containers", [])
+        }
+        for m in items
+    }
+    return usage, "" if usage else "no usage samples (pods finished before metrics were taken)"
+
+
+def enrich(
+    api: KubeApi,
+    ref: JobRef,
+    *,
+    include_logs: bool = True,
+    include_events: bool = True,
+    event_types: list[str] | None = None,
+    include_usage: bool = True,
+    max_logs: int = MAX_LOGS,
+) -> Enrichment:
+    """Read the Job, its pods, their failed containers' logs and the events, in a few calls."""
+    before = api.calls
+    job = get_job(api, ref)
+    pods = list_pods(api, job)
+    usage, note = pod_usage(api, job) if include_usage else ({}, "usage not requested")
+    events = list_events(api, job.namespace) if include_events else []
+    budget = max_logs
+    reports = []
+    for pod in reversed(pods):  # newest first get the log budget
+        logs = []
+        for status in pod.containers:
+            if not include_logs or not status.failed or budget <= 0:
+                continue
+            previous = status.state != "terminated" and status.restart_count > 0
+            logs.append(fetch_log(api, pod, status.name, previous=previous))
+            budget -= 1
+        reports.append(PodReport(pod, phase_times(pod), tuple(logs), usage.get(pod.name, {})))
+    reports.reverse()
+    uids = {job.uid} | {p.uid for p in pods} | gone_pod_uids(job, events)
+    timeline = build_timeline(events, object_uids=uids, types=event_types)
+    relevant = tuple(e for e in events if e.object_uid in uids)
+    return Enrichment(
+        ref=ref,
+        job=job,
+        pods=tuple(reports),
+        events=relevant,
+        timeline=tuple(timeline),
+        usage_note=note,
+        api_calls=api.calls - before,
+    )

@@ -1,0 +1,386 @@
+"""Why did this Job fail? Classify the cause from conditions, pods and events.
+
+Each pod gets a cause (OOMKilled, non-zero exit, image pull, config error,
+eviction, node lost, unschedulable...); the Job's Failed condition reason
+(BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy, FailedIndexes...)
+frames them. Every cause carries a one-line plain explanation and concrete next
+steps that name the container, the limit or the setting to change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from jobwarden.enrich import Enrichment, LogTail, PodReport
+from jobwarden.errors import ConfigError
+from jobwarden.quantities import format_memory, parse_memory
+from jobwarden.timeline import KubeEvent
+from jobwarden.views import ContainerStatus, Job, Pod
+
+_IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
+_CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One reason a pod (or the Job) failed, in words a user can act on."""
+
+    code: str
+    title: str
+    explanation: str
+    next_steps: tuple[str, ...]
+    evidence: tuple[str, ...] = ()
+    pod: str | None = None
+    container: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        """What makes two failures 'the same way' (same code, container and detail)."""
+        return (self.code, self.container, self.title)
+
+
+@dataclass(frozen=True)
+class FailureAnalysis:
+    job_reason: str  # the Failed condition's reason ("" when the Job has not failed)
+    headline: Cause
+    pod_causes: tuple[Cause, ...]
+    identical_retries: bool  # every attempt failed the same way
+    failed_at: dt.datetime | None
+    runtime: dt.timedelta | None
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.job_reason else "warning"
+
+
+def _fmt_seconds(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return "unknown"
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _memory_step(limit: str | None, container: str) -> str:
+    if not limit:
+        return (
+            f"Set a memory request and limit for container `{container}` sized from its peak use; "
+            "without a limit it was killed by node memory pressure"
+        )
+    try:
+        bigger = format_memory(int(parse_memory(limit) * 1.5))
+    except ConfigError:
+        return f"Raise the memory limit of container `{container}` above {limit}"
+    return (
+        f"Raise the memory limit of container `{container}` above {limit} "
+        f"(for example to {bigger}), or reduce its memory use"
+    )
+
+
+def _image_pull(
+    image: str, pod: str, message: str, container: str | None = None, reason: str = ""
+) -> Cause:
+    whose = f" of container `{container}`" if container else ""
+    return Cause(
+        "ImagePull",
+        f"Image `{image}`{whose} could not be pulled" + (f" ({reason})" if reason else ""),
+        "The node could not pull the container image, so the container never started.",
+        (
+            f"Check that `{image}` exists (name and tag) and that the registry is reachable",
+            "If the registry is private, add or fix the pod's imagePullSecrets",
+        ),
+        (message,) if message else (),
+        pod,
+        container,
+    )
+
+
+def _unschedulable(job: Job, pod: str, why: str) -> Cause:
+    selector = f" (nodeSelector {job.node_selector})" if job.node_selector else ""
+    return Cause(
+        "Unschedulable",
+        f"Pod {pod} could not be scheduled",
+        "No node satisfies the pod's requirements, so it stayed Pending.",
+        (
+            "Relax the pod's nodeSelector, affinity or tolerations, "
+            f"or add a node that matches{selector}",
+            "Lower the resource requests if no node has that much free",
+        ),
+        (why,) if why else (),
+        pod,
+    )
+
+
+def _log_evidence(logs: tuple[LogTail, ...], container: str) -> tuple[str, ...]:
+    for tail in logs:
+        if tail.container == container and tail.lines:
+            lines = [tail.lines[i] for i in tail.error_lines] or list(tail.lines[-3:])
+            return tuple(lines[-3:])
+    return ()
+
+
+def _container_cause(
+    job: Job, pod: Pod, status: ContainerStatus, logs: tuple[LogTail, ...]
+) -> Cause | None:
+    name = status.name
+    spec = job.container(name)
+    if status.state == "waiting" and status.reason in _IMAGE_PULL:
+        return _image_pull(
+            spec.image if spec else "?", pod.name, status.message, name, status.reason
+        )
+    if status.state == "waiting" and status.reason in _CONFIG:
+        return Cause(
+            "CreateContainerConfigError",
+            f"Container `{name}` could not be created ({status.reason})",
+            "The container's configuration refers to something missing, such as a Secret, "
+            "ConfigMap or key.",
+            (
+                f"Read the message and create the missing object or key: {status.message or '?'}",
+                "Check envFrom / valueFrom / volume references of the pod template",
+            ),
+            tuple(x for x in (status.message,) if x),
+            pod.name,
+            name,
+        )
+    oom = status.reason == "OOMKilled" or status.last_reason == "OOMKilled"
+    if oom:
+        limit = spec.resources.limits.get("memory") if spec else None
+        return Cause(
+            "OOMKilled",
+            f"Container `{name}` ran out of memory (OOMKilled, limit {limit or 'none'})",
+            "The kernel killed the container because it used more memory than allowed.",
+            (_memory_step(limit, name),),
+            (
+                f"exit code {status.exit_code or status.last_exit_code or 137}",
+                *_log_evidence(logs, name),
+            ),
+            pod.name,
+            name,
+        )
+    if status.reason == "DeadlineExceeded":
+        return Cause(
+            "DeadlineExceeded",
+            f"Container `{name}` was stopped at the Job's deadline",
+            "The Job's activeDeadlineSeconds passed while the container was running.",
+            ("See the Job's deadline analysis",),
+            (),
+            pod.name,
+            name,
+        )
+    if status.failed:
+        code = status.exit_code if status.state == "terminated" else status.last_exit_code
+        evidence = _log_evidence(logs, name)
+        hint = f": {evidence[-1]}" if evidence else ""
+        return Cause(
+            "NonZeroExit",
+            f"Container `{name}` exited with code {code}{hint}",
+            "The program in the container reported failure by exiting with a non-zero code.",
+            (
+                f"Read the log of `{name}` in pod {pod.name} for the error"
+                + (" (the lines that look like it are shown)" if evidence else ""),
+                "Fix the program or its input, then restart the Job",
+            ),
+            (f"exit code {code}", *evidence),
+            pod.name,
+            name,
+        )
+    return None
+
+
+def pod_cause(
+    job: Job, report: PodReport, pending_for_scheduling: str | None = None
+) -> Cause | None:
+    """The reason this pod failed or is stuck, or None if it did not."""
+    pod = report.pod
+    if pod.reason == "Evicted":
+        return Cause(
+            "Evicted",
+            f"Pod {pod.name} was evicted from node {pod.node}",
+            "The kubelet evicted the pod, usually because the node ran short of memory or disk.",
+            (
+                "Set resource requests that reflect real use so the pod lands on a node with room",
+                "Check the node's pressure conditions at the time of eviction",
+            ),
+            (pod.message,) if pod.message else (),
+            pod.name,
+        )
+    disrupted = pod.disrupted
+    if pod.reason == "NodeLost" or (disrupted and disrupted.reason == "DeletionByTaintManager"):
+        return Cause(
+            "NodeLost",
+            f"Pod {pod.name} was lost with its node {pod.node}",
+            "The node stopped responding or was removed, and the pod was deleted with it.",
+            (
+                "Retry the Job; if nodes are preempted often, use podFailurePolicy to ignore "
+                "DisruptionTarget failures so they do not count against backoffLimit",
+            ),
+            (disrupted.message,) if disrupted and disrupted.message else (),
+            pod.name,
+        )
+    for status in pod.containers:
+        cause = _container_cause(job, pod, status, report.logs)
+        if cause:
+            return cause
+    if pod.phase == "Pending" and (pod.unschedulable or pending_for_scheduling):
+        return _unschedulable(job, pod.name, pod.unschedulable or pending_for_scheduling or "")
+    if pod.phase == "Failed":
+        return Cause(
+            "PodFailed",
+            f"Pod {pod.name} failed ({pod.reason or 'no reason given'})",
+            "The pod failed without a container reporting why.",
+            ("Look at the pod's events in the timeline",),
+            (pod.message,) if pod.message else (),
+            pod.name,
+        )
+    return None
+
+
+def event_causes(job: Job, events: tuple[KubeEvent, ...], known: set[str]) -> list[Cause]:
+    """Causes of pods that are gone (deadline, GC), read from the Warning events they left."""
+    causes: dict[str, Cause] = {}
+    image = next((c.image for c in job.containers if not c.init), "?")
+    for e in sorted(events, key=lambda e: e.last or dt.datetime.min.replace(tzinfo=dt.UTC)):
+        if e.object_kind != "Pod" or e.object_name in known or e.type != "Warning":
+            continue
+        pod, text = e.object_name, e.message
+        if e.reason == "FailedScheduling":
+            causes.setdefault(pod, _unschedulable(job, pod, text))
+        elif "pull" in text.lower() and e.reason in ("Failed", "BackOff", "ErrImagePull"):
+            causes[pod] = _image_pull(image, pod, text)
+        elif e.reason in ("OOMKilling", "Evicted"):
+            code = "OOMKilled" if e.reason == "OOMKilling" else "Evicted"
+            causes[pod] = Cause(
+                code,
+                f"Pod {pod}: {e.reason}",
+                "The pod was killed for lack of memory on its node."
+                if code == "OOMKilled"
+                else "The kubelet evicted the pod, usually for node memory or disk pressure.",
+                ("Set resource requests and limits that reflect real use",),
+                (text,),
+                pod,
+            )
+    return list(causes.values())
+
+
+def analyse(enrichment: Enrichment) -> FailureAnalysis:
+    """Classify a failed (or stuck) Job's cause, with evidence and next steps."""
+    job = enrichment.job
+    failed = job.failed_condition or job.condition("FailureTarget")
+    scheduling = {
+        e.object_name: e.message for e in enrichment.events if e.reason == "FailedScheduling"
+    }
+    causes = [
+        c
+        for c in (pod_cause(job, r, scheduling.get(r.pod.name)) for r in enrichment.pods)
+        if c is not None
+    ]
+    causes += event_causes(job, enrichment.events, {r.pod.name for r in enrichment.pods})
+    keys = Counter(c.key for c in causes)
+    identical = len(causes) > 1 and len(keys) == 1
+    common = max(causes, key=lambda c: (keys[c.key], c.pod or "")) if causes else None
+    start = job.start_time or job.created
+    failed_at = failed.last_transition if failed else None
+    runtime = (failed_at - start) if failed_at and start else None
+    reason = failed.reason if failed else ""
+    headline = _headline(
+        job, reason, failed.message if failed else "", common, causes, runtime, identical
+    )
+    return FailureAnalysis(reason, headline, tuple(causes), identical, failed_at, runtime)
+
+
+def _headline(
+    job: Job,
+    reason: str,
+    message: str,
+    common: Cause | None,
+    causes: list[Cause],
+    runtime: dt.timedelta | None,
+    identical: bool,
+) -> Cause:
+    if reason == "DeadlineExceeded":
+        stuck = [
+            c
+            for c in causes
+            if c.code in ("ImagePull", "Unschedulable", "CreateContainerConfigError")
+        ]
+        steps = [
+            f"Raise activeDeadlineSeconds ({job.active_deadline_seconds}s) above the Job's real "
+            "run time (see the performance report's p95), or make the work faster",
+        ]
+        if stuck:
+            steps.insert(0, f"First fix why the pods never ran: {stuck[0].title}")
+        return Cause(
+            "DeadlineExceeded",
+            f"Job ran {_fmt_seconds(runtime)}, past its deadline of {job.active_deadline_seconds}s",
+            "Kubernetes stopped the Job because activeDeadlineSeconds passed before it finished.",
+            tuple(steps),
+            tuple(x for x in (message,) if x) + tuple(c.title for c in stuck[:1]),
+        )
+    if reason == "PodFailurePolicy":
+        return Cause(
+            "PodFailurePolicy",
+            "A podFailurePolicy rule failed the Job at once",
+            "A pod failure matched a FailJob rule of the Job's podFailurePolicy, so no retries "
+            "were made.",
+            (
+                "If this failure should be retried, change the rule's action to Count or Ignore",
+                *(common.next_steps if common else ()),
+            ),
+            tuple(x for x in (message,) if x) + ((common.title,) if common else ()),
+            common.pod if common else None,
+            common.container if common else None,
+        )
+    if reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
+        return Cause(
+            reason,
+            f"Indexes {job.failed_indexes or '?'} of this Indexed Job failed",
+            "Some completion indexes failed more often than backoffLimitPerIndex allows"
+            + (
+                " and maxFailedIndexes was exceeded."
+                if reason == "MaxFailedIndexesExceeded"
+                else "."
+            ),
+            ("Look at the failed indexes' pods below", *(common.next_steps if common else ())),
+            tuple(x for x in (message,) if x),
+            common.pod if common else None,
+            common.container if common else None,
+        )
+    if common is None:
+        return Cause(
+            reason or "Unknown",
+            f"Job failed ({reason or 'no reason recorded'}) and no pod shows why",
+            "The pods that would show the cause are gone or never started.",
+            (
+                "Read the Job's events in the timeline",
+                "Set ttlSecondsAfterFinished long enough to keep failed pods for inspection",
+            ),
+            tuple(x for x in (message,) if x),
+        )
+    if reason == "BackoffLimitExceeded":
+        attempts = len(causes)
+        note = (
+            f"All {attempts} attempts failed the same way, so more retries would not help"
+            if identical
+            else f"{attempts} attempts failed"
+        )
+        steps = list(common.next_steps)
+        if identical and (job.backoff_limit or 0) > 1:
+            steps.append(
+                f"backoffLimit is {job.backoff_limit} but every retry fails identically: lower it "
+                "or use podFailurePolicy to fail fast on this exit code"
+            )
+        return Cause(
+            common.code,
+            common.title,
+            f"{common.explanation} {note} (backoffLimit {job.backoff_limit}).",
+            tuple(steps),
+            common.evidence,
+            common.pod,
+            common.container,
+        )
+    return common
