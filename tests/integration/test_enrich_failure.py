@@ -184,3 +184,45 @@ def test_under_privileged_token_gets_forbidden_naming_the_permission(
     assert "needs `list` on `pods`" in str(info.value)
     assert f"in namespace {namespace}" in str(info.value)
     assert job_pods(admin, namespace, "secret-job")
+
+
+def test_pod_failure_policy_rule_is_named(admin: KubeApi, namespace: str) -> None:
+    policy = {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]},
+            }
+        ]
+    }
+    ref = _run(
+        admin,
+        namespace,
+        job_manifest("pfp", outcome="fail", exit_code=42, backoff_limit=5, podFailurePolicy=policy),
+    )
+    result = analyse(enrich(admin, ref))
+    assert result.job_reason == "PodFailurePolicy"
+    assert result.headline.code == "PodFailurePolicy"
+    assert any(
+        "exit code 42" in e and "FailJob rule at index 0" in e for e in result.headline.evidence
+    )
+    assert result.headline.next_steps[0].startswith("If this failure should be retried")
+
+
+def test_failed_indexes_of_an_indexed_job_are_listed(admin: KubeApi, namespace: str) -> None:
+    ref = _run(
+        admin,
+        namespace,
+        job_manifest(
+            "idx",
+            outcome="fail",
+            completions=2,
+            parallelism=2,
+            completionMode="Indexed",
+            backoffLimitPerIndex=0,
+            backoff_limit=None,
+        ),
+    )
+    result = analyse(enrich(admin, ref))
+    assert result.job_reason == "FailedIndexes"
+    assert "Indexes 0,1 of this Indexed Job failed" in result.headline.title

@@ -22,7 +22,7 @@ def job_manifest(
     container: str | None = None,
     logs: str | None = None,
     containers: list[JSON] | None = None,
-    backoff_limit: int = 0,
+    backoff_limit: int | None = 0,
     node_selector: dict[str, str] | None = None,
     **spec: Any,
 ) -> JSON:
@@ -48,7 +48,7 @@ def job_manifest(
         "kind": "Job",
         "metadata": {"name": name},
         "spec": {
-            "backoffLimit": backoff_limit,
+            **({"backoffLimit": backoff_limit} if backoff_limit is not None else {}),
             **spec,
             "template": {
                 "metadata": {
