@@ -1,0 +1,221 @@
+"""Turn an enrichment and its analysis into report blocks a person can read.
+
+Shared by the workflows: the failure reporter, the three enrichers and the
+performance analysis all show parts of the same picture (job info, pods, logs,
+events, cause), so each part is built once here. Secret values are redacted here,
+before anything reaches a renderer or a webhook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from jobwarden.enrich import Enrichment, PodReport
+from jobwarden.failure import Cause, FailureAnalysis
+from jobwarden.redact import redact_env_value
+from jobwarden.report import (
+    FieldItem,
+    FieldsBlock,
+    LogBlock,
+    MarkdownBlock,
+    TableBlock,
+    TimelineBlock,
+    TimelineEntry,
+)
+from jobwarden.timeline import TimelineEntry as Entry
+from jobwarden.views import Job
+
+
+def fmt_time(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def fmt_duration(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _opt(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def job_status_fields(job: Job) -> FieldsBlock:
+    """Status in words, counts, times and durations."""
+    end = job.finished_at
+    start = job.start_time
+    fields = [
+        FieldItem(name="Status", value=job.state),
+        FieldItem(
+            name="Pods",
+            value=f"{job.active} active, {job.succeeded} succeeded, {job.failed} failed",
+        ),
+        FieldItem(name="Started", value=fmt_time(start)),
+        FieldItem(name="Finished", value=fmt_time(end)),
+        FieldItem(name="Duration", value=fmt_duration(end - start if end and start else None)),
+    ]
+    if job.owner_cronjob:
+        fields.append(FieldItem(name="CronJob", value=job.owner_cronjob))
+    return FieldsBlock(title="Status", fields=fields)
+
+
+def job_spec_fields(job: Job) -> FieldsBlock:
+    """Completions, parallelism, retries, deadlines: the settings that shape a run."""
+    policy = "-"
+    if job.pod_failure_policy:
+        policy = json.dumps(job.pod_failure_policy, sort_keys=True)[:300]
+    return FieldsBlock(
+        title="Configuration",
+        fields=[
+            FieldItem(name="Completions", value=_opt(job.completions)),
+            FieldItem(name="Parallelism", value=_opt(job.parallelism)),
+            FieldItem(name="Completion mode", value=job.completion_mode),
+            FieldItem(name="backoffLimit", value=_opt(job.backoff_limit)),
+            FieldItem(name="activeDeadlineSeconds", value=_opt(job.active_deadline_seconds)),
+            FieldItem(name="ttlSecondsAfterFinished", value=_opt(job.ttl_seconds_after_finished)),
+            FieldItem(name="Suspended", value="yes" if job.suspend else "no"),
+            FieldItem(name="podFailurePolicy", value=policy),
+        ],
+    )
+
+
+def conditions_table(job: Job) -> TableBlock:
+    return TableBlock(
+        title="Conditions",
+        columns=["Type", "Status", "Reason", "Since", "Message"],
+        rows=[
+            [c.type, c.status, c.reason or "-", fmt_time(c.last_transition), c.message or "-"]
+            for c in job.conditions
+        ],
+    )
+
+
+def containers_table(job: Job) -> TableBlock:
+    """Each container's image, command, resources and environment (values redacted)."""
+    rows = []
+    for c in job.containers:
+        env = []
+        for var in c.env:
+            if var.source:
+                env.append(f"{var.name} (from {var.source})")
+            else:
+                env.append(f"{var.name}={redact_env_value(var.name, var.value)}")
+        resources = ", ".join(
+            [f"requests {k}={v}" for k, v in sorted(c.resources.requests.items())]
+            + [f"limits {k}={v}" for k, v in sorted(c.resources.limits.items())]
+        )
+        rows.append(
+            [
+                c.name + (" (init)" if c.init else ""),
+                c.image,
+                " ".join(c.command + c.args) or "-",
+                resources or "none",
+                "; ".join(env) or "-",
+            ]
+        )
+    return TableBlock(
+        title="Containers",
+        columns=["Container", "Image", "Command", "Resources", "Environment"],
+        rows=rows,
+    )
+
+
+def _container_state(report: PodReport) -> str:
+    parts = []
+    for c in report.pod.containers:
+        detail = c.state
+        if c.reason:
+            detail += f" {c.reason}"
+        if c.exit_code is not None:
+            detail += f" (exit {c.exit_code})"
+        if c.restart_count:
+            detail += f", {c.restart_count} restarts"
+        parts.append(f"{c.name}: {detail}")
+    return "; ".join(parts) or "-"
+
+
+def pods_table(enrichment: Enrichment) -> TableBlock:
+    rows = []
+    for r in enrichment.pods:
+        usage = ", ".join(f"{n}: cpu {u.cpu}, mem {u.memory}" for n, u in sorted(r.usage.items()))
+        rows.append(
+            [
+                r.pod.name,
+                r.pod.phase + (f" ({r.pod.reason})" if r.pod.reason else ""),
+                r.pod.node or "-",
+                _container_state(r),
+                fmt_duration(r.phases.pending),
+                fmt_duration(r.phases.starting),
+                fmt_duration(r.phases.running),
+                usage or "-",
+            ]
+        )
+    return TableBlock(
+        title=f"Pods ({len(enrichment.pods)})",
+        columns=["Pod", "Phase", "Node", "Containers", "Pending", "Starting", "Running", "Usage"],
+        rows=rows,
+    )
+
+
+def log_blocks(enrichment: Enrichment) -> list[LogBlock | MarkdownBlock]:
+    blocks: list[LogBlock | MarkdownBlock] = []
+    for report in enrichment.pods:
+        for tail in report.logs:
+            title = f"Log of {tail.container} in {tail.pod}" + (
+                " (previous run)" if tail.previous else ""
+            )
+            if tail.unavailable:
+                blocks.append(MarkdownBlock(text=f"**{title}**: {tail.unavailable}"))
+                continue
+            blocks.append(
+                LogBlock(
+                    title=title,
+                    pod=tail.pod,
+                    container=tail.container,
+                    lines=list(tail.lines),
+                    truncated=tail.truncated,
+                    highlight=list(tail.error_lines),
+                )
+            )
+    return blocks
+
+
+def timeline_block(
+    entries: list[Entry] | tuple[Entry, ...], title: str = "Events"
+) -> TimelineBlock:
+    return TimelineBlock(
+        title=title,
+        entries=[
+            TimelineEntry(
+                time=e.last or e.first,
+                type="Warning" if e.type == "Warning" else "Normal",
+                reason=e.reason or "-",
+                object=e.object,
+                message=e.message or "-",
+                count=max(1, e.count),
+            )
+            for e in entries
+        ],
+    )
+
+
+def cause_block(cause: Cause, title: str = "Cause") -> MarkdownBlock:
+    lines = [f"**{cause.title}**", "", cause.explanation, "", "**Next steps**"]
+    lines += [f"- {step}" for step in cause.next_steps]
+    if cause.evidence:
+        lines += ["", "**Evidence**"] + [f"- `{e}`" for e in cause.evidence if e]
+    return MarkdownBlock(text="\n".join(lines))
+
+
+def pod_causes_table(analysis: FailureAnalysis) -> TableBlock:
+    return TableBlock(
+        title="Each pod's cause",
+        columns=["Pod", "Container", "Cause"],
+        rows=[[c.pod or "-", c.container or "-", c.title] for c in analysis.pod_causes],
+    )
