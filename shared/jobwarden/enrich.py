@@ -77,6 +77,40 @@ class Enrichment:
     api_calls: int
 
 
+@dataclass(frozen=True)
+class CronHistory:
+    """The recent runs of the CronJob that owns a Job (newest first)."""
+
+    cronjob: str
+    runs: tuple[tuple[str, str, dt.datetime | None], ...]  # (job, state, finished)
+    consecutive_failures: int
+    last_success: dt.datetime | None
+
+
+def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
+    """How the owning CronJob's recent runs ended (one list call), or None if not CronJob-owned."""
+    if not job.owner_cronjob:
+        return None
+    items = api.get(f"/apis/batch/v1/namespaces/{job.namespace}/jobs").get("items", [])
+    runs = [j for j in (Job.from_json(i) for i in items) if j.owner_cronjob == job.owner_cronjob]
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    runs.sort(key=lambda j: j.start_time or j.created or epoch, reverse=True)
+    consecutive = 0
+    for run in runs:
+        if not run.failed_condition:
+            if run.condition("Complete"):
+                break
+            continue  # still running: does not break the streak
+        consecutive += 1
+    successes = [r.finished_at for r in runs if r.condition("Complete") and r.finished_at]
+    return CronHistory(
+        cronjob=job.owner_cronjob,
+        runs=tuple((r.name, r.state, r.finished_at) for r in runs),
+        consecutive_failures=consecutive,
+        last_success=max(successes) if successes else None,
+    )
+
+
 def error_lines(lines: list[str] | tuple[str, ...]) -> tuple[int, ...]:
     """Indices of the lines that look like the error."""
     return tuple(i for i, line in enumerate(lines) if _ERROR_LINE.search(line))

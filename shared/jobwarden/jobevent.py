@@ -1,0 +1,347 @@
+"""The JobEvent: what jobwarden's exporter publishes for each transition of a Job (DESIGN §3.3).
+
+One JobEvent per transition, delivered as a CloudEvent (directly, or as the data of a
+Pub/Sub message). The wire shape is JSON with camelCase names; Python code may use either
+the snake_case field names or the camelCase aliases when building a model:
+
+```json
+{
+  "cluster": "prod-eu", "namespace": "batch", "name": "nightly-28744", "uid": "0b5f...",
+  "transition": "failed",            // started|succeeded|failed|suspended|resumed|stuck|event
+  "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit",
+  "time": "2024-05-01T02:03:04Z",    // when the transition happened (optional)
+  "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "...",
+                             "message": "...", "lastTransitionTime": "..."}],
+             "active": 0, "succeeded": 0, "failed": 4,
+             "startTime": "...", "completionTime": null},
+  "owner": "nightly",                // the owning CronJob's name, or null
+  "labels": {"app": "nightly"},
+  "event": null                      // for "event": the Kubernetes Event (core/v1 JSON)
+}
+```
+
+Identity fields are checked against Kubernetes' naming rules (they end up in storage
+paths), times must carry a timezone, unknown keys are ignored (newer exporters may add
+fields). `event_id`, `cloudevent_attributes` and `pubsub_attributes` give the exporter the
+envelope of a JobEvent; the id is deterministic, so a redelivery or a second exporter
+replica publishes the same id and consumers deduplicate on it.
+
+`K8sEvent` / `k8s_event_view` are the typed view of the Kubernetes Event a JobEvent (or a
+kubernetes-event-exporter message) carries, with the events.k8s.io quirks smoothed over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal, get_args
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+Transition = Literal["started", "succeeded", "failed", "suspended", "resumed", "stuck", "event"]
+TRANSITIONS: Final[tuple[str, ...]] = get_args(Transition)
+CLOUDEVENT_TYPE_PREFIX: Final = "dev.jobwarden.job.v1."
+SPECVERSION: Final = "1.0"
+
+# Identity patterns (also used by the intake). A name that matches can never be "." or
+# "..", so identities are safe as path segments.
+CLUSTER_PATTERN: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"
+NAMESPACE_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$"
+NAME_PATTERN: Final = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$"
+NAME_MAX_LENGTH: Final = 253
+UID_PATTERN: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,126}[A-Za-z0-9])?$"
+
+_IDENTITY_RULES: Final = {
+    "cluster": (re.compile(CLUSTER_PATTERN), "letters, digits, '.', '_', '-'; at most 100"),
+    "namespace": (re.compile(NAMESPACE_PATTERN), "a DNS label: a-z, 0-9, '-'; at most 63"),
+    "name": (re.compile(NAME_PATTERN), "a DNS subdomain: a-z, 0-9, '-', '.'; at most 253"),
+    "uid": (re.compile(UID_PATTERN), "letters, digits and '-'; at most 128"),
+}
+_ID_SCHEME: Final = "jobwarden.event-id.v1"
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+def identity_defect(kind: str, value: str) -> str | None:
+    """Why `value` is not a valid `kind` ("cluster", "namespace", "name", "uid"), or None."""
+    pattern, rule = _IDENTITY_RULES[kind]
+    if len(value) <= NAME_MAX_LENGTH and pattern.fullmatch(value):
+        return None
+    shown = value if len(value) <= 60 else value[:59] + "…"
+    return f"{shown!r} is not a valid {kind} ({rule} characters)"
+
+
+def _identity(kind: str) -> AfterValidator:
+    def check(value: str) -> str:
+        defect = identity_defect(kind, value)
+        if defect:
+            raise ValueError(defect)
+        return value
+
+    return AfterValidator(check)
+
+
+ClusterName = Annotated[str, _identity("cluster")]
+Namespace = Annotated[str, _identity("namespace")]
+JobName = Annotated[str, _identity("name")]
+Uid = Annotated[str, _identity("uid")]
+_ID_HEX_LENGTH: Final = 32
+
+
+class _Wire(BaseModel):
+    # defer_build: validators are built on first use, not at import (cold starts that only
+    # see kubernetes-event-exporter messages never pay for them).
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="ignore",
+        defer_build=True,
+    )
+
+
+class JobCondition(_Wire):
+    """One entry of the Job's `status.conditions`."""
+
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: AwareDatetime | None = None
+
+
+class JobStatusSnapshot(_Wire):
+    """The Job's status at the time of the transition."""
+
+    conditions: tuple[JobCondition, ...] = ()
+    active: int = Field(default=0, ge=0)
+    succeeded: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    start_time: AwareDatetime | None = None
+    completion_time: AwareDatetime | None = None
+
+    def true_condition(self, type_: str) -> JobCondition | None:
+        """The condition of this type whose status is "True" (not merely present), if any."""
+        for condition in self.conditions:
+            if condition.type == type_ and condition.status == "True":
+                return condition
+        return None
+
+
+class JobEvent(_Wire):
+    """A transition of one Job in one cluster, as the exporter publishes it (see module doc)."""
+
+    cluster: ClusterName
+    namespace: Namespace
+    name: JobName
+    uid: Uid
+    transition: Transition
+    reason: str = ""
+    message: str = ""
+    time: AwareDatetime | None = None
+    status: JobStatusSnapshot = Field(default_factory=JobStatusSnapshot)
+    owner: JobName | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    event: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _event_transition_carries_its_event(self) -> JobEvent:
+        if self.transition == "event" and not k8s_event_key(self.event)[0]:
+            raise ValueError(
+                "transition 'event' needs the Kubernetes Event in 'event' "
+                "(with metadata.uid or metadata.name)"
+            )
+        return self
+
+    @property
+    def id(self) -> str:
+        """The deterministic id of this transition (see `event_id`)."""
+        key, count = k8s_event_key(self.event) if self.transition == "event" else ("", 0)
+        return event_id(
+            self.cluster, self.uid, self.transition, k8s_event_uid=key, k8s_event_count=count
+        )
+
+    @property
+    def subject(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def to_json(self) -> bytes:
+        """The wire JSON (camelCase), as published."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+def event_id(
+    cluster: str,
+    uid: str,
+    transition: str,
+    *,
+    k8s_event_uid: str = "",
+    k8s_event_count: int = 0,
+) -> str:
+    """A deterministic id for a transition: 32 hex chars of a SHA-256.
+
+    The digest covers `(cluster, job uid, transition)`, so every process and every exporter
+    replica computes the same id for the same transition, and consumers deduplicate on it.
+    For transition "event" it also covers the Kubernetes Event's uid and count, so two
+    distinct Events (or a repeat of one Event, whose count went up) get distinct ids, and
+    `uid` may then be "" when the Job's uid is unknown. The Event arguments are ignored for
+    the other transitions. Changing this function changes ids in flight: don't.
+    """
+    parts = [_ID_SCHEME, cluster, uid, transition]
+    if transition == "event":
+        parts += [k8s_event_uid, str(k8s_event_count)]
+    encoded = "\x1f".join(parts)
+    if encoded.count("\x1f") != len(parts) - 1:  # a part holds the separator: length-prefix
+        encoded = "".join(f"{len(part)}:{part}," for part in parts)
+    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()[:_ID_HEX_LENGTH]
+
+
+def k8s_event_key(event: Mapping[str, Any] | None) -> tuple[str, int]:
+    """(identity, count) of a Kubernetes Event JSON: metadata.uid (else namespace/name) and
+    `count` (else `series.count`, else 1). ("", 0) when the event has no identity."""
+    event = mapping(event)
+    meta = mapping(event.get("metadata"))
+    key = _event_key(text(meta.get("uid")), text(meta.get("namespace")), text(meta.get("name")))
+    if not key:
+        return "", 0
+    series_count = positive_int(mapping(event.get("series")).get("count"))
+    return key, positive_int(event.get("count")) or series_count or 1
+
+
+def _event_key(uid: str, namespace: str, name: str) -> str:
+    return uid or (f"{namespace}/{name}" if name else "")
+
+
+def positive_int(value: object) -> int:
+    """`value` if it is a plausible positive JSON integer, else 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    return 0
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` in UTC as RFC 3339 with a `Z` suffix."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def cloudevent_attributes(job_event: JobEvent) -> dict[str, str]:
+    """The CloudEvent context attributes of a JobEvent (DESIGN §3.3); `time` only when known."""
+    attributes = {
+        "specversion": SPECVERSION,
+        "id": job_event.id,
+        "source": f"//jobwarden/clusters/{job_event.cluster}",
+        "type": f"{CLOUDEVENT_TYPE_PREFIX}{job_event.transition}",
+        "subject": job_event.subject,
+        "datacontenttype": "application/json",
+    }
+    if job_event.time is not None:
+        attributes["time"] = rfc3339(job_event.time)
+    return attributes
+
+
+def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
+    """Pub/Sub message attributes for subscription filters.
+
+    `type` is the bare transition (`failed`, so a filter reads `attributes.type = "failed"`),
+    plus `cluster`, `namespace`, `job` and `reason`. For transition "event" also
+    `eventType`, the Kubernetes Event's type (`Warning`/`Normal`), so a subscription can
+    take Warning events only.
+    """
+    attributes = {
+        "type": job_event.transition,
+        "cluster": job_event.cluster,
+        "namespace": job_event.namespace,
+        "job": job_event.name,
+        "reason": job_event.reason,
+    }
+    if job_event.transition == "event" and job_event.event is not None:
+        event_type = job_event.event.get("type")
+        if isinstance(event_type, str) and event_type:
+            attributes["eventType"] = event_type
+    return attributes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class K8sEvent:
+    """A normalized view of a Kubernetes Event (core/v1 or events.k8s.io as core/v1 JSON).
+
+    `count` is `count`, else `series.count`, else 1. `first_time` is firstTimestamp →
+    eventTime → lastTimestamp → metadata.creationTimestamp; `last_time` is
+    series.lastObservedTime → eventTime → lastTimestamp → firstTimestamp →
+    metadata.creationTimestamp. Unparseable times count as absent; `component` is
+    source.component, else reportingComponent / reportingController.
+    """
+
+    uid: str
+    name: str
+    namespace: str
+    type: str
+    reason: str
+    message: str
+    count: int
+    first_time: datetime | None
+    last_time: datetime | None
+    component: str
+    involved_kind: str
+    involved_namespace: str
+    involved_name: str
+    involved_uid: str
+    involved_deleted: bool
+
+    @property
+    def key(self) -> str:
+        """The Event's identity: its uid, else `<namespace>/<name>`, else ""."""
+        return _event_key(self.uid, self.namespace, self.name)
+
+
+def k8s_event_view(event: Mapping[str, Any]) -> K8sEvent:
+    """The normalized view of a Kubernetes Event JSON; lenient: missing fields are empty."""
+    meta, involved = mapping(event.get("metadata")), mapping(event.get("involvedObject"))
+    series = mapping(event.get("series"))
+    first, last = event.get("firstTimestamp"), event.get("lastTimestamp")
+    event_time, created = event.get("eventTime"), meta.get("creationTimestamp")
+    return K8sEvent(
+        uid=text(meta.get("uid")),
+        name=text(meta.get("name")),
+        namespace=text(meta.get("namespace")),
+        type=text(event.get("type")),
+        reason=text(event.get("reason")),
+        message=text(event.get("message")),
+        count=positive_int(event.get("count")) or positive_int(series.get("count")) or 1,
+        first_time=_first_time(first, event_time, last, created),
+        last_time=_first_time(series.get("lastObservedTime"), event_time, last, first, created),
+        component=text(mapping(event.get("source")).get("component"))
+        or text(event.get("reportingComponent"))
+        or text(event.get("reportingController")),
+        involved_kind=text(involved.get("kind")),
+        involved_namespace=text(involved.get("namespace")),
+        involved_name=text(involved.get("name")),
+        involved_uid=text(involved.get("uid")),
+        involved_deleted=involved.get("deleted") is True,
+    )
+
+
+def text(value: object) -> str:
+    """`value` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one."""
+    return value if isinstance(value, dict | Mapping) else _EMPTY
+
+
+def _first_time(*values: object) -> datetime | None:
+    """The first of `values` that parses as a time (UTC when it names no zone)."""
+    for value in values:
+        if isinstance(value, str) and value:
+            try:
+                moment = datetime.fromisoformat(value)
+            except (ValueError, OverflowError):
+                continue
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return None

@@ -1,0 +1,274 @@
+"""Build the enrichers' and the failure reporter's reports from an enrichment.
+
+Pure functions of already-fetched data (no I/O): the failure report, job info,
+events and pods reports, each honouring its workflow's configuration keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from jobwarden.blocks import (
+    cause_block,
+    conditions_table,
+    containers_table,
+    fmt_duration,
+    fmt_time,
+    job_spec_fields,
+    job_status_fields,
+    log_blocks,
+    pod_causes_table,
+    pods_table,
+    timeline_block,
+)
+from jobwarden.enrich import CronHistory, Enrichment
+from jobwarden.failure import FailureAnalysis
+from jobwarden.report import Block, FieldItem, FieldsBlock, MarkdownBlock, Report
+from jobwarden.timeline import by_severity
+from jobwarden.views import Job
+
+
+def _base(
+    workflow: str, e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime
+) -> dict[str, object]:
+    return {
+        "id": report_id,
+        "workflow": workflow,
+        "cluster": e.ref.cluster,
+        "namespace": e.job.namespace,
+        "job": e.job.name,
+        "job_uid": e.job.uid,
+        "created_at": now,
+        "source_event_id": source_event_id,
+    }
+
+
+def cron_block(history: CronHistory) -> FieldsBlock:
+    recent = ", ".join(f"{name}: {state}" for name, state, _ in history.runs[:5]) or "-"
+    return FieldsBlock(
+        title=f"CronJob {history.cronjob}",
+        fields=[
+            FieldItem(name="Consecutive failed runs", value=str(history.consecutive_failures)),
+            FieldItem(
+                name="Last success",
+                value=fmt_time(history.last_success)
+                if history.last_success
+                else "never (in history)",
+            ),
+            FieldItem(name="Recent runs", value=recent),
+        ],
+    )
+
+
+def failure_report(
+    e: Enrichment,
+    analysis: FailureAnalysis,
+    *,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+    include_logs: bool,
+    include_events: bool,
+    cron: CronHistory | None = None,
+) -> Report:
+    """One report per failed Job: cause and next steps, status, configuration, events, logs."""
+    job = e.job
+    cause = analysis.headline
+    blocks: list[Block] = [cause_block(cause), job_status_fields(job), conditions_table(job)]
+    if cron:
+        blocks.append(cron_block(cron))
+    if len(analysis.pod_causes) > 1 or (analysis.pod_causes and not analysis.identical_retries):
+        blocks.append(pod_causes_table(analysis))
+    blocks += [job_spec_fields(job), containers_table(job), pods_table(e)]
+    if include_events:
+        blocks.append(timeline_block(e.timeline))
+    if include_logs:
+        blocks += log_blocks(e)
+    first_step = cause.next_steps[0] if cause.next_steps else "-"
+    runs = ""
+    if cron and cron.consecutive_failures > 1:
+        runs = f" CronJob {cron.cronjob} has failed {cron.consecutive_failures} runs in a row."
+    return Report.model_validate(
+        {
+            **_base(
+                "jobFailureReporter",
+                e,
+                report_id=report_id,
+                source_event_id=source_event_id,
+                now=now,
+            ),
+            "severity": analysis.severity,
+            "title": f"Job {job.namespace}/{job.name} failed: {cause.title}",
+            "summary": f"{cause.explanation}{runs} Next: {first_step}",
+            "blocks": blocks,
+        }
+    )
+
+
+def settings_findings(job: Job, analysis: FailureAnalysis | None = None) -> list[str]:
+    """Parallelism, retry and deadline settings worth a second look."""
+    out = []
+    if analysis and analysis.identical_retries and (job.backoff_limit or 0) > 1:
+        out.append(
+            f"backoffLimit is {job.backoff_limit} while every retry failed the same way "
+            f"({analysis.headline.title}): retries only delay the failure; lower backoffLimit "
+            "or add a podFailurePolicy FailJob rule for this exit code"
+        )
+    if job.parallelism and job.completions and job.parallelism > job.completions:
+        out.append(
+            f"parallelism {job.parallelism} exceeds completions {job.completions}: "
+            "the extra pods never start"
+        )
+    if job.active_deadline_seconds is None:
+        out.append(
+            "no activeDeadlineSeconds: a Job whose pods hang or stay Pending runs forever "
+            "(jobwarden reports it as stuck)"
+        )
+    if job.ttl_seconds_after_finished is None:
+        out.append("no ttlSecondsAfterFinished: finished Jobs and their pods accumulate")
+    elif job.ttl_seconds_after_finished < 300:
+        out.append(
+            f"ttlSecondsAfterFinished is {job.ttl_seconds_after_finished}s: failed pods and their "
+            "logs may be gone before anyone looks"
+        )
+    if job.backoff_limit is None and job.completion_mode != "Indexed":
+        out.append("backoffLimit not set: Kubernetes retries 6 times by default")
+    return out
+
+
+def info_report(
+    e: Enrichment,
+    *,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+    show_details: bool,
+    analysis: FailureAnalysis | None = None,
+) -> Report:
+    job = e.job
+    deadline = "-"
+    if job.active_deadline_seconds is not None and job.start_time:
+        ends = job.start_time + dt.timedelta(seconds=job.active_deadline_seconds)
+        deadline = f"{job.active_deadline_seconds}s (until {fmt_time(ends)})"
+    blocks: list[Block] = [
+        job_status_fields(job),
+        conditions_table(job),
+        FieldsBlock(
+            title="Deadlines",
+            fields=[
+                FieldItem(name="activeDeadlineSeconds", value=deadline),
+                FieldItem(
+                    name="ttlSecondsAfterFinished", value=str(job.ttl_seconds_after_finished or "-")
+                ),
+            ],
+        ),
+    ]
+    findings = settings_findings(job, analysis)
+    if findings:
+        blocks.append(
+            MarkdownBlock(
+                text="**Parallelism, retries and deadlines**\n\n"
+                + "\n".join(f"- {f}" for f in findings)
+            )
+        )
+    if show_details:
+        blocks += [job_spec_fields(job), containers_table(job)]
+        if job.node_selector:
+            blocks.append(
+                FieldsBlock(
+                    title="Scheduling",
+                    fields=[
+                        FieldItem(
+                            name="nodeSelector",
+                            value=", ".join(f"{k}={v}" for k, v in job.node_selector.items()),
+                        )
+                    ],
+                )
+            )
+    return Report.model_validate(
+        {
+            **_base(
+                "jobInfoEnricher", e, report_id=report_id, source_event_id=source_event_id, now=now
+            ),
+            "severity": "error" if job.failed_condition else "info",
+            "title": f"Job {job.namespace}/{job.name}: {job.state}",
+            "summary": f"{job.state}; {len(findings)} setting(s) worth a look.",
+            "blocks": blocks,
+        }
+    )
+
+
+def events_report(
+    e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime
+) -> Report:
+    """The event timeline (already filtered by eventTypes), most severe first, with analysis."""
+    ordered = by_severity(list(e.timeline))
+    total = sum(t.count for t in e.timeline)
+    warnings = [t for t in ordered if t.type == "Warning"]
+    reasons = Counter({t.reason: t.count for t in warnings})
+    lines = [f"- **{reason}** seen {count} time(s)" for reason, count in reasons.most_common(5)]
+    repeated = [t for t in warnings if t.count >= 3]
+    if repeated:
+        lines.append(
+            f"- `{repeated[0].reason}` on {repeated[0].object} repeated {repeated[0].count} times: "
+            "the condition is persistent, not a blip"
+        )
+    blocks: list[Block] = [
+        MarkdownBlock(
+            text="**Analysis**\n\n" + ("\n".join(lines) if lines else "- no Warning events")
+        ),
+        timeline_block(ordered, title="Events, most severe first"),
+        timeline_block(list(e.timeline), title="Timeline"),
+    ]
+    return Report.model_validate(
+        {
+            **_base(
+                "jobEventsEnricher",
+                e,
+                report_id=report_id,
+                source_event_id=source_event_id,
+                now=now,
+            ),
+            "severity": "warning" if warnings else "info",
+            "title": f"Events of job {e.job.namespace}/{e.job.name}: {len(warnings)} warning(s)",
+            "summary": f"{total} events on the Job and its {len(e.pods)} pod(s).",
+            "blocks": blocks,
+        }
+    )
+
+
+def pods_report(
+    e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime, include_logs: bool
+) -> Report:
+    """Every pod: status, completion, where its time went, usage, events and logs."""
+    phases = Counter(r.pod.phase for r in e.pods)
+    blocks: list[Block] = [
+        FieldsBlock(
+            title="Pods",
+            fields=[FieldItem(name=k, value=str(v)) for k, v in sorted(phases.items())]
+            or [FieldItem(name="Pods", value="none left (deleted or never created)")],
+        ),
+        pods_table(e),
+        MarkdownBlock(text=f"**Resource usage**: {e.usage_note or 'see the Usage column'}"),
+    ]
+    pod_events = [t for t in e.timeline if t.object.startswith("Pod/")]
+    if pod_events:
+        blocks.append(timeline_block(pod_events, title="Pod events"))
+    if include_logs:
+        blocks += log_blocks(e)
+    pending = [r.phases.pending for r in e.pods if r.phases.pending]
+    slowest = max(pending) if pending else None
+    return Report.model_validate(
+        {
+            **_base(
+                "jobPodEnricher", e, report_id=report_id, source_event_id=source_event_id, now=now
+            ),
+            "severity": "warning" if phases.get("Failed") or phases.get("Pending") else "info",
+            "title": f"Pods of job {e.job.namespace}/{e.job.name}: "
+            + ", ".join(f"{v} {k}" for k, v in sorted(phases.items())),
+            "summary": f"{len(e.pods)} pod(s); longest wait to be scheduled: "
+            f"{fmt_duration(slowest)}.",
+            "blocks": blocks,
+        }
+    )
