@@ -3,13 +3,16 @@
 JobwardenError
 ├── PermanentError              retrying will not help: acknowledge the input, report the defect
 │   ├── ConfigError             the configuration file is invalid (names the key path)
-│   └── ApiError                the Kubernetes API refused a request (carries method, path, status)
-│       ├── NotFoundError       404: the object is gone
-│       ├── ForbiddenError      403: RBAC says no (names the verb and resource)
-│       ├── ConflictError       409: changed or already exists
-│       └── InvalidError        400/422: the request itself is wrong
+│   ├── ApiError                the Kubernetes API refused a request (carries method, path, status)
+│   │   ├── NotFoundError       404: the object is gone
+│   │   ├── ForbiddenError      403: RBAC says no (names the verb and resource)
+│   │   ├── ConflictError       409: changed or already exists
+│   │   └── InvalidError        400/422: the request itself is wrong
+│   └── WebhookRejectedError    a webhook answered 4xx (not 429): resending will not help
 ├── TemporaryError              a dependency is down or busy: raise so the platform retries
-│   └── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
+│   ├── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
+│   ├── StorageUnavailableError the report store cannot be read or written for now
+│   └── WebhookUnavailableError a webhook keeps failing (429/5xx/timeouts) after retries
 └── LocalStackError             the local development stack could not be built or started
 
 Every message says what went wrong, where, and what to do about it.
@@ -75,3 +78,35 @@ class ApiUnavailableError(TemporaryError):
         self.status = status
         self.method = method
         self.path = path
+
+
+class StorageUnavailableError(TemporaryError):
+    """The report store (a directory or a bucket) could not be read or written for now."""
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class WebhookRejectedError(PermanentError):
+    """A webhook answered a post with a 4xx other than 429: resending will not help.
+
+    Carries the webhook's name and HTTP status, never its URL (the URL is a secret).
+    """
+
+    def __init__(self, message: str, *, webhook: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.webhook = webhook
+        self.status = status
+
+
+class WebhookUnavailableError(TemporaryError):
+    """A webhook kept failing (429, 5xx, timeouts) after every retry: try again later.
+
+    Carries the webhook's name and last HTTP status (None for connection errors).
+    """
+
+    def __init__(self, message: str, *, webhook: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.webhook = webhook
+        self.status = status

@@ -2,7 +2,7 @@
 
 KWOK answers the API server's containerLogs calls from a CRI-format file named by a
 `Logs` object (kwok.x-k8s.io/v1alpha1) with the pod's name and namespace. This agent
-watches pods, and for each scheduled pod carrying the annotation writes that file and
+watches pods, and for each new pod carrying the annotation writes that file and
 creates the `Logs` object, so `kubectl logs` (and jobwarden) read what the test chose.
 """
 
@@ -38,8 +38,8 @@ class LogAgent:
         meta = pod.get("metadata", {})
         uid = meta.get("uid", "")
         text = (meta.get("annotations") or {}).get(LOGS_ANNOTATION)
-        if text is None or uid in self.done or not pod.get("spec", {}).get("nodeName"):
-            return
+        if text is None or uid in self.done:
+            return  # acts as soon as the pod exists, so the log is there before it runs
         namespace, name = meta["namespace"], meta["name"]
         path = self.directory / f"{namespace}_{name}_{uid}.log"
         path.write_text(cri_lines(text, dt.datetime.now(dt.UTC)))

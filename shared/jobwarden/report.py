@@ -1,0 +1,269 @@
+"""The canonical report: one JSON document per (event, workflow) (DESIGN §3.6).
+
+Every workflow builds a `Report`; renderers (`jobwarden.render`) turn it into
+Markdown, HTML, Slack Block Kit and a Teams card; sinks store and deliver it.
+The model is inert data: JSON uses camelCase names, Python uses snake_case
+(both are accepted on input). `Report.to_json()` is canonical (sorted keys,
+compact, times in UTC) so the same report always serializes to the same bytes.
+
+`report_id(source_event_id, workflow)` is deterministic: a redelivered event
+maps to the same report id, which is what storage and webhook delivery key
+their idempotency on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+Workflow = Literal[
+    "jobFailureReporter",
+    "jobInfoEnricher",
+    "jobEventsEnricher",
+    "jobPodEnricher",
+    "jobRestart",
+    "jobDelete",
+    "jobPerformanceAnalysis",
+]
+WORKFLOWS: tuple[Workflow, ...] = (
+    "jobFailureReporter",
+    "jobInfoEnricher",
+    "jobEventsEnricher",
+    "jobPodEnricher",
+    "jobRestart",
+    "jobDelete",
+    "jobPerformanceAnalysis",
+)
+WORKFLOW_TITLES: dict[str, str] = {
+    "jobFailureReporter": "Job failure report",
+    "jobInfoEnricher": "Job info",
+    "jobEventsEnricher": "Job events",
+    "jobPodEnricher": "Job pods",
+    "jobRestart": "Job restart",
+    "jobDelete": "Job delete",
+    "jobPerformanceAnalysis": "Job performance analysis",
+}
+Severity = Literal["info", "warning", "error"]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        allow_inf_nan=False,
+    )
+
+
+class FieldItem(_Model):
+    """One name/value pair of a `fields` block."""
+
+    name: str
+    value: str
+
+
+class FieldsBlock(_Model):
+    """Facts as name/value pairs (job status, limits, exit codes...)."""
+
+    type: Literal["fields"] = "fields"
+    title: str | None = None
+    fields: list[FieldItem]
+
+
+class TableBlock(_Model):
+    """A table of strings; every row has as many cells as there are columns."""
+
+    type: Literal["table"] = "table"
+    title: str | None = None
+    columns: list[str]
+    rows: list[list[str]]
+
+    @model_validator(mode="after")
+    def _rows_match_columns(self) -> TableBlock:
+        for i, row in enumerate(self.rows):
+            if len(row) != len(self.columns):
+                raise ValueError(
+                    f"row {i} has {len(row)} cells but the table has {len(self.columns)} columns"
+                )
+        return self
+
+
+class MarkdownBlock(_Model):
+    """Free text in a small Markdown subset (paragraphs, lists, **bold**, `code`, links)."""
+
+    type: Literal["markdown"] = "markdown"
+    text: str
+
+
+class LogBlock(_Model):
+    """The tail of one container's log; `highlight` indexes the lines that look like the error."""
+
+    type: Literal["log"] = "log"
+    title: str | None = None
+    pod: str
+    container: str
+    lines: list[str]
+    truncated: bool = False
+    highlight: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _highlight_in_range(self) -> LogBlock:
+        bad = [i for i in self.highlight if not 0 <= i < len(self.lines)]
+        if bad:
+            raise ValueError(f"highlight {bad} outside the {len(self.lines)} log lines")
+        self.highlight = sorted(set(self.highlight))
+        return self
+
+
+class TimelineEntry(_Model):
+    """One (deduplicated) Kubernetes Event; `time` is when it was last seen."""
+
+    time: AwareDatetime | None = None
+    type: Literal["Normal", "Warning"] = "Normal"
+    reason: str
+    object: str
+    message: str
+    count: int = Field(default=1, ge=1)
+
+    @field_validator("time")
+    @classmethod
+    def _time_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return _utc(value) if value is not None else None
+
+
+class TimelineBlock(_Model):
+    """Events of the Job and its pods, in time order."""
+
+    type: Literal["timeline"] = "timeline"
+    title: str | None = None
+    entries: list[TimelineEntry]
+
+
+class Point(_Model):
+    x: str
+    y: float
+
+
+class Series(_Model):
+    name: str
+    points: list[Point]
+
+
+class ChartBlock(_Model):
+    """A small chart: `line`, `bar` (grouped) or `stackedBar` over categorical x values."""
+
+    type: Literal["chart"] = "chart"
+    title: str
+    kind: Literal["line", "bar", "stackedBar"]
+    x_label: str = ""
+    y_label: str = ""
+    series: list[Series]
+
+    def categories(self) -> list[str]:
+        """Every x value in order of first appearance across the series."""
+        seen: dict[str, None] = {}
+        for series in self.series:
+            for point in series.points:
+                seen.setdefault(point.x, None)
+        return list(seen)
+
+
+Block = Annotated[
+    FieldsBlock | TableBlock | MarkdownBlock | LogBlock | TimelineBlock | ChartBlock,
+    Field(discriminator="type"),
+]
+
+
+class Report(_Model):
+    """One report of one workflow about one Job run."""
+
+    id: str = Field(min_length=1)
+    workflow: Workflow
+    cluster: str
+    namespace: str
+    job: str
+    job_uid: str = ""
+    created_at: AwareDatetime
+    severity: Severity
+    title: str
+    summary: str = ""
+    blocks: list[Block] = Field(default_factory=list)
+    source_event_id: str = ""
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_utc(cls, value: dt.datetime) -> dt.datetime:
+        return _utc(value)
+
+    @property
+    def workflow_title(self) -> str:
+        return WORKFLOW_TITLES[self.workflow]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document as a dict (camelCase keys, ISO times)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, compact separators, UTF-8 text unescaped."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Report:
+        return cls.model_validate_json(text)
+
+
+class IndexEntry(_Model):
+    """One line of the storage index across clusters (`index.json`)."""
+
+    id: str
+    workflow: Workflow
+    cluster: str
+    namespace: str
+    job: str
+    job_uid: str
+    created_at: AwareDatetime
+    severity: Severity
+    title: str
+    path: str
+
+    @classmethod
+    def for_report(cls, report: Report, path: str) -> IndexEntry:
+        return cls(
+            id=report.id,
+            workflow=report.workflow,
+            cluster=report.cluster,
+            namespace=report.namespace,
+            job=report.job,
+            job_uid=report.job_uid,
+            created_at=report.created_at,
+            severity=report.severity,
+            title=report.title,
+            path=path,
+        )
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_utc(cls, value: dt.datetime) -> dt.datetime:
+        return _utc(value)
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no insignificant whitespace."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def report_id(source_event_id: str, workflow: str) -> str:
+    """The deterministic id of the report `workflow` makes for event `source_event_id`."""
+    if not source_event_id:
+        raise ValueError("report_id needs the source event id (for idempotency)")
+    digest = hashlib.sha256(f"{workflow}\n{source_event_id}".encode())
+    return digest.hexdigest()[:24]

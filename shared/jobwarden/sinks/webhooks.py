@@ -1,0 +1,354 @@
+"""Deliver reports to webhooks: Slack, Microsoft Teams, and signed JSON.
+
+Types and bodies
+    slack   POST the Slack Block Kit message (`render.slack`)
+    teams   POST a Teams message with an Adaptive Card 1.4 (`render.teams`)
+    json    POST the canonical report JSON (`Report.to_json()`), signed
+
+Headers on every post
+    Content-Type: application/json
+    User-Agent: jobwarden/<version>
+    X-Jobwarden-Report-Id: <report id>      (receivers can deduplicate on it)
+    X-Jobwarden-Timestamp: <unix seconds>   (json only; fresh on every attempt)
+    X-Jobwarden-Signature: v1=<hex>         (json only, when the webhook has a secret)
+
+The signature is `hex(hmac_sha256(secret, f"{timestamp}.{body}"))` over the exact
+body bytes. Receivers check it with `verify_signature(secret, timestamp, body,
+signature)`, which also refuses timestamps more than 5 minutes away (replays).
+
+Retries: exponential backoff with full jitter on 429 and 503 (honouring `Retry-After`
+up to a cap), other 5xx, connection errors and timeouts; none on any other status, which raises
+`WebhookRejectedError` (permanent). After the last attempt, `WebhookUnavailableError`
+(temporary: the platform retries the event). Redirects are not followed.
+
+Idempotency: after a successful post, a record `deliveries/<report id>/<webhook>.json`
+is created in the report store (create-only); it is checked before posting, so a
+redelivered event never posts twice. (If the record cannot be written after a post
+succeeded, the error is temporary and a retry may post again: at least once.)
+
+A webhook URL is a secret: it is never logged and never put in an error; messages
+name the webhook and its host only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from jobwarden import __version__
+from jobwarden.errors import ConfigError, WebhookRejectedError, WebhookUnavailableError
+from jobwarden.report import Report
+from jobwarden.sinks.storage import ReportStore, segment
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger(__name__)
+
+WebhookType = Literal["slack", "teams", "json"]
+TYPES: tuple[WebhookType, ...] = ("slack", "teams", "json")
+HEADER_REPORT_ID = "X-Jobwarden-Report-Id"
+HEADER_TIMESTAMP = "X-Jobwarden-Timestamp"
+HEADER_SIGNATURE = "X-Jobwarden-Signature"
+_MAX_BODY_IN_ERROR = 200
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One webhook. `url` and `secret` are secrets: they never appear in repr, logs or errors."""
+
+    name: str
+    type: WebhookType
+    url: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
+    workflows: frozenset[str] | None = None  # None: every workflow
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        where = f"sinks.webhooks[{self.name!r}]"
+        if self.type not in TYPES:
+            raise ConfigError(f"{where}.type: {self.type!r} is not one of {', '.join(TYPES)}")
+        if urlsplit(self.url).scheme not in ("https", "http") or not urlsplit(self.url).hostname:
+            raise ConfigError(f"{where}.url: not an http(s) URL (value hidden: it is a secret)")
+        if self.workflows is not None and not isinstance(self.workflows, frozenset):
+            object.__setattr__(self, "workflows", frozenset(self.workflows))
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "?"
+
+    @property
+    def label(self) -> str:
+        """How errors and logs name this webhook: `oncall (hooks.slack.com)`."""
+        return f"{self.name} ({self.host})"
+
+    def wants(self, workflow: str) -> bool:
+        return self.workflows is None or workflow in self.workflows
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_s: float = 0.5
+    max_backoff_s: float = 30.0
+    max_retry_after_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    webhook: str
+    status: Literal["delivered", "already delivered", "not routed"]
+    attempts: int = 0
+    http_status: int | None = None
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`v1=<hex hmac-sha256(secret, f"{timestamp}.{body}")>`."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes | str,
+    signature: str,
+    tolerance_s: float = 300,
+    *,
+    now: float | None = None,
+) -> bool:
+    """True if `signature` (one or more comma-separated `v1=<hex>`) signs `body` at `timestamp`
+    with `secret`, and `timestamp` is within `tolerance_s` of now."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - sent) > tolerance_s:
+        return False
+    data = body.encode() if isinstance(body, str) else body
+    expected = sign(secret, str(sent), data)
+    return any(
+        hmac.compare_digest(expected, candidate.strip()) for candidate in signature.split(",")
+    )
+
+
+def payload(report: Report, webhook: Webhook, report_url: str | None) -> bytes:
+    """The body posted to `webhook` for `report`."""
+    if webhook.type == "json":
+        return report.to_json().encode()
+    if webhook.type == "slack":
+        from jobwarden.render.slack import render_slack
+
+        message = render_slack(report, report_url=report_url)
+    else:
+        from jobwarden.render.teams import render_teams
+
+        message = render_teams(report, report_url=report_url)
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _scrub(text: str, webhook: Webhook) -> str:
+    """A response body fit for an error: short, and without the webhook's URL or path."""
+    text = text[:_MAX_BODY_IN_ERROR]
+    path = urlsplit(webhook.url).path
+    for secret in (webhook.url, path if len(path) > 1 else "", webhook.secret or ""):
+        if secret:
+            text = text.replace(secret, "***")
+    return " ".join(text.split())
+
+
+_session: requests.Session | None = None
+
+
+def default_session() -> requests.Session:
+    """One `requests.Session` per process (made on first use)."""
+    global _session  # a per-process connection pool, created lazily
+    if _session is None:
+        import requests
+
+        _session = requests.Session()
+    return _session
+
+
+class Poster:
+    """Posts one body to one webhook with retries; injectable session, sleep and clock."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.session = session
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self.jitter = jitter
+
+    def _headers(self, webhook: Webhook, report: Report, body: bytes) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"jobwarden/{__version__}",
+            HEADER_REPORT_ID: report.id,
+        }
+        if webhook.type == "json":
+            timestamp = str(int(self.clock()))
+            headers[HEADER_TIMESTAMP] = timestamp
+            if webhook.secret:
+                headers[HEADER_SIGNATURE] = sign(webhook.secret, timestamp, body)
+        return headers
+
+    def post(self, webhook: Webhook, report: Report, body: bytes) -> tuple[int, int]:
+        """Post until success; returns (HTTP status, attempts) or raises a webhook error."""
+        import requests
+
+        session = self.session or default_session()
+        problem, status = "", None
+        for attempt in range(1, self.retry.attempts + 1):
+            retry_after: float | None = None
+            try:
+                response = session.post(
+                    webhook.url,
+                    data=body,
+                    headers=self._headers(webhook, report, body),
+                    timeout=webhook.timeout_s,
+                    allow_redirects=False,
+                )
+            except requests.Timeout:
+                problem, status = f"timed out after {webhook.timeout_s:g}s", None
+            except requests.RequestException as err:
+                # str(err) would carry the URL: name the failure by its type only
+                problem, status = f"connection failed ({type(err).__name__})", None
+            else:
+                status = response.status_code
+                text = _scrub(response.text, webhook)
+                if 200 <= status < 300:
+                    legacy_error = webhook.type == "teams" and "returned HTTP error" in text
+                    if not legacy_error:
+                        return status, attempt
+                    problem = f"answered {status} but reported: {text}"
+                elif status == 429 or status >= 500:
+                    problem = f"answered {status} {text}".rstrip()
+                    if status in (429, 503):
+                        retry_after = _retry_after(
+                            response.headers.get("Retry-After"), self.clock()
+                        )
+                else:
+                    raise WebhookRejectedError(
+                        f"webhook {webhook.label} rejected the {webhook.type} post of report "
+                        f"{report.id} with HTTP {status}: {text or '(empty body)'}; "
+                        "resending will not help: check the webhook's type and URL",
+                        webhook=webhook.name,
+                        status=status,
+                    )
+            if attempt == self.retry.attempts:
+                break
+            if retry_after is not None:
+                delay = min(retry_after, self.retry.max_retry_after_s)
+            else:
+                cap = min(self.retry.max_backoff_s, self.retry.base_s * 2 ** (attempt - 1))
+                delay = self.jitter(0.0, cap)
+            log.warning(
+                "webhook %s: attempt %d of %d %s; retrying in %.1fs",
+                webhook.label,
+                attempt,
+                self.retry.attempts,
+                problem,
+                delay,
+            )
+            self.sleep(delay)
+        raise WebhookUnavailableError(
+            f"webhook {webhook.label}: report {report.id} not delivered after "
+            f"{self.retry.attempts} attempts; last: {problem}; the event will be retried",
+            webhook=webhook.name,
+            status=status,
+        )
+
+
+def delivery_key(report_id: str, webhook_name: str) -> str:
+    return f"deliveries/{segment(report_id)}/{segment(webhook_name)}.json"
+
+
+def deliver(
+    report: Report,
+    webhooks: Iterable[Webhook],
+    store: ReportStore,
+    *,
+    report_url: str | None = None,
+    poster: Poster | None = None,
+) -> list[DeliveryResult]:
+    """Post `report` to every webhook routed its workflow, at most once per webhook.
+
+    Every webhook is tried even when an earlier one fails; then the first temporary
+    error is raised if any (so the event is retried; delivered webhooks are skipped
+    next time), else the first permanent one.
+    """
+    poster = poster or Poster()
+    results: list[DeliveryResult] = []
+    errors: list[WebhookRejectedError | WebhookUnavailableError] = []
+    for webhook in webhooks:
+        if not webhook.wants(report.workflow):
+            results.append(DeliveryResult(webhook.name, "not routed"))
+            continue
+        key = delivery_key(report.id, webhook.name)
+        if store.get_json(key) is not None:
+            log.info("report %s already delivered to webhook %s", report.id, webhook.label)
+            results.append(DeliveryResult(webhook.name, "already delivered"))
+            continue
+        body = payload(report, webhook, report_url)
+        try:
+            status, attempts = poster.post(webhook, report, body)
+        except (WebhookRejectedError, WebhookUnavailableError) as err:
+            log.error("%s", err)
+            errors.append(err)
+            continue
+        record = {
+            "reportId": report.id,
+            "webhook": webhook.name,
+            "type": webhook.type,
+            "host": webhook.host,
+            "httpStatus": status,
+            "attempts": attempts,
+            "deliveredAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "bytes": len(body),
+        }
+        store.put_json(key, record, only_if_absent=True)
+        log.info(
+            "delivered report %s to webhook %s (%d attempts)", report.id, webhook.label, attempts
+        )
+        results.append(DeliveryResult(webhook.name, "delivered", attempts, status))
+    temporary = [e for e in errors if isinstance(e, WebhookUnavailableError)]
+    if temporary:
+        raise temporary[0]
+    if errors:
+        raise errors[0]
+    return results

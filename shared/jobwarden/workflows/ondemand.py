@@ -1,0 +1,88 @@
+"""The enrichers on request (`<name>_http`): `{"cluster","namespace","name"}` -> the report.
+
+Answers JSON by default, Markdown or HTML with `?format=md|html`. The report is also
+stored (so on-demand reports show in the index like the others).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobwarden.cluster import UnknownClusterError
+from jobwarden.enrich import JobGoneError
+from jobwarden.errors import ForbiddenError, PermanentError
+from jobwarden.report import Report, report_id
+from jobwarden.runtime import Runtime
+from jobwarden.views import JobRef
+from jobwarden.workflows.handler import ReportWorkflow, _config, build, enrich_for
+
+Response = tuple[int, str, str]
+FORMATS = {
+    "json": "application/json",
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def _error(status: int, message: str) -> Response:
+    return status, json.dumps({"error": message}), "application/json"
+
+
+def render(report: Report, fmt: str, url: str | None = None) -> str:
+    if fmt == "md":
+        from jobwarden.render.markdown import render_markdown
+
+        return render_markdown(report, report_url=url)
+    if fmt == "html":
+        from jobwarden.render.html import render_html
+
+        return render_html(report, report_url=url)
+    return report.to_json()
+
+
+def handle_request(
+    workflow: ReportWorkflow, body: Any, args: dict[str, str], runtime: Runtime
+) -> Response:
+    fmt = args.get("format", "json")
+    if fmt not in FORMATS:
+        return _error(400, f"format {fmt!r} is not one of json, md, html")
+    if not _config(runtime, workflow).enabled:
+        return _error(403, f"{workflow} is disabled in the configuration")
+    if not isinstance(body, dict) or not all(
+        isinstance(body.get(k), str) and body.get(k) for k in ("cluster", "namespace", "name")
+    ):
+        return _error(400, 'send JSON {"cluster": ..., "namespace": ..., "name": ...}')
+    ref = JobRef(body["cluster"], body["namespace"], body["name"])
+    cfg = _config(runtime, workflow)
+    try:
+        enrichment = enrich_for(workflow, runtime, ref, cfg)
+    except UnknownClusterError as err:
+        return _error(400, str(err))
+    except JobGoneError as err:
+        return _error(404, str(err))
+    except ForbiddenError as err:
+        return _error(403, str(err))
+    except PermanentError as err:
+        return _error(400, str(err))
+    now = runtime.clock()
+    source = f"request/{ref.cluster}/{enrichment.job.uid}/{now.isoformat()}"
+    from jobwarden.intake import Trigger
+
+    trigger = Trigger(
+        cluster=ref.cluster,
+        namespace=ref.namespace,
+        job=ref.name,
+        job_uid=enrichment.job.uid,
+        transition="failed" if enrichment.job.failed_condition else "event",
+        reason="requested",
+        message="",
+        time=now,
+        event_id=source,
+        message_id=None,
+        source_kind="jobwarden",
+        original={},
+    )
+    report = build(workflow, enrichment, cfg, report_id(source, workflow), trigger, runtime)
+    stored = runtime.store.put_report(report)
+    return 200, render(report, fmt, stored.url), FORMATS[fmt]
