@@ -196,7 +196,8 @@ def test_cronjob_failures_are_counted_under_the_cronjob(
             "metadata": {"name": "nightly"},
             "spec": {
                 "schedule": "0 3 * * *",
-                "failedJobsHistoryLimit": 5,  # the default (1) makes the controller delete older runs
+                # the default failedJobsHistoryLimit (1) makes the controller delete older runs
+                "failedJobsHistoryLimit": 5,
                 "jobTemplate": {"spec": job_manifest("x", outcome="fail")["spec"]},
             },
         },
