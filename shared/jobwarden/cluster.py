@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from jobwarden.errors import ApiUnavailableError, ConfigError, PermanentError
 from jobwarden.kubeapi import Credentials, KubeApi
 
@@ -58,6 +56,8 @@ def _materialize(data: str, suffix: str) -> str:
 
 def credentials_from_kubeconfig(path: str | Path, context: str | None = None) -> Credentials:
     """Read a kubeconfig's context into Credentials; plugins go through `kubernetes.config`."""
+    import yaml  # only kubeconfig clusters need it (cold start)
+
     file = Path(path).expanduser()
     try:
         config = yaml.safe_load(file.read_text()) or {}

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import ErrorDetails
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -58,16 +57,18 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-class _NoFieldTitles(GenerateJsonSchema):
-    """Pydantic titles every field after its name ("Includelogs"); editors show noise."""
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
-
-
 def json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of `model` by alias, with field descriptions and defaults."""
-    schema = model.model_json_schema(by_alias=True, schema_generator=_NoFieldTitles)
+    # imported here: pydantic.json_schema costs ~50 ms, and only the schema command needs it
+    from pydantic.json_schema import GenerateJsonSchema
+
+    class NoFieldTitles(GenerateJsonSchema):
+        """Pydantic titles every field after its name ("Includelogs"); editors show noise."""
+
+        def field_title_should_be_set(self, schema: Any) -> bool:
+            return False
+
+    schema = model.model_json_schema(by_alias=True, schema_generator=NoFieldTitles)
     return {"$schema": JSON_SCHEMA_DIALECT, **schema}
 
 

@@ -1,0 +1,45 @@
+"""Benchmark: what a function imports, versus `import functions_framework` alone.
+
+Fresh interpreter per sample, alternating the two so both see the same machine load;
+prints the medians and the ratio. Target (issue 3): at most 1.5x.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+ROUNDS = 9
+BASELINE = "import functions_framework"
+OURS = (
+    "import functions_framework; "
+    "import jobwarden.workflows.edge, jobwarden.workflows.handler, jobwarden.intake, "
+    "jobwarden.config, jobwarden.enrich, jobwarden.failure, jobwarden.report, "
+    "jobwarden.sinks.storage, jobwarden.sinks.webhooks, jobwarden.render.html"
+)
+
+
+def sample(code: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    sample(OURS)  # warm the OS file cache and .pyc files
+    base, ours = [], []
+    for _ in range(ROUNDS):
+        base.append(sample(BASELINE))
+        ours.append(sample(OURS))
+    b, o = statistics.median(base), statistics.median(ours)
+    print(f"fresh-process import, median of {ROUNDS}")
+    print(f"functions_framework alone:        {b * 1000:.0f} ms")
+    print(f"functions_framework + jobwarden:  {o * 1000:.0f} ms")
+    print(f"ratio: {o / b:.2f} (target <= 1.5: {'met' if o / b <= 1.5 else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
