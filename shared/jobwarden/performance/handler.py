@@ -1,0 +1,259 @@
+"""The two entry points of `job_performance_analysis`: record a run, analyse a window.
+
+`handle_performance_event` (CloudEvent target): on a `succeeded` or `failed` transition,
+read the Job once (no logs, no events) and append its run record; a redelivery finds the
+record there and writes nothing. Disabled: one log line, nothing written. Malformed
+events and permanent problems (unknown cluster, RBAC) are logged and acknowledged; a Job
+already deleted is recorded from the JobEvent's status snapshot when it carries a start
+time, else acknowledged; a Job that is not finished yet (the announcement raced the
+Job's condition) and storage or API outages raise, so the platform retries.
+
+`handle_performance_request` (HTTP target): JSON `{"cluster", "namespace", "name",
+"duration"?}` (or the same names as query parameters; the body wins) answers the analysis
+of the named Job's family over the window (`duration`, default `defaultDuration`).
+Without `name`, every family in scope: `cluster` and `namespace` narrow it when given,
+neither means every cluster. The Job may be gone: its family is then taken from its run
+records, else from its name. The report is stored, and returned as JSON, or Markdown /
+HTML with `?format=md|html`. Statuses: 400 bad request, unknown cluster or duration; 403
+disabled or forbidden; 503 cluster API unavailable (retry).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+from jobwarden.cluster import UnknownClusterError
+from jobwarden.enrich import JobGoneError, enrich, get_job
+from jobwarden.errors import ConfigError, ForbiddenError, PermanentError, TemporaryError
+from jobwarden.failure import analyse
+from jobwarden.intake import MalformedEventError, parse_cloudevent
+from jobwarden.performance.analysis import analyse_runs, window
+from jobwarden.performance.evidence import run_events
+from jobwarden.performance.report import WORKFLOW, build_report
+from jobwarden.performance.runs import (
+    DEFAULT_FAMILY_LABEL,
+    RunRecord,
+    append_run,
+    family_name,
+    job_family,
+    load_runs,
+    record_from_enrichment,
+    record_from_trigger,
+    run_key,
+)
+from jobwarden.report import Report, report_id
+from jobwarden.runtime import Runtime, job_logger
+from jobwarden.views import JobRef
+
+log = logging.getLogger("jobwarden")
+
+Outcome = Literal[
+    "recorded", "already recorded", "disabled", "malformed", "ignored", "job gone", "rejected"
+]
+Response = tuple[int, str, str]
+FORMATS = {
+    "json": "application/json",
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+FINISHED = ("succeeded", "failed")
+
+
+def _cfg(runtime: Runtime) -> Any:
+    return runtime.settings.workflows.job_workflows.job_performance_analysis
+
+
+def _append(runtime: Runtime, record: RunRecord, jlog: logging.LoggerAdapter[Any]) -> Outcome:
+    created = append_run(runtime.store, record)
+    jlog.info(
+        "run %s (%s, %s) %s at %s",
+        record.job_uid,
+        record.outcome,
+        f"{record.duration_seconds:.0f}s" if record.duration_seconds is not None else "?",
+        "recorded" if created else "already recorded",
+        run_key(record),
+    )
+    return "recorded" if created else "already recorded"
+
+
+def handle_performance_event(
+    attributes: Mapping[str, Any],
+    data: Any,
+    runtime: Runtime,
+    *,
+    family_label: str = DEFAULT_FAMILY_LABEL,
+) -> Outcome:
+    """Record the run a `succeeded`/`failed` event announces; see the module docstring."""
+    event_id = str(attributes.get("id", "?")) if isinstance(attributes, Mapping) else "?"
+    if not _cfg(runtime).enabled:
+        log.info("%s is disabled in the configuration; event %s acknowledged", WORKFLOW, event_id)
+        return "disabled"
+    try:
+        trigger = parse_cloudevent(attributes, data)
+    except MalformedEventError as err:
+        log.error("%s: acknowledged a malformed event: %s", WORKFLOW, err)
+        return "malformed"
+    jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
+    if trigger.transition not in FINISHED:
+        jlog.info(
+            "%s records finished runs only; ignores event %s (%s)",
+            WORKFLOW,
+            trigger.event_id,
+            trigger.transition,
+        )
+        return "ignored"
+    ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
+    try:
+        api = runtime.clusters.client(trigger.cluster)
+        enrichment = enrich(api, ref, include_logs=False, include_events=False)
+    except JobGoneError as err:
+        record = record_from_trigger(trigger, family_label)
+        if record is None:
+            jlog.warning(
+                "%s; event %s carried no start time: run not recorded", err, trigger.event_id
+            )
+            return "job gone"
+        jlog.info("%s; recording the run from event %s", err, trigger.event_id)
+        return _append(runtime, record, jlog)
+    except PermanentError as err:
+        jlog.error("event %s acknowledged, run not recorded: %s", trigger.event_id, err)
+        return "rejected"
+    job = enrichment.job
+    if not (
+        job.failed_condition or job.condition("Complete") or job.condition("SuccessCriteriaMet")
+    ):
+        raise TemporaryError(
+            f"{ref}: event {trigger.event_id} says {trigger.transition} but the Job is "
+            f"{job.state}; retrying until its condition is set"
+        )
+    if job.failed_condition and not enrichment.pods:  # deleted at the deadline: ask events
+        enrichment = replace(enrichment, events=run_events(api, job))
+    analysis = analyse(enrichment) if job.failed_condition else None
+    return _append(runtime, record_from_enrichment(enrichment, analysis, family_label), jlog)
+
+
+def _error(status: int, message: str) -> Response:
+    return status, json.dumps({"error": message}), "application/json"
+
+
+def render(report: Report, fmt: str, url: str | None = None) -> str:
+    if fmt == "md":
+        from jobwarden.render.markdown import render_markdown
+
+        return render_markdown(report, report_url=url)
+    if fmt == "html":
+        from jobwarden.render.html import render_html
+
+        return render_html(report, report_url=url)
+    return report.to_json()
+
+
+def _params(body: Any, query: Mapping[str, str]) -> dict[str, str] | str:
+    """The request's cluster/namespace/name/duration, or what is wrong with it."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        return 'send a JSON object {"cluster", "namespace", "name", "duration"?}'
+    out = {}
+    for key in ("cluster", "namespace", "name", "duration"):
+        value = body.get(key, query.get(key))
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            return f"{key} must be a string"
+        out[key] = value
+    if "name" in out and not ("cluster" in out and "namespace" in out):
+        return "a request naming a Job needs its cluster and namespace too"
+    return out
+
+
+def _family_of_request(
+    runtime: Runtime, p: dict[str, str], runs: list[RunRecord], family_label: str
+) -> tuple[str, str]:
+    """(family, how the named Job was found) of the Job a request names."""
+    cluster, namespace, name = p["cluster"], p["namespace"], p["name"]
+    api = runtime.clusters.client(cluster)
+    try:
+        job = get_job(api, JobRef(cluster, namespace, name))
+    except JobGoneError:
+        match = next(
+            (r for r in reversed(runs) if r.namespace == namespace and r.job == name), None
+        )
+        if match:
+            return match.family, f"job {namespace}/{name} (deleted; family from its run record)"
+        return family_name(name), f"{namespace}/{name} (no such Job; taken as a family name)"
+    return job_family(job, family_label), f"job {namespace}/{name} (uid {job.uid})"
+
+
+def _scope(p: dict[str, str], family: str | None) -> str:
+    where = f"cluster {p['cluster']}" if "cluster" in p else "every cluster"
+    if family:
+        return f"{p['namespace']}/{family} in {where}"
+    if "namespace" in p:
+        return f"all families in namespace {p['namespace']} of {where}"
+    return f"all families in {where}"
+
+
+def handle_performance_request(
+    body: Any,
+    query: Mapping[str, str],
+    runtime: Runtime,
+    *,
+    family_label: str = DEFAULT_FAMILY_LABEL,
+) -> Response:
+    """Analyse a window for a Job's family (or all families); see the module docstring."""
+    fmt = query.get("format", "json")
+    if fmt not in FORMATS:
+        return _error(400, f"format {fmt[:20]!r} is not one of json, md, html")
+    cfg = _cfg(runtime)
+    if not cfg.enabled:
+        return _error(403, f"{WORKFLOW} is disabled in the configuration")
+    p = _params(body, query)
+    if isinstance(p, str):
+        return _error(400, p)
+    duration = p.get("duration", cfg.default_duration)
+    try:
+        since, until = window(duration, runtime.clock())
+    except ConfigError as err:
+        return _error(400, f"duration: {err}")
+    clusters = [p["cluster"]] if "cluster" in p else None
+    runs = load_runs(runtime.store, since, until, clusters)
+    family, requested = None, None
+    if "name" in p:
+        try:
+            family, requested = _family_of_request(runtime, p, runs, family_label)
+        except UnknownClusterError as err:
+            return _error(400, str(err))
+        except ForbiddenError as err:
+            return _error(403, str(err))
+        except PermanentError as err:
+            return _error(400, str(err))
+        except TemporaryError as err:
+            return _error(503, str(err))
+    runs = [
+        r
+        for r in runs
+        if ("namespace" not in p or r.namespace == p["namespace"])
+        and (family is None or r.family == family)
+    ]
+    analysis = analyse_runs(runs, since, until, duration)
+    now = runtime.clock()
+    place = (p.get("cluster", "all-clusters"), p.get("namespace", "all-namespaces"))
+    source = f"request/{place[0]}/{place[1]}/{family or '*'}/{duration}/{now.isoformat()}"
+    report = build_report(
+        analysis,
+        report_id=report_id(source, WORKFLOW),
+        source_event_id=source,
+        now=now,
+        cluster=place[0],
+        namespace=place[1],
+        job=family or "all-families",
+        scope=_scope(p, family),
+        requested=requested,
+    )
+    stored = runtime.store.put_report(report)
+    return 200, render(report, fmt, stored.url), FORMATS[fmt]
