@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass(frozen=True)
 class Received:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict[str]  # header names as sent, looked up in any case
     body: bytes
     status: int
 
@@ -40,7 +42,13 @@ class WebhookReceiver:
                 status = receiver._next_status()
                 with receiver._lock:
                     receiver.requests.append(
-                        Received("POST", self.path, dict(self.headers.items()), body, status)
+                        Received(
+                            "POST",
+                            self.path,
+                            CaseInsensitiveDict(self.headers.items()),
+                            body,
+                            status,
+                        )
                     )
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
