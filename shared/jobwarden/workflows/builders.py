@@ -78,7 +78,7 @@ def failure_report(
     blocks: list[Block] = [cause_block(cause), job_status_fields(job), conditions_table(job)]
     if cron:
         blocks.append(cron_block(cron))
-    if len(analysis.pod_causes) > 1 or (analysis.pod_causes and not analysis.identical_retries):
+    if len(analysis.pod_causes) > 1 and not analysis.identical_retries:
         blocks.append(pod_causes_table(analysis))
     blocks += [job_spec_fields(job), containers_table(job), pods_table(e)]
     if include_events:
