@@ -1,0 +1,14 @@
+"""job_restart: Restart a failed Job: recreate it from its own spec under a new name (DESIGN §3.5).
+
+Thin HTTP edge: the caller's bearer token and JSON body go to jobwarden.operations.
+"""
+
+import functions_framework
+from flask import Request
+
+
+@functions_framework.http
+def job_restart(request: Request) -> tuple[str, int, dict[str, str]]:
+    from jobwarden.operations.edge import on_request
+
+    return on_request("restart", request)
