@@ -1,6 +1,6 @@
 """job_delete: Delete a Job and its pods with an explicit propagation policy (DESIGN §3.5).
 
-Thin HTTP edge: the caller's bearer token and JSON body go to jobwarden.operations.
+Thin HTTP edge: the caller's bearer token and JSON body go to jobwarden.actions.
 """
 
 import functions_framework
@@ -9,6 +9,6 @@ from flask import Request
 
 @functions_framework.http
 def job_delete(request: Request) -> tuple[str, int, dict[str, str]]:
-    from jobwarden.operations.edge import on_request
+    from jobwarden.actions.edge import respond
 
-    return on_request("delete", request)
+    return respond("delete", request)

@@ -1,6 +1,6 @@
 """job_restart: Restart a failed Job: recreate it from its own spec under a new name (DESIGN §3.5).
 
-Thin HTTP edge: the caller's bearer token and JSON body go to jobwarden.operations.
+Thin HTTP edge: the caller's bearer token and JSON body go to jobwarden.actions.
 """
 
 import functions_framework
@@ -9,6 +9,6 @@ from flask import Request
 
 @functions_framework.http
 def job_restart(request: Request) -> tuple[str, int, dict[str, str]]:
-    from jobwarden.operations.edge import on_request
+    from jobwarden.actions.edge import respond
 
-    return on_request("restart", request)
+    return respond("restart", request)

@@ -1,0 +1,84 @@
+"""A confirmation token is used once: the ledger of used tokens, in the report store.
+
+`audit/confirmations/<token id>.json` (under the store's reserved `audit/` prefix) is
+created create-only when a confirmed call starts executing, so of two concurrent calls
+with the same token exactly one executes. It holds what is being done (the plan) and,
+once done, the answer, which a retried call gets back instead of a second execution.
+
+States: `started` (executing; other calls get 409 until the lease runs out, after which
+a crashed execution may be resumed), `retryable` (a temporary failure: the next call
+resumes the same plan), `done` (with the HTTP status and body of the first answer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jobwarden.actions.common import JSON, iso
+from jobwarden.sinks.storage import ReportStore
+from jobwarden.views import parse_time
+
+State = Literal["started", "retryable", "done"]
+
+
+def ledger_key(token_id: str) -> str:
+    return f"audit/confirmations/{token_id}.json"
+
+
+@dataclass(frozen=True)
+class Entry:
+    state: State
+    at: dt.datetime
+    plan: JSON
+    status: int | None = None
+    body: JSON | None = None
+
+    def resumable(self, now: dt.datetime, lease_seconds: float) -> bool:
+        """True when a call may (re)execute this plan: retryable, or a lease that ran out."""
+        if self.state == "retryable":
+            return True
+        return self.state == "started" and (now - self.at).total_seconds() > lease_seconds
+
+
+def lookup(store: ReportStore, token_id: str) -> Entry | None:
+    raw: Any = store.get_json(ledger_key(token_id))
+    if not isinstance(raw, dict) or raw.get("state") not in ("started", "retryable", "done"):
+        return None
+    return Entry(
+        state=raw["state"],
+        at=parse_time(raw.get("at")) or dt.datetime.min.replace(tzinfo=dt.UTC),
+        plan=dict(raw.get("plan") or {}),
+        status=raw.get("status"),
+        body=raw.get("body"),
+    )
+
+
+def _record(
+    state: State, now: dt.datetime, plan: JSON, status: int | None, body: JSON | None
+) -> JSON:
+    return {"state": state, "at": iso(now), "plan": plan, "status": status, "body": body}
+
+
+def claim(store: ReportStore, token_id: str, plan: JSON, now: dt.datetime) -> bool:
+    """Mark the token used (create-only); False when another call already did."""
+    record = _record("started", now, plan, None, None)
+    return store.put_json(ledger_key(token_id), record, only_if_absent=True)
+
+
+def resume(store: ReportStore, token_id: str, plan: JSON, now: dt.datetime) -> None:
+    """Take over a retryable or abandoned execution (renews the lease)."""
+    store.put_json(ledger_key(token_id), _record("started", now, plan, None, None))
+
+
+def release(store: ReportStore, token_id: str, plan: JSON, now: dt.datetime) -> None:
+    """A temporary failure: let the next call with this token resume the plan."""
+    store.put_json(ledger_key(token_id), _record("retryable", now, plan, None, None))
+
+
+def finish(
+    store: ReportStore, token_id: str, plan: JSON, now: dt.datetime, status: int, body: JSON
+) -> None:
+    """Record the answer; later calls with this token get it back."""
+    store.put_json(ledger_key(token_id), _record("done", now, plan, status, body))

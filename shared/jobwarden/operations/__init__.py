@@ -1,1 +1,0 @@
-"""Restart and delete: actions on a cluster, on behalf of an authenticated caller."""
