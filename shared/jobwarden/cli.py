@@ -1,7 +1,7 @@
 """The `jobwarden` command line.
 
-`jobwarden run` is the embedded default behind `make run`: it starts a local stack,
-runs the demo Jobs to their outcomes, prints what happened and tears everything down.
+`jobwarden run` is the embedded default behind `make run`: a local stack, the exporter,
+the functions and the push bridge; demo Jobs fail; their reports are summarised.
 """
 
 from __future__ import annotations
@@ -19,17 +19,13 @@ def _say(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jobwarden.kubeapi import KubeApi
-    from jobwarden.localstack.demo import run_demo, table
-    from jobwarden.localstack.stack import LocalStack
+    from jobwarden.localstack.embedded import run_embedded
 
     with tempfile.TemporaryDirectory(prefix="jobwarden-run-") as tmp:
         workdir = Path(args.dir) if args.dir else Path(tmp)
-        with LocalStack(workdir, name="local", progress=_say) as info:
-            outcomes = run_demo(KubeApi(info.admin_credentials()), _say)
-        print(table(outcomes))
+        code = run_embedded(workdir, Path(args.reports), _say)
     _say("local stack stopped")
-    return 0 if all(o.outcome != "unfinished" for o in outcomes) else 1
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the embedded default: demo Jobs on a local stack")
-    run.add_argument("--dir", help="keep the stack's files here instead of a temporary folder")
+    run.add_argument("--dir", help="keep the stack's files and logs here (default: temporary)")
+    run.add_argument("--reports", default="reports", help="where reports go (default ./reports)")
     run.set_defaults(func=cmd_run)
     args = parser.parse_args(argv)
     try:
