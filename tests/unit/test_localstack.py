@@ -93,3 +93,15 @@ def test_stop_pid_stops_the_whole_process_group(tmp_path: Path) -> None:
     while not all(process_gone(int(c)) for c in children) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(process_gone(int(c)) for c in children)
+
+
+def test_kubeconfig_keeps_yaml_boolean_like_names_as_strings(tmp_path: Path) -> None:
+    import yaml
+
+    from jobwarden.localstack.stack import _kubeconfig
+
+    text = _kubeconfig("no", "https://127.0.0.1:1", tmp_path / "ca", tmp_path / "c", tmp_path / "k")
+    config = yaml.safe_load(text)
+    assert config["current-context"] == "no"
+    assert config["clusters"][0]["name"] == "no"
+    assert config["users"][0]["name"] == "no-admin"

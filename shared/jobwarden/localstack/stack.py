@@ -93,14 +93,16 @@ class StackInfo:
 
 
 def _kubeconfig(name: str, server: str, ca: Path, cert: Path, key: Path) -> str:
+    # JSON strings are YAML strings: a stack named `y` or `no` stays a name, not a boolean
+    n, admin = json.dumps(name), json.dumps(f"{name}-admin")
     return (
         "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: {name}\n  cluster:\n    server: {server}\n"
-        f"    certificate-authority: {ca}\n"
-        f"users:\n- name: {name}-admin\n  user:\n    client-certificate: {cert}\n"
-        f"    client-key: {key}\n"
-        f"contexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}-admin\n"
-        f"current-context: {name}\n"
+        f"clusters:\n- name: {n}\n  cluster:\n    server: {json.dumps(server)}\n"
+        f"    certificate-authority: {json.dumps(str(ca))}\n"
+        f"users:\n- name: {admin}\n  user:\n    client-certificate: {json.dumps(str(cert))}\n"
+        f"    client-key: {json.dumps(str(key))}\n"
+        f"contexts:\n- name: {n}\n  context:\n    cluster: {n}\n    user: {admin}\n"
+        f"current-context: {n}\n"
     )
 
 
