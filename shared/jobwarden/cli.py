@@ -1,15 +1,24 @@
 """The `jobwarden` command line.
 
-`jobwarden run` is the embedded default behind `make run`: a local stack, the exporter,
-the functions and the push bridge; demo Jobs fail; their reports are summarised.
+jobwarden run                      the embedded default behind `make run`
+jobwarden reports [--job NAME]     list stored reports, newest first
+jobwarden show ID [--format md]    print one report (md, json or html)
+jobwarden restart|delete --url URL --cluster C --namespace N --name JOB
+                                   call the HTTP function: show the plan, ask, confirm
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from jobwarden.errors import JobwardenError
 
@@ -28,16 +37,150 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def main(argv: list[str] | None = None) -> int:
+def _store(args: argparse.Namespace) -> Any:
+    from jobwarden.sinks.storage import open_store
+
+    url = args.store or os.environ.get("JOBWARDEN_STORE") or "file://./reports"
+    return open_store(url)
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    entries = _store(args).read_index()
+    shown = [
+        e
+        for e in entries
+        if (not args.cluster or e.cluster == args.cluster)
+        and (not args.namespace or e.namespace == args.namespace)
+        and (not args.job or e.job == args.job)
+        and (not args.workflow or e.workflow == args.workflow)
+    ][: args.limit]
+    if not shown:
+        _say("no reports match (is --store right? default: file://./reports)")
+        return 0
+    for e in shown:
+        when = e.created_at.strftime("%Y-%m-%d %H:%M")
+        print(f"{e.id}  {when}  {e.severity:7}  {e.cluster}/{e.namespace}/{e.job}  {e.title}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from jobwarden.render import render
+
+    store = _store(args)
+    entry = next((e for e in store.read_index() if e.id == args.id), None)
+    if entry is None:
+        _say(f"no report with id {args.id} in the index (list them with `jobwarden reports`)")
+        return 1
+    report = store.get_report(entry.path)
+    if report is None:
+        _say(f"report {args.id} is indexed at {entry.path} but its file is missing")
+        return 1
+    print(render(report, args.format))
+    return 0
+
+
+def _post(url: str, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 - the operator names the function URL
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            return int(response.status), dict(json.loads(response.read() or b"{}"))
+    except urllib.error.HTTPError as err:
+        try:
+            return err.code, dict(json.loads(err.read() or b"{}"))
+        except ValueError:
+            return err.code, {"error": f"HTTP {err.code} from {url}"}
+    except urllib.error.URLError as err:
+        raise JobwardenError(f"cannot reach {url}: {err.reason}") from err
+
+
+def cmd_action(args: argparse.Namespace, ask: Callable[[str], str] = input) -> int:
+    token = args.token or os.environ.get("JOBWARDEN_TOKEN")
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    body: dict[str, Any] = {
+        "cluster": args.cluster,
+        "namespace": args.namespace,
+        "name": args.name,
+    }
+    if args.dry_run:
+        body["dryRun"] = True
+    if getattr(args, "increase_memory", False):
+        body["increaseMemory"] = True
+    if getattr(args, "propagation", None):
+        body["propagationPolicy"] = args.propagation
+    status, answer = _post(args.url, body, token)
+    if status != 200:
+        _say(f"{args.command} refused ({status}): {answer.get('error', answer)}")
+        return 1
+    if answer.get("status") != "confirmation_required":
+        print(json.dumps(answer, indent=2))
+        return 0
+    print(f"plan ({args.command} {args.namespace}/{args.name} in cluster {args.cluster}):")
+    print(json.dumps(answer.get("plan", {}), indent=2))
+    print(f"confirmation valid until {answer.get('expiresAt')}")
+    if not args.yes and ask("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+        _say("nothing done")
+        return 1
+    status, done = _post(
+        args.url, {**body, "confirmationToken": answer["confirmationToken"]}, token
+    )
+    print(json.dumps(done, indent=2))
+    return 0 if status == 200 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobwarden", description="Know why a Kubernetes Job failed."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the embedded default: demo Jobs on a local stack")
+    run = sub.add_parser("run", help="the embedded default: the pipeline on demo Jobs")
     run.add_argument("--dir", help="keep the stack's files and logs here (default: temporary)")
     run.add_argument("--reports", default="reports", help="where reports go (default ./reports)")
     run.set_defaults(func=cmd_run)
-    args = parser.parse_args(argv)
+    for name, helptext, func in (
+        ("reports", "list stored reports, newest first", cmd_reports),
+        ("show", "print one report", cmd_show),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--store", help="file://DIR or gs://BUCKET/PREFIX (default ./reports)")
+        p.set_defaults(func=func)
+        if name == "show":
+            p.add_argument("id", help="the report id (first column of `jobwarden reports`)")
+            p.add_argument("--format", choices=["md", "json", "html"], default="md")
+        else:
+            for flag in ("--cluster", "--namespace", "--job", "--workflow"):
+                p.add_argument(flag)
+            p.add_argument("--limit", type=int, default=50)
+    for name in ("restart", "delete"):
+        p = sub.add_parser(name, help=f"{name} a Job through the job_{name} function")
+        p.add_argument("--url", required=True, help=f"URL of the job_{name} function")
+        for flag in ("--cluster", "--namespace", "--name"):
+            p.add_argument(flag, required=True)
+        p.add_argument("--token", help="bearer token of the target cluster (or $JOBWARDEN_TOKEN)")
+        p.add_argument("--token-file", help="read the bearer token from this file")
+        p.add_argument(
+            "--dry-run", action="store_true", help="show what would happen, change nothing"
+        )
+        p.add_argument("--yes", action="store_true", help="do not ask before confirming")
+        if name == "restart":
+            p.add_argument(
+                "--increase-memory",
+                action="store_true",
+                help="raise the memory of OOMKilled containers (restart.memoryStep)",
+            )
+        else:
+            p.add_argument("--propagation", choices=["Background", "Foreground", "Orphan"])
+        p.set_defaults(func=cmd_action)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except JobwardenError as err:

@@ -1,0 +1,98 @@
+"""The `jobwarden` command line: list and show stored reports; confirm actions with a prompt."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from jobwarden import cli
+from jobwarden.sinks.storage import open_store
+from tests.support.reports import oomkilled_report, performance_report
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = f"file://{tmp_path / 'reports'}"
+    store = open_store(url)
+    store.put_report(oomkilled_report())
+    store.put_report(performance_report())
+    return url
+
+
+def test_reports_lists_newest_first_and_filters(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["reports", "--store", store_url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert cli.main(["reports", "--store", store_url, "--workflow", "jobFailureReporter"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert oomkilled_report().id in line
+    assert "OOMKilled" in line or "memory" in line
+
+
+def test_show_prints_a_report_in_markdown(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = oomkilled_report()
+    assert cli.main(["show", report.id, "--store", store_url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# ")
+    assert report.cluster in out
+    assert cli.main(["show", "nope", "--store", store_url]) == 1
+
+
+class _Function(BaseHTTPRequestHandler):
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Function.calls.append({"body": body, "auth": self.headers.get("Authorization")})
+        if "confirmationToken" in body:
+            answer = {"status": "restarted", "newJob": "etl-retry-1"}
+        else:
+            answer = {
+                "status": "confirmation_required",
+                "confirmationToken": "tok",
+                "expiresAt": "2026-11-01T10:05:00Z",
+                "plan": {"newJob": "etl-retry-1"},
+            }
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def function_url() -> Iterator[str]:
+    _Function.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Function)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+ARGS = ["restart", "--cluster", "prod", "--namespace", "batch", "--name", "etl", "--token", "t0k"]
+
+
+def test_restart_shows_the_plan_and_does_nothing_unless_confirmed(
+    function_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = cli.build_parser().parse_args([*ARGS, "--url", function_url])
+    assert cli.cmd_action(namespace, ask=lambda _: "n") == 1
+    assert len(_Function.calls) == 1
+    assert "etl-retry-1" in capsys.readouterr().out
+    assert cli.cmd_action(namespace, ask=lambda _: "y") == 0
+    assert _Function.calls[-1]["body"]["confirmationToken"] == "tok"
+    assert _Function.calls[-1]["auth"] == "Bearer t0k"
