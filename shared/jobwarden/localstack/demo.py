@@ -1,8 +1,8 @@
-"""The embedded default's demo Jobs: one per way a Job ends, run on a local stack.
+"""The embedded default's demo Jobs: one per way a Job commonly ends, on a local stack.
 
-Until the functions and the exporter land (issues 4 and 5), `make run` shows the
-ground they stand on: real Jobs, run by the real job controller, ending the way
-their pod templates chose, with the cause visible in the pods.
+Real Jobs, run by the real job controller, ending the way their pod templates choose
+(KWOK stages): one succeeds, one fails with an error in its log, one is OOMKilled, one
+exceeds its deadline, and a CronJob's run fails. `embedded.py` runs the pipeline on them.
 """
 
 from __future__ import annotations
@@ -152,11 +152,3 @@ def run_demo(api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0)
     for name in names:
         results.setdefault(name, Outcome(name, "unfinished", f"not done after {timeout:.0f}s", "-"))
     return [results[n] for n in names]
-
-
-def table(outcomes: list[Outcome]) -> str:
-    rows = [("JOB", "OUTCOME", "REASON", "CONTAINERS")] + [
-        (o.job, o.outcome, o.reason, o.detail) for o in outcomes
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
