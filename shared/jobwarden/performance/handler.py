@@ -20,7 +20,6 @@ disabled or forbidden; 503 cluster API unavailable (retry).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -45,9 +44,11 @@ from jobwarden.performance.runs import (
     record_from_trigger,
     run_key,
 )
-from jobwarden.report import Report, report_id
+from jobwarden.render import CONTENT_TYPES, render
+from jobwarden.report import report_id
 from jobwarden.runtime import Runtime, job_logger
 from jobwarden.views import JobRef
+from jobwarden.workflows.ondemand import error_response
 
 log = logging.getLogger("jobwarden")
 
@@ -55,11 +56,7 @@ Outcome = Literal[
     "recorded", "already recorded", "disabled", "malformed", "ignored", "job gone", "rejected"
 ]
 Response = tuple[int, str, str]
-FORMATS = {
-    "json": "application/json",
-    "md": "text/markdown; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-}
+FORMATS = CONTENT_TYPES
 FINISHED = ("succeeded", "failed")
 
 
@@ -136,22 +133,6 @@ def handle_performance_event(
     return _append(runtime, record_from_enrichment(enrichment, analysis, family_label), jlog)
 
 
-def _error(status: int, message: str) -> Response:
-    return status, json.dumps({"error": message}), "application/json"
-
-
-def render(report: Report, fmt: str, url: str | None = None) -> str:
-    if fmt == "md":
-        from jobwarden.render.markdown import render_markdown
-
-        return render_markdown(report, report_url=url)
-    if fmt == "html":
-        from jobwarden.render.html import render_html
-
-        return render_html(report, report_url=url)
-    return report.to_json()
-
-
 def _params(body: Any, query: Mapping[str, str]) -> dict[str, str] | str:
     """The request's cluster/namespace/name/duration, or what is wrong with it."""
     if body is None:
@@ -208,18 +189,18 @@ def handle_performance_request(
     """Analyse a window for a Job's family (or all families); see the module docstring."""
     fmt = query.get("format", "json")
     if fmt not in FORMATS:
-        return _error(400, f"format {fmt[:20]!r} is not one of json, md, html")
+        return error_response(400, f"format {fmt[:20]!r} is not one of json, md, html")
     cfg = _cfg(runtime)
     if not cfg.enabled:
-        return _error(403, f"{WORKFLOW} is disabled in the configuration")
+        return error_response(403, f"{WORKFLOW} is disabled in the configuration")
     p = _params(body, query)
     if isinstance(p, str):
-        return _error(400, p)
+        return error_response(400, p)
     duration = p.get("duration", cfg.default_duration)
     try:
         since, until = window(duration, runtime.clock())
     except ConfigError as err:
-        return _error(400, f"duration: {err}")
+        return error_response(400, f"duration: {err}")
     clusters = [p["cluster"]] if "cluster" in p else None
     runs = load_runs(runtime.store, since, until, clusters)
     family, requested = None, None
@@ -227,13 +208,13 @@ def handle_performance_request(
         try:
             family, requested = _family_of_request(runtime, p, runs, family_label)
         except UnknownClusterError as err:
-            return _error(400, str(err))
+            return error_response(400, str(err))
         except ForbiddenError as err:
-            return _error(403, str(err))
+            return error_response(403, str(err))
         except PermanentError as err:
-            return _error(400, str(err))
+            return error_response(400, str(err))
         except TemporaryError as err:
-            return _error(503, str(err))
+            return error_response(503, str(err))
     runs = [
         r
         for r in runs
@@ -256,4 +237,4 @@ def handle_performance_request(
         requested=requested,
     )
     stored = runtime.store.put_report(report)
-    return 200, render(report, fmt, stored.url), FORMATS[fmt]
+    return 200, render(report, fmt, report_url=stored.url), FORMATS[fmt]

@@ -19,16 +19,16 @@ CONTENT_TYPES: dict[str, str] = {
 }
 
 
-def render(report: Report, fmt: Format) -> str:
+def render(report: Report, fmt: str, *, report_url: str | None = None) -> str:
     """The report as canonical JSON, Markdown or a standalone HTML page."""
     if fmt == "json":
         return report.to_json()
     if fmt == "md":
         from jobwarden.render.markdown import render_markdown
 
-        return render_markdown(report)
+        return render_markdown(report, report_url=report_url)
     if fmt == "html":
         from jobwarden.render.html import render_html
 
-        return render_html(report)
+        return render_html(report, report_url=report_url)
     raise ValueError(f"unknown report format {fmt!r}; use one of json, md, html")

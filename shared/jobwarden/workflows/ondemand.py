@@ -12,33 +12,19 @@ from typing import Any
 from jobwarden.cluster import UnknownClusterError
 from jobwarden.enrich import JobGoneError
 from jobwarden.errors import ForbiddenError, PermanentError
-from jobwarden.report import Report, report_id
+from jobwarden.render import CONTENT_TYPES, render
+from jobwarden.report import report_id
 from jobwarden.runtime import Runtime
 from jobwarden.views import JobRef
 from jobwarden.workflows.handler import ReportWorkflow, _config, build, enrich_for
 
 Response = tuple[int, str, str]
-FORMATS = {
-    "json": "application/json",
-    "md": "text/markdown; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-}
+FORMATS = CONTENT_TYPES
 
 
-def _error(status: int, message: str) -> Response:
+def error_response(status: int, message: str) -> Response:
+    """An http target's error answer: status, `{"error": message}`, JSON content type."""
     return status, json.dumps({"error": message}), "application/json"
-
-
-def render(report: Report, fmt: str, url: str | None = None) -> str:
-    if fmt == "md":
-        from jobwarden.render.markdown import render_markdown
-
-        return render_markdown(report, report_url=url)
-    if fmt == "html":
-        from jobwarden.render.html import render_html
-
-        return render_html(report, report_url=url)
-    return report.to_json()
 
 
 def handle_request(
@@ -46,25 +32,25 @@ def handle_request(
 ) -> Response:
     fmt = args.get("format", "json")
     if fmt not in FORMATS:
-        return _error(400, f"format {fmt!r} is not one of json, md, html")
+        return error_response(400, f"format {fmt!r} is not one of json, md, html")
     if not _config(runtime, workflow).enabled:
-        return _error(403, f"{workflow} is disabled in the configuration")
+        return error_response(403, f"{workflow} is disabled in the configuration")
     if not isinstance(body, dict) or not all(
         isinstance(body.get(k), str) and body.get(k) for k in ("cluster", "namespace", "name")
     ):
-        return _error(400, 'send JSON {"cluster": ..., "namespace": ..., "name": ...}')
+        return error_response(400, 'send JSON {"cluster": ..., "namespace": ..., "name": ...}')
     ref = JobRef(body["cluster"], body["namespace"], body["name"])
     cfg = _config(runtime, workflow)
     try:
         enrichment = enrich_for(workflow, runtime, ref, cfg)
     except UnknownClusterError as err:
-        return _error(400, str(err))
+        return error_response(400, str(err))
     except JobGoneError as err:
-        return _error(404, str(err))
+        return error_response(404, str(err))
     except ForbiddenError as err:
-        return _error(403, str(err))
+        return error_response(403, str(err))
     except PermanentError as err:
-        return _error(400, str(err))
+        return error_response(400, str(err))
     now = runtime.clock()
     source = f"request/{ref.cluster}/{enrichment.job.uid}/{now.isoformat()}"
     from jobwarden.intake import Trigger
@@ -85,4 +71,4 @@ def handle_request(
     )
     report = build(workflow, enrichment, cfg, report_id(source, workflow), trigger, runtime)
     stored = runtime.store.put_report(report)
-    return 200, render(report, fmt, stored.url), FORMATS[fmt]
+    return 200, render(report, fmt, report_url=stored.url), FORMATS[fmt]
