@@ -227,7 +227,10 @@ def test_a_bad_store_url_is_a_config_error_naming_what_is_supported(url: str, wh
     assert "file://<path>" in str(caught.value) and "gs://<bucket>/<prefix>" in str(caught.value)
 
 
-def test_a_gs_store_opens_without_touching_the_network_and_links_to_the_console() -> None:
+def test_a_gs_store_opens_without_touching_the_network_and_links_to_the_console(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)  # real GCS, not the emulator
     store = open_store("gs://jobwarden-reports/prod/")
     assert store.url == "gs://jobwarden-reports/prod/"
     assert (

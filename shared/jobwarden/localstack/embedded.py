@@ -89,6 +89,7 @@ class Pipeline:
         self.bridge: Bridge | None = None
         self.config = workdir / "jobwarden.yaml"
         self.urls: dict[str, str] = {}
+        self._saved_env: str | None = None
         self.topic = ""
 
     def _env(self) -> dict[str, str]:
@@ -149,7 +150,9 @@ class Pipeline:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_config(self.config, self.infos, self.reports, self.config_extra, self.webhooks)
-        os.environ.update(self.infos[0].env())  # the bridge's Pub/Sub clients use the emulator
+        # the bridge's Pub/Sub clients read the emulator from the environment; put back on stop
+        self._saved_env = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = self.infos[0].pubsub_host
         topic, dead, subs = Bridge.create_subscriptions(
             self.infos[0].pubsub_project,
             self.topic_id,
@@ -185,6 +188,10 @@ class Pipeline:
             self.bridge.stop()
         for process in reversed(self.processes):
             stop_pid(process.pid)
+        if self._saved_env is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = self._saved_env
 
 
 def _report_of(reports: Path, job: str) -> Path | None:
