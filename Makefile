@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK_DIR := .jobwarden/local
 
-.PHONY: help setup tools up down status lint test test-unit test-integration run bench clean
+.PHONY: help setup tools up down status lint test test-unit test-integration run bench bundle clean
 
 help:
 	@echo "make test    lint and all tests (builds the local stack's binaries the first time)"
@@ -20,6 +20,7 @@ help:
 	@echo "make up      start a local stack in the background ($(STACK_DIR)/env); make down stops it"
 	@echo "make tools   build the local stack's binaries (cached in ~/.cache/jobwarden)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
+	@echo "make bundle  stage build/<function>/ per function and smoke-test each from a clean venv"
 
 $(UV):
 	@echo "bootstrapping uv $(UV_VERSION) into $(BOOT)"
@@ -64,6 +65,9 @@ run: tools
 
 bench: tools
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+bundle: setup
+	@$(PY) -m jobwarden.bundle --smoke
 
 clean: down
 	rm -rf $(VENV) .jobwarden build
