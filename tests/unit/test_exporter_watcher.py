@@ -121,7 +121,12 @@ def run_watch(
     deadline = time.monotonic() + 10
     for idle in api.idle.values():
         assert idle.wait(max(0.0, deadline - time.monotonic())), f"scripts left: {api.scripts}"
-    time.sleep(0.1)
+    # let the watch finish handling what it read: until nothing new is emitted for 0.3 s
+    settled, count = time.monotonic(), -1
+    while time.monotonic() - settled < 0.3 and time.monotonic() < deadline + 5:
+        if len(emitted) != count:
+            settled, count = time.monotonic(), len(emitted)
+        time.sleep(0.02)
     watch.stop()
     stop.set()
     return emitted, watch, api
