@@ -11,7 +11,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from jobwarden.exporter.transitions import Detected
+from jobwarden.exporter.watcher import job_event as exporter_job_event
 from jobwarden.jobevent import JobEvent, pubsub_attributes
+from jobwarden.views import Job
 
 TOPIC = "//pubsub.googleapis.com/projects/jobwarden-local/topics/job-events"
 
@@ -43,41 +46,16 @@ def eventarc(
 
 
 def job_event(job: dict[str, Any], *, cluster: str, transition: str = "failed") -> JobEvent:
-    """The JobEvent our exporter would publish for this Job's state."""
-    meta, status = job["metadata"], job.get("status", {})
-    failed = next(
-        (
-            c
-            for c in status.get("conditions", [])
-            if c["type"] == "Failed" and c["status"] == "True"
-        ),
-        {},
+    """The JobEvent our exporter would publish for this Job's state (built by the exporter)."""
+    view = Job.from_json(job)
+    done = view.failed_condition
+    detected = Detected(
+        transition,  # type: ignore[arg-type]
+        done.reason if done else "",
+        done.message if done else "",
+        (done.last_transition if done else None) or dt.datetime.now(dt.UTC),
     )
-    owner = next(
-        (o["name"] for o in meta.get("ownerReferences", []) if o["kind"] == "CronJob"), None
-    )
-    return JobEvent.model_validate(
-        {
-            "cluster": cluster,
-            "namespace": meta["namespace"],
-            "name": meta["name"],
-            "uid": meta["uid"],
-            "transition": transition,
-            "reason": failed.get("reason", ""),
-            "message": failed.get("message", ""),
-            "time": failed.get("lastTransitionTime") or dt.datetime.now(dt.UTC).isoformat(),
-            "status": {
-                "conditions": status.get("conditions", []),
-                "active": status.get("active", 0),
-                "succeeded": status.get("succeeded", 0),
-                "failed": status.get("failed", 0),
-                "startTime": status.get("startTime"),
-                "completionTime": status.get("completionTime"),
-            },
-            "owner": owner,
-            "labels": meta.get("labels", {}),
-        }
-    )
+    return exporter_job_event(cluster, view, detected)
 
 
 def from_jobwarden(event: JobEvent, message_id: str) -> tuple[dict[str, str], bytes]:
