@@ -77,6 +77,7 @@ def test_failed_job_gets_one_report_and_one_post_however_often_and_whoever_annou
         "import",
         outcome="fail",
         exit_code=2,
+        after=2,  # gives KWOK time to load the pod's Logs object before the pod ends
         logs='reading input\nERROR: relation "orders" does not exist',
     )
     fn = client("job_failure_reporter")
