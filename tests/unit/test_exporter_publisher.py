@@ -155,9 +155,10 @@ def test_backoff_grows_between_failed_rounds() -> None:
 
 def test_while_unreachable_each_retry_probes_with_one_message_then_all_follow() -> None:
     client = FakeClient("fail")
-    pub = publisher(client, backoff=(1.0, 1.0)).start()
-    for i in range(50):
+    pub = publisher(client, backoff=(2.0, 2.0))
+    for i in range(50):  # queued before the thread runs, so the first round holds all 50
         pub.submit(job_event(f"job-{i}"))
+    pub.start()
     # no sleeps to count on: wait for the first round, then for the first retry, which
     # must be a single message (a full resend would take attempts straight to 100)
     wait_until(lambda: client.attempts >= 50)

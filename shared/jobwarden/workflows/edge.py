@@ -9,8 +9,29 @@ import logging
 import sys
 from typing import Any
 
+from jobwarden.errors import TemporaryError
 from jobwarden.runtime import default_runtime
 from jobwarden.workflows.handler import Outcome, ReportWorkflow, handle_event
+
+
+class RetryWithoutTraceback(logging.Filter):
+    """Shorten the framework's "Exception on / [POST]" record for a TemporaryError to one line.
+
+    Raising is how a CloudEvent function asks for redelivery; the handler has already logged
+    which Job and event will be retried and why, so a 100-line traceback per attempt only
+    buries that line. Other exceptions (bugs) keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TemporaryError):
+            original = record.getMessage()
+            record.msg = "%s; answered 500 so that the event is redelivered (%s: %s)"
+            record.args = (original, type(exc).__name__, exc)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def _logging() -> None:
@@ -22,6 +43,9 @@ def _logging() -> None:
         logging.basicConfig(
             stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
         )
+    for handler in root.handlers:
+        if not any(isinstance(f, RetryWithoutTraceback) for f in handler.filters):
+            handler.addFilter(RetryWithoutTraceback())
 
 
 def on_cloudevent(workflow: ReportWorkflow, event: Any) -> Outcome:

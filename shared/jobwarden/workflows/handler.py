@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from jobwarden.cluster import UnknownClusterError
 from jobwarden.enrich import Enrichment, JobGoneError, cron_history, enrich
-from jobwarden.errors import ConfigError, PermanentError
+from jobwarden.errors import ConfigError, PermanentError, TemporaryError
 from jobwarden.failure import analyse
 from jobwarden.intake import MalformedEventError, Trigger, parse_cloudevent
 from jobwarden.report import Report, report_id
@@ -167,6 +167,27 @@ def handle_event(
     if why:
         jlog.info("%s ignores event %s: %s", workflow, trigger.event_id, why)
         return "ignored"
+    try:
+        return _report(workflow, trigger, runtime, cfg, jlog, webhooks)
+    except TemporaryError as err:
+        # one clear line naming the Job and the event; raising asks the platform to retry
+        jlog.warning(
+            "%s: event %s will be retried (temporary failure): %s",
+            workflow,
+            trigger.event_id,
+            err,
+        )
+        raise
+
+
+def _report(
+    workflow: ReportWorkflow,
+    trigger: Trigger,
+    runtime: Runtime,
+    cfg: Any,
+    jlog: logging.LoggerAdapter[logging.Logger],
+    webhooks: Callable[[ReportWorkflow, Runtime], list[Any]] | None,
+) -> Outcome:
     ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
     try:
         enrichment = enrich_for(workflow, runtime, ref, cfg)
