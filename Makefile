@@ -18,7 +18,7 @@ help:
 	@echo "make test    lint and all tests (builds the local stack's binaries the first time)"
 	@echo "make run     the embedded default: local stack, demo Jobs, reports"
 	@echo "make up      start a local stack in the background ($(STACK_DIR)/env); make down stops it"
-	@echo "make tools   build the local stack's binaries (cached in ~/.cache/jobwarden)"
+	@echo "make tools   build the local stack's binaries and helm/tofu for the checks (cached in ~/.cache/jobwarden)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make bundle  stage build/<function>/ per function and smoke-test each from a clean venv"
 
@@ -36,7 +36,7 @@ setup: $(VENV)/.synced
 tools: setup
 	@$(PY) -m jobwarden.localstack tools
 
-up: tools
+up: setup
 	@$(PY) -m jobwarden.localstack up --dir $(STACK_DIR)
 
 down: setup
@@ -60,10 +60,10 @@ test-integration: tools
 test: lint tools
 	@$(VENV)/bin/pytest tests -q
 
-run: tools
+run: setup
 	@$(PY) -m jobwarden.cli run
 
-bench: tools
+bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 bundle: setup

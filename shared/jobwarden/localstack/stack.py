@@ -35,7 +35,7 @@ from jobwarden.localstack.processes import (
     tcp_open,
     wait_until,
 )
-from jobwarden.localstack.tools import KWOK_VERSION, ensure_tools, repo_root
+from jobwarden.localstack.tools import KWOK_VERSION, STACK_TOOLS, ensure_tools, repo_root
 
 NODE_NAME = "kwok-node-0"
 PUBSUB_PROJECT = "jobwarden-local"
@@ -163,6 +163,32 @@ class LocalStack:
             stop_pid(process.pid)
         self.processes.clear()
 
+    def restart_apiserver(self, *, down_for: float = 0.0) -> Process:
+        """Stop kube-apiserver, wait `down_for` seconds, start it again on the same port.
+
+        For outage tests: every client's connection breaks and its watches end, exactly as
+        in a control-plane upgrade. etcd keeps the data; controllers and KWOK reconnect.
+        """
+        if self.info is None:
+            raise LocalStackError("the stack is not running; start() it first")
+        old = next((p for p in self.processes if p.name == "kube-apiserver"), None)
+        if old is None:
+            raise LocalStackError(f"stack {self.name} has no kube-apiserver process to restart")
+        self._say(f"[{self.name}] stopping kube-apiserver (pid {old.pid}) for {down_for:.1f}s")
+        stop_pid(old.pid)
+        self.processes.remove(old)
+        time.sleep(down_for)
+        new = self._spawn(old.name, old.argv)
+        api = KubeApi(self.info.admin_credentials(), timeout=5.0)
+        wait_until(
+            lambda: api.text("/readyz") == "ok",
+            what="waiting for the restarted kube-apiserver /readyz",
+            timeout=START_TIMEOUT,
+            process=new,
+        )
+        self._say(f"[{self.name}] kube-apiserver is back (pid {new.pid})")
+        return new
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         process = Process(
             name, argv, self.workdir / "logs" / f"{name}.log", detach=self.detach, env=env
@@ -179,7 +205,7 @@ class LocalStack:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
         self.workdir.mkdir(parents=True)
-        bins = ensure_tools(self._say)
+        bins = ensure_tools(self._say, only=STACK_TOOLS)
         pki = create_pki(self.workdir / "pki")
         (etcd_port, peer_port, api_port, kcm_port, sched_port, kwok_port, ps_port, gcs_port) = (
             free_ports(8)

@@ -27,6 +27,8 @@ ETCD_VERSION = "v3.7.3"
 KWOK_VERSION = "v0.8.0"
 PUBSUB_VERSION = "v2.9.0"
 FAKE_GCS_VERSION = "v1.55.1"
+HELM_VERSION = "v4.3.1"
+TOFU_VERSION = "v1.12.6"
 
 
 def _k8s_ldflags(version: str) -> str:
@@ -52,6 +54,8 @@ class GoTool:
     version: str
     ldflags: str = "-s -w"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: "stack": the local stack runs it; "checks": only `make test` uses it (helm, tofu)
+    purpose: str = "stack"
 
 
 TOOLS: tuple[GoTool, ...] = (
@@ -89,6 +93,23 @@ TOOLS: tuple[GoTool, ...] = (
     ),
     GoTool("pstestd", "pstest", ".", PUBSUB_VERSION),
     GoTool("fake-gcs-server", "gcs", "github.com/fsouza/fake-gcs-server", FAKE_GCS_VERSION),
+    # Not part of the running stack: they check infra/helm and infra/terraform in `make test`.
+    GoTool(
+        "helm",
+        "helm",
+        "helm.sh/helm/v4/cmd/helm",
+        HELM_VERSION,
+        f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",
+        purpose="checks",
+    ),
+    GoTool(
+        "tofu",
+        "tofu",
+        "github.com/opentofu/opentofu/cmd/tofu",
+        TOFU_VERSION,
+        "-s -w -X github.com/opentofu/opentofu/version.dev=no",
+        purpose="checks",
+    ),
 )
 
 Progress = Callable[[str], None]
@@ -173,9 +194,12 @@ def _build(tool: GoTool, root: Path, target: Path, progress: Progress) -> None:
         )
         assert proc.stdout is not None
         tail: list[str] = []
+        problems: list[str] = []  # compiler errors scroll by among the package names of -v
         last_report = started
         for compiled, line in enumerate(proc.stdout, start=1):
             tail = [*tail[-19:], line.rstrip()]
+            if ".go:" in line or line.startswith(("go: ", "# ")):
+                problems = [*problems[-29:], line.rstrip()]
             now = time.monotonic()
             if now - last_report >= 15:
                 progress(
@@ -185,28 +209,47 @@ def _build(tool: GoTool, root: Path, target: Path, progress: Progress) -> None:
         if proc.wait() != 0:
             raise LocalStackError(
                 f"building {tool.name} {tool.version} ({tool.package}) in {module_dir} failed; "
-                "last output:\n" + "\n".join(tail)
+                "errors:\n" + "\n".join(problems or tail)
             )
         os.replace(out, target)
         progress(f"  {tool.name}: built in {time.monotonic() - started:.0f}s -> {target}")
 
 
-def ensure_tools(progress: Progress | None = None) -> dict[str, Path]:
-    """Build every missing binary (with progress) and return name -> path; a no-op when cached."""
+STACK_TOOLS = tuple(t.name for t in TOOLS if t.purpose == "stack")
+
+
+def ensure_tools(
+    progress: Progress | None = None, only: Iterable[str] | None = None
+) -> dict[str, Path]:
+    """Build every missing binary (with progress) and return name -> path; a no-op when cached.
+
+    `only` limits it to those tools (the stack asks for STACK_TOOLS, so `make run` never
+    builds helm or tofu); an unknown name is an error.
+    """
     say: Progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    wanted = list(TOOLS)
+    if only is not None:
+        names = set(only)
+        unknown = names - {t.name for t in TOOLS}
+        if unknown:
+            raise LocalStackError(
+                f"unknown tool(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(t.name for t in TOOLS)}"
+            )
+        wanted = [t for t in TOOLS if t.name in names]
     root = repo_root()
     go_version = _go_version()
     paths: dict[str, Path] = {}
-    missing = [t for t in TOOLS if not binary_path(t, root, go_version).is_file()]
+    missing = [t for t in wanted if not binary_path(t, root, go_version).is_file()]
     if missing:
         say(
-            f"building {len(missing)} local-stack binaries with {go_version} "
+            f"building {len(missing)} binaries with {go_version} "
             f"(first time on this machine takes a while; cached in {cache_root() / 'bin'})"
         )
-    for index, tool in enumerate(TOOLS, start=1):
+    for index, tool in enumerate(wanted, start=1):
         path = binary_path(tool, root, go_version)
         if not path.is_file():
-            say(f"[{index}/{len(TOOLS)}] {tool.name} {tool.version}")
+            say(f"[{index}/{len(wanted)}] {tool.name} {tool.version}")
             _build(tool, root, path, say)
         paths[tool.name] = path
     return paths
