@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from jobwarden.jobevent import pubsub_attributes
 from jobwarden.kubeapi import KubeApi
 from jobwarden.localstack.embedded import Pipeline
 from jobwarden.localstack.processes import free_ports, stop_pid
-from jobwarden.localstack.stack import StackInfo
+from jobwarden.localstack.stack import LocalStack, StackInfo
+from tests.support.events import job_event
 from tests.support.kube import job_condition, job_manifest, wait_for
 from tests.support.webhook import WebhookReceiver
 
@@ -105,3 +112,126 @@ def test_a_webhook_down_for_a_while_gets_the_report_exactly_once_when_it_recover
     finally:
         pipeline.stop()
         receiver.stop()
+
+
+@pytest.fixture
+def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack of its own, so restarting its API server disturbs no other test."""
+    stack = LocalStack(tmp_path_factory.mktemp("stack-restart"), name="restarting")
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    pattern = rf"^jobwarden_exporter_{name}(?:{{[^}}]*}})? ([0-9.e+]+)$"
+    return sum(float(m) for m in re.findall(pattern, text, flags=re.MULTILINE))
+
+
+def test_an_api_server_restart_mid_watch_misses_no_failure_and_doubles_none(
+    restartable: LocalStack, tmp_path: Path
+) -> None:
+    info = restartable.info
+    assert info is not None
+    admin = KubeApi(info.admin_credentials(), timeout=10.0)
+    ns = f"apirs-{uuid.uuid4().hex[:6]}"
+    admin.create("/api/v1/namespaces", {"metadata": {"name": ns}})
+    reports = tmp_path / "reports"
+    pipeline = Pipeline(
+        [info],
+        tmp_path / "run",
+        reports,
+        lambda _: None,
+        functions=("job_failure_reporter",),
+        topic_id=f"t-{uuid.uuid4().hex[:8]}",
+        namespaces=(ns,),
+    )
+    pipeline.start()
+    try:
+        exporter = next(p for p in pipeline.processes if p.name.startswith("exporter"))
+        metrics_port = int(exporter.argv[exporter.argv.index("--port") + 1])
+        jobs = f"/apis/batch/v1/namespaces/{ns}/jobs"
+        admin.create(jobs, job_manifest("before", outcome="fail"))
+        _until(lambda: len(_reports(reports, ns)) == 1)
+        restarts_before = _metric(metrics_port, "watch_restarts_total")
+        # pods that end while the API server is away, or just as it comes back
+        for index, after in enumerate((2, 3, 5)):
+            admin.create(jobs, job_manifest(f"across-{index}", outcome="fail", after=after))
+        restartable.restart_apiserver(down_for=4.0)
+        admin = KubeApi(info.admin_credentials(), timeout=10.0)
+        admin.create(jobs, job_manifest("after", outcome="oomkill"))
+        expected = ["across-0", "across-1", "across-2", "after", "before"]
+        _until(lambda: len(_reports(reports, ns)) >= len(expected), timeout=120)
+        time.sleep(3)  # and nothing more arrives: no failure is reported twice
+        assert sorted(r["job"] for r in _reports(reports, ns)) == expected
+        # the exporter's watches really broke and were re-established
+        assert _metric(metrics_port, "watch_restarts_total") > restarts_before
+        assert exporter.alive()
+    finally:
+        pipeline.stop()
+
+
+def test_a_poison_message_goes_to_the_dead_letter_topic_through_the_real_function(
+    stack: StackInfo, admin: KubeApi, tmp_path: Path
+) -> None:
+    """A failed Job on a cluster whose API cannot be reached is retried, then dead-lettered."""
+    from google.cloud import pubsub_v1
+
+    ns = f"poison-{uuid.uuid4().hex[:6]}"
+    admin.create("/api/v1/namespaces", {"metadata": {"name": ns}})
+    jobs = f"/apis/batch/v1/namespaces/{ns}/jobs"
+    admin.create(jobs, job_manifest("template", outcome="fail"))
+    wait_for(lambda: job_condition(admin, ns, "template", "Failed"), timeout=60)
+    # "ghost" is configured, but its API server address answers nobody
+    (closed,) = free_ports(1)
+    ghost = tmp_path / "ghost.kubeconfig"
+    ghost.write_text(
+        Path(stack.kubeconfig).read_text().replace(stack.server, f"https://127.0.0.1:{closed}")
+    )
+    reports = tmp_path / "reports"
+    pipeline = Pipeline(
+        [stack],
+        tmp_path / "run",
+        reports,
+        lambda _: None,
+        functions=("job_failure_reporter",),
+        topic_id=f"t-{uuid.uuid4().hex[:8]}",
+        namespaces=(ns,),
+        extra_clusters=(("ghost", str(ghost)),),
+        max_attempts=3,
+    )
+    pipeline.start()
+    try:
+        poison = job_event(admin.get(f"{jobs}/template"), cluster="ghost")
+        publisher = pubsub_v1.PublisherClient()
+        publisher.publish(pipeline.topic, poison.to_json(), **pubsub_attributes(poison)).result(10)
+        # meanwhile a real failure flows through the same function and bridge
+        admin.create(jobs, job_manifest("healthy", outcome="fail"))
+        _until(lambda: any(r["job"] == "healthy" for r in _reports(reports, ns)), timeout=90)
+        bridge = pipeline.bridge
+        assert bridge is not None
+        _until(lambda: bridge.stats.dead_lettered == 1, timeout=120)
+        subscriber = pubsub_v1.SubscriberClient()
+        response = subscriber.pull(
+            subscription=pipeline.subscriptions["dead-letter"], max_messages=5, timeout=10
+        )
+        (letter,) = response.received_messages
+        assert json.loads(letter.message.data)["cluster"] == "ghost"
+        assert letter.message.attributes["deadLetterFunction"] == "job_failure_reporter"
+        assert "3 times" in letter.message.attributes["deadLetterReason"]
+        # every real failure reported once (the template too: the exporter saw it at start);
+        # nothing under the ghost cluster
+        assert sorted(r["job"] for r in _reports(reports, ns)) == ["healthy", "template"]
+        assert not list(reports.glob("ghost/**/*.json"))
+        # each attempt logged one line naming the Job and why, not a traceback
+        log = (tmp_path / "run" / "logs" / "job_failure_reporter.log").read_text()
+        retried = [line for line in log.splitlines() if "will be retried" in line]
+        assert len(retried) == 3
+        assert f"[ghost {ns}/template]" in retried[0]
+        assert "cannot reach the API server" in retried[0]
+        assert "Traceback" not in log
+    finally:
+        pipeline.stop()
