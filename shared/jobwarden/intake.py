@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+import orjson
 from pydantic import ValidationError
 
 from jobwarden.errors import PermanentError
@@ -225,7 +225,7 @@ def _object(data: object, mid: str | None, what: str) -> Mapping[str, Any]:
     value: object = data
     if isinstance(data, bytes | bytearray | memoryview | str):
         try:
-            value = json.loads(bytes(data) if isinstance(data, memoryview) else data)
+            value = orjson.loads(data)
         except (ValueError, RecursionError) as e:
             raise MalformedEventError(mid, f"{what} is not JSON ({_clip(str(e), 80)})", data) from e
     if not isinstance(value, dict | Mapping):
