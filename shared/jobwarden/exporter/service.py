@@ -1,8 +1,9 @@
 """One cluster's exporter as a service: preflight, leader election, the watch, the publisher.
 
-`Exporter.start()` checks the permissions it needs (SelfSubjectAccessReview, so one
-error lists every missing verb), starts the publisher, and either campaigns for the
-Lease (the watch runs only while leading) or, without a Lease, watches right away.
+`Exporter.start()` checks the permissions it needs (SelfSubjectAccessReview: one error
+lists every missing verb, who lacks it (SelfSubjectReview) and the RBAC rules that grant
+it), starts the publisher, and either campaigns for the Lease (the watch runs only
+while leading) or, without a Lease, watches right away.
 Each leadership term gets a fresh `JobWatch` whose first list reconciles the cluster.
 """
 
@@ -32,14 +33,20 @@ class Permission:
     group: str
     resource: str
     namespace: str | None  # None: cluster-wide
+    name: str | None = None  # one object (the Lease): RBAC may grant it by resourceNames
 
     def __str__(self) -> str:
         what = f"{self.resource}.{self.group}" if self.group else self.resource
+        named = f" named {self.name}" if self.name else ""
         where = f"in namespace {self.namespace}" if self.namespace else "cluster-wide"
-        return f"`{self.verb}` on `{what}` {where}"
+        return f"`{self.verb}` on `{what}`{named} {where}"
 
 
 def needed_permissions(options: WatchOptions, lease: LeaseConfig | None) -> list[Permission]:
+    """Every verb the exporter uses: list/watch Jobs (and Events), get/create/update its Lease.
+
+    `create` cannot be limited to a name by RBAC, so it is checked without one.
+    """
     scopes: tuple[str | None, ...] = options.namespaces or (None,)
     needed = []
     for ns in scopes:
@@ -47,15 +54,54 @@ def needed_permissions(options: WatchOptions, lease: LeaseConfig | None) -> list
         if options.relay_events:
             needed += [Permission(v, "", "events", ns) for v in ("list", "watch")]
     if lease is not None:
+        leases = ("coordination.k8s.io", "leases", lease.namespace)
         needed += [
-            Permission(v, "coordination.k8s.io", "leases", lease.namespace)
-            for v in ("get", "create", "update")
+            Permission("get", *leases, lease.name),
+            Permission("create", *leases),
+            Permission("update", *leases, lease.name),
         ]
     return needed
 
 
+def whoami(api: KubeApi) -> str | None:
+    """The username the API server sees for these credentials (SelfSubjectReview), if it says."""
+    try:
+        review = api.create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+    except (ApiError, ApiUnavailableError) as err:  # before 1.28, or switched off: not vital
+        log.debug("cannot tell who the exporter runs as (%s)", err)
+        return None
+    user = ((review.get("status") or {}).get("userInfo") or {}).get("username")
+    return str(user) if user else None
+
+
+def grant_hint(missing: list[Permission]) -> str:
+    """The RBAC rules that grant exactly `missing`: a ClusterRole, or a Role per namespace."""
+    scopes: dict[str | None, dict[tuple[str, str, str | None], list[str]]] = {}
+    for p in missing:
+        verbs = scopes.setdefault(p.namespace, {}).setdefault((p.group, p.resource, p.name), [])
+        verbs.append(p.verb)
+    hints = []
+    for namespace, rules in scopes.items():
+        text = []
+        for (group, resource, name), verbs in rules.items():
+            names = f", resourceNames: [{name}]" if name else ""
+            api_group = group or "''"
+            text.append(
+                f"{{apiGroups: [{api_group}], resources: [{resource}], "
+                f"verbs: [{', '.join(verbs)}]{names}}}"
+            )
+        where = "a ClusterRole + ClusterRoleBinding"
+        if namespace:
+            where = f"a Role + RoleBinding in namespace {namespace}"
+        hints.append(f"{where} with rules: [{', '.join(text)}]")
+    return "; and ".join(hints)
+
+
 def preflight(api: KubeApi, options: WatchOptions, lease: LeaseConfig | None) -> None:
-    """Raise ExporterStartupError naming every permission the credentials lack."""
+    """Raise ExporterStartupError naming every permission the credentials lack, and whose."""
     missing = []
     for permission in needed_permissions(options, lease):
         attributes = {
@@ -65,6 +111,8 @@ def preflight(api: KubeApi, options: WatchOptions, lease: LeaseConfig | None) ->
         }
         if permission.namespace:
             attributes["namespace"] = permission.namespace
+        if permission.name:
+            attributes["name"] = permission.name
         try:
             review = api.create(
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
@@ -84,14 +132,13 @@ def preflight(api: KubeApi, options: WatchOptions, lease: LeaseConfig | None) ->
         if not (review.get("status") or {}).get("allowed"):
             missing.append(permission)
     if missing:
+        user = whoami(api)
+        who = f" (running as {user})" if user else ""
         raise ExporterStartupError(
-            f"the exporter for cluster {options.cluster} lacks permissions: it needs "
+            f"the exporter for cluster {options.cluster}{who} lacks permissions: it needs "
             + "; ".join(str(p) for p in missing)
-            + ". Grant them with a ClusterRole (or a Role per watched namespace) bound to "
-            "its ServiceAccount, e.g. rules: [{apiGroups: [batch], resources: [jobs], "
-            "verbs: [list, watch]}, {apiGroups: [''], resources: [events], verbs: [list, "
-            "watch]}, {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, "
-            "create, update]}]"
+            + f". Grant them to {user or 'its ServiceAccount'} with {grant_hint(missing)}"
+            " (the Helm chart infra/helm/jobwarden-exporter grants all it needs)"
         )
 
 
