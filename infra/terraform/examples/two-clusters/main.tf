@@ -1,0 +1,121 @@
+# jobwarden for two clusters: a GKE cluster reached with Google credentials and an on-premises
+# cluster reached through a kubeconfig kept in Secret Manager, a Slack channel for failures
+# and a signed JSON audit feed.
+#
+#   make bundle                                  # stages build/<function>/ (from the repo root)
+#   cd infra/terraform/examples/two-clusters
+#   cp terraform.tfvars.example terraform.tfvars # and edit it
+#   terraform init                               # or: tofu init
+#   terraform apply -var deploy_functions=false  # topic, buckets, accounts, empty secrets
+#   # add every secret value listed in `terraform output secrets`, then:
+#   terraform apply
+
+terraform {
+  required_version = ">= 1.5.0"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 6.0.0, < 8.0.0"
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = ">= 2.4.0, < 3.0.0"
+    }
+  }
+}
+
+variable "project_id" {
+  type        = string
+  description = "Project that hosts jobwarden."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the functions and buckets."
+}
+
+variable "gke_cluster" {
+  type = object({
+    project  = string
+    location = string
+    cluster  = string
+  })
+  description = "The GKE cluster reported as prod-eu."
+}
+
+variable "oncall_members" {
+  type        = list(string)
+  description = "Who may call restart and delete, and the on-demand reports (IAM members)."
+}
+
+variable "deploy_functions" {
+  type        = bool
+  default     = true
+  description = "false for the first apply, before the secret values exist."
+}
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+module "jobwarden" {
+  source = "../.."
+
+  project_id       = var.project_id
+  region           = var.region
+  deploy_functions = var.deploy_functions
+
+  clusters = {
+    prod-eu = {
+      gke = var.gke_cluster
+      # The exporter chart's ServiceAccount, bound through Workload Identity.
+      exporter = { namespace = "jobwarden", service_account = "jobwarden-exporter" }
+    }
+    onprem = {
+      # kubeconfig in the secret jobwarden-cluster-onprem-kubeconfig (value added out of band);
+      # the exporter there authenticates some other way (no Workload Identity binding).
+      kubeconfig_secret = true
+    }
+  }
+
+  webhooks = {
+    oncall = { type = "slack", workflows = ["jobFailureReporter"] }
+    audit  = { type = "json" }
+  }
+
+  action_invokers     = var.oncall_members
+  report_invokers     = var.oncall_members
+  dead_letter_readers = var.oncall_members
+  retention_days      = 30
+
+  functions = {
+    job_pod_enricher = { memory = "1Gi" }
+  }
+
+  config_overrides = {
+    security = { protectedNamespaces = ["kube-system", "kube-public", "kube-node-lease", "payments"] }
+    exporter = { stuckAfter = "2h" }
+  }
+}
+
+output "topic" {
+  description = "The exporters' --topic."
+  value       = module.jobwarden.topic
+}
+
+output "exporter_service_account" {
+  description = "Annotate the exporter's Kubernetes service account with this (iam.gke.io/gcp-service-account)."
+  value       = module.jobwarden.exporter_service_account
+}
+
+output "secrets" {
+  description = "Secrets to fill before the second apply."
+  value       = module.jobwarden.secrets
+}
+
+output "http_function_uris" {
+  description = "Restart, delete and on-demand report URLs."
+  value       = module.jobwarden.http_function_uris
+}

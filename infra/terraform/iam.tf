@@ -1,0 +1,181 @@
+# Identities and least-privilege grants. Every grant is on one resource (a topic, a
+# subscription, a bucket, a secret, a Cloud Run service, a service account); the only
+# project-level role is roles/container.clusterViewer on the projects of GKE clusters, which
+# the container API offers at no finer level.
+#
+#   workflow accounts   one per functions/ folder (its _http variant shares it):
+#                       roles/storage.objectUser on the reports bucket, secretAccessor on the
+#                       configuration and on the secrets its targets read, clusterViewer on
+#                       GKE projects. No Pub/Sub role: messages are pushed to them.
+#   push account        the identity in the push subscriptions' OIDC tokens:
+#                       roles/run.invoker on the event functions only.
+#   exporter account    roles/pubsub.publisher on the job-events topic only; Kubernetes
+#                       service accounts act as it through Workload Identity.
+#   Pub/Sub agent       publisher on the dead-letter topic, subscriber on the workflow
+#                       subscriptions (required for dead-lettering), token creator on the
+#                       push account (mints the OIDC tokens).
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  # Pub/Sub's service agent forwards undeliverable messages to the dead-letter topic and
+  # mints the OIDC tokens of push deliveries.
+  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_project_service" "this" {
+  for_each = var.enable_apis ? setunion([
+    "artifactregistry.googleapis.com", # function images
+    "cloudbuild.googleapis.com",       # function builds
+    "cloudfunctions.googleapis.com",
+    "iam.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+    # The workflow accounts (of this project) read GKE endpoints through the container API.
+  ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : []) : toset([])
+
+  project = var.project_id
+  service = each.key
+  # Other workloads may use these APIs too: never switch them off on destroy.
+  disable_on_destroy = false
+}
+
+# --- service accounts -----------------------------------------------------------------------
+
+resource "google_service_account" "workflow" {
+  for_each = local.workflows
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-${local.workflow_accounts[each.key]}"
+  display_name = "jobwarden ${each.key}"
+  description  = "Runs the ${each.key} function(s): reads its secrets and configuration, writes to the reports bucket, reaches the clusters."
+}
+
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-push"
+  display_name = "jobwarden Pub/Sub push"
+  description  = "Identity of the OIDC tokens Pub/Sub attaches to pushes to the jobwarden event functions; may only invoke them."
+}
+
+resource "google_service_account" "exporter" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-exporter"
+  display_name = "jobwarden exporter"
+  description  = "The in-cluster exporters (through Workload Identity): may only publish to the job-events topic."
+}
+
+# --- workflow accounts ----------------------------------------------------------------------
+
+resource "google_storage_bucket_iam_member" "workflow_objects" {
+  for_each = local.workflows
+
+  bucket = google_storage_bucket.reports.name
+  # Create, read, overwrite (indexes, compare-and-swap on generation) and list objects; no
+  # bucket or IAM administration.
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.workflow[each.key].email}"
+}
+
+resource "google_project_iam_member" "cluster_viewer" {
+  for_each = local.cluster_viewers
+
+  project = each.value.project
+  # container.clusters.get: the endpoint and CA of a GKE cluster. What the account may do
+  # inside the cluster is Kubernetes RBAC's business (bind its email there).
+  role   = "roles/container.clusterViewer"
+  member = "serviceAccount:${google_service_account.workflow[each.value.workflow].email}"
+}
+
+# Cloud Build (when a dedicated build account is given) reads the bundles it builds.
+resource "google_storage_bucket_iam_member" "build_reads_sources" {
+  for_each = var.build_service_account == null ? toset([]) : toset([var.build_service_account])
+
+  bucket = google_storage_bucket.sources.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${element(split("/", each.key), 3)}"
+}
+
+# --- push delivery --------------------------------------------------------------------------
+
+resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
+  for_each = local.event_targets
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.push.email}"
+}
+
+resource "google_service_account_iam_member" "push_token_creator" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+# --- dead-lettering -------------------------------------------------------------------------
+
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_forwarder" {
+  for_each = google_pubsub_subscription.workflow
+
+  project      = var.project_id
+  subscription = each.value.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_reader" {
+  for_each = toset(var.dead_letter_readers)
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.dead_letter.name
+  role         = "roles/pubsub.subscriber"
+  member       = each.key
+}
+
+# --- HTTP invokers --------------------------------------------------------------------------
+
+resource "google_cloud_run_v2_service_iam_member" "http_invoker" {
+  # Listed members only (validated: never allUsers or allAuthenticatedUsers).
+  for_each = merge({}, [
+    for target, t in local.http_targets : {
+      for member in(contains(local.confirming_targets, target) ? var.action_invokers : var.report_invokers) :
+      "${target} ${member}" => { target = target, member = member }
+    }
+  ]...)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.value.target].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}
+
+# --- exporter -------------------------------------------------------------------------------
+
+resource "google_pubsub_topic_iam_member" "exporter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.job_events.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.exporter.email}"
+}
+
+resource "google_service_account_iam_member" "exporter_workload_identity" {
+  for_each = local.exporter_members
+
+  service_account_id = google_service_account.exporter.name
+  role               = "roles/iam.workloadIdentityUser"
+  member             = each.key
+}

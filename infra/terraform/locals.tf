@@ -1,0 +1,222 @@
+# Everything here derives from the inputs alone (no resource or data source): the tests
+# evaluate this file with OpenTofu, without providers.
+locals {
+  # Every functions-framework target declared in functions/*/main.py, with the bundle folder
+  # it deploys from (build/<source>/, one per functions/ folder) and its signature.
+  # tests/unit/test_terraform.py keeps this table in step with the decorators.
+  targets = {
+    job_failure_reporter          = { source = "job_failure_reporter", signature = "cloudevent" }
+    job_info_enricher             = { source = "job_info_enricher", signature = "cloudevent" }
+    job_info_enricher_http        = { source = "job_info_enricher", signature = "http" }
+    job_events_enricher           = { source = "job_events_enricher", signature = "cloudevent" }
+    job_events_enricher_http      = { source = "job_events_enricher", signature = "http" }
+    job_pod_enricher              = { source = "job_pod_enricher", signature = "cloudevent" }
+    job_pod_enricher_http         = { source = "job_pod_enricher", signature = "http" }
+    job_performance_analysis      = { source = "job_performance_analysis", signature = "cloudevent" }
+    job_performance_analysis_http = { source = "job_performance_analysis", signature = "http" }
+    job_restart                   = { source = "job_restart", signature = "http" }
+    job_delete                    = { source = "job_delete", signature = "http" }
+  }
+
+  # Default subscription filter per event target (DESIGN §3.1), on the Pub/Sub attributes
+  # jobwarden's exporter sets (jobwarden.jobevent.pubsub_attributes: type = the bare
+  # transition, cluster, namespace, job, reason, and eventType for "event"). The local push
+  # bridge uses the same filters (jobwarden.bridge.FILTERS; a test compares them).
+  # kubernetes-event-exporter messages carry no attributes at all, so these filters would
+  # drop every one of them: var.attribute_filters = false turns them off.
+  default_filters = {
+    job_failure_reporter     = "attributes.type = \"failed\""
+    job_info_enricher        = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
+    job_events_enricher      = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"event\" AND attributes.eventType = \"Warning\")"
+    job_pod_enricher         = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
+    job_performance_analysis = "attributes.type = \"succeeded\" OR attributes.type = \"failed\""
+  }
+
+  # One service account per workflow (functions/ folder); its _http variant shares it.
+  workflow_accounts = {
+    job_failure_reporter     = "failure"
+    job_info_enricher        = "info"
+    job_events_enricher      = "events"
+    job_pod_enricher         = "pods"
+    job_performance_analysis = "perf"
+    job_restart              = "restart"
+    job_delete               = "delete"
+  }
+
+  # Event targets whose reports go to webhooks (jobwarden.workflows.handler), by workflow key.
+  # The on-demand _http targets and the performance analysis only store their reports.
+  webhook_posters = {
+    job_failure_reporter = "jobFailureReporter"
+    job_info_enricher    = "jobInfoEnricher"
+    job_events_enricher  = "jobEventsEnricher"
+    job_pod_enricher     = "jobPodEnricher"
+  }
+
+  # Targets that sign confirmation tokens (security.confirmationSecretEnv).
+  confirming_targets = ["job_restart", "job_delete"]
+
+  # --- settings per target ------------------------------------------------------------------
+
+  function_settings = {
+    for name, t in local.targets : name => {
+      source          = t.source
+      signature       = t.signature
+      enabled         = try(var.functions[name].enabled, true)
+      memory          = coalesce(try(var.functions[name].memory, null), var.function_defaults.memory)
+      cpu             = try(coalesce(try(var.functions[name].cpu, null), var.function_defaults.cpu), null)
+      timeout_seconds = coalesce(try(var.functions[name].timeout_seconds, null), var.function_defaults.timeout_seconds)
+      min_instances   = coalesce(try(var.functions[name].min_instances, null), var.function_defaults.min_instances)
+      max_instances   = coalesce(try(var.functions[name].max_instances, null), var.function_defaults.max_instances)
+    }
+  }
+  enabled_targets = { for name, t in local.function_settings : name => t if t.enabled }
+  # Workflows (functions/ folders) with at least one enabled target.
+  workflows = toset([for name, t in local.enabled_targets : t.source])
+
+  deployed_targets = var.deploy_functions ? local.enabled_targets : {}
+  deployed_sources = toset([for name, t in local.deployed_targets : t.source])
+  event_targets    = { for name, t in local.deployed_targets : name => t if t.signature == "cloudevent" }
+  http_targets     = { for name, t in local.deployed_targets : name => t if t.signature == "http" }
+
+  subscription_filter = {
+    for name in keys(local.default_filters) : name => (
+      var.attribute_filters ? lookup(var.subscription_filters, name, local.default_filters[name]) : null
+    )
+  }
+
+  bundle_dir  = coalesce(var.bundle_dir, "${path.module}/../../build")
+  archive_dir = coalesce(var.archive_dir, "${local.bundle_dir}/.zips")
+
+  # --- names ----------------------------------------------------------------------------------
+
+  reports_bucket  = coalesce(var.reports_bucket_name, "${var.project_id}-${var.name_prefix}-reports")
+  sources_bucket  = "${var.project_id}-${var.name_prefix}-sources"
+  bucket_location = coalesce(var.bucket_location, var.region)
+  storage_url     = "gs://${local.reports_bucket}/${var.storage_prefix}"
+  labels          = merge({ "managed-by" = "terraform", "app" = "jobwarden" }, var.labels)
+
+  # --- secrets (resources only: values are added out of band and never enter state) --------
+
+  # Environment variable names the generated configuration points jobwarden at.
+  config_env  = "JOBWARDEN_CONFIG"
+  confirm_env = "JOBWARDEN_CONFIRM_SECRET"
+  config_dir  = "/etc/jobwarden/config"
+  config_file = "config.yaml"
+
+  webhook_env = {
+    for name, w in var.webhooks : name => upper(replace(name, "-", "_"))
+  }
+  # Which event targets post to each webhook (its `workflows`, or every poster).
+  webhook_targets = {
+    for name, w in var.webhooks : name => [
+      for target, key in local.webhook_posters : target if w.workflows == null || contains(coalesce(w.workflows, []), key)
+    ]
+  }
+
+  secrets = merge(
+    {
+      confirm = {
+        secret_id = "${var.name_prefix}-confirm-secret"
+        purpose   = "key that signs restart/delete confirmation tokens (any long random string)"
+        env       = local.confirm_env
+        targets   = local.confirming_targets
+      }
+    },
+    {
+      for name, w in var.webhooks : "webhook-${name}-url" => {
+        secret_id = "${var.name_prefix}-webhook-${name}-url"
+        purpose   = "URL of webhook ${name} (${w.type})"
+        env       = "JOBWARDEN_WEBHOOK_${local.webhook_env[name]}_URL"
+        targets   = local.webhook_targets[name]
+      }
+    },
+    {
+      for name, w in var.webhooks : "webhook-${name}-hmac" => {
+        secret_id = "${var.name_prefix}-webhook-${name}-hmac"
+        purpose   = "HMAC-SHA256 key that signs the JSON posted to webhook ${name}"
+        env       = "JOBWARDEN_WEBHOOK_${local.webhook_env[name]}_HMAC"
+        targets   = local.webhook_targets[name]
+      } if w.type == "json"
+    },
+    {
+      for name, c in var.clusters : "cluster-${name}-kubeconfig" => {
+        secret_id = "${var.name_prefix}-cluster-${name}-kubeconfig"
+        purpose   = "kubeconfig (server, CA, token or client certificate) of cluster ${name}"
+        env       = null
+        targets   = keys(local.targets)
+      } if c.kubeconfig_secret
+    },
+  )
+
+  # Secret environment variables of each deployed target: env name => secrets key.
+  secret_env = {
+    for target in keys(local.deployed_targets) : target => {
+      for key, s in local.secrets : s.env => key if s.env != null && contains(s.targets, target)
+    }
+  }
+  # (secret, workflow service account) pairs for secretAccessor, from the enabled targets.
+  secret_readers = merge({}, [
+    for key, s in local.secrets : {
+      for source in distinct([for t in s.targets : local.targets[t].source if contains(keys(local.enabled_targets), t)]) :
+      "${key}/${source}" => { secret = key, workflow = source }
+    }
+  ]...)
+
+  kubeconfig_clusters = { for name, c in var.clusters : name => c if c.kubeconfig_secret }
+
+  # --- the configuration file the functions read (JOBWARDEN_CONFIG) -------------------------
+
+  # Not secret: jobwarden's configuration names environment variables and paths, and its
+  # loader refuses secret values. It is stored as a Secret Manager secret only because that
+  # is how a Cloud Run function mounts a file.
+  config = merge(var.config_overrides, {
+    clusters = [
+      # GKE: endpoint and CA from the container API; otherwise the kubeconfig mounted from
+      # the cluster's secret. jobwarden reads a null key as absent.
+      for name in sort(keys(var.clusters)) : {
+        name       = name
+        gke        = var.clusters[name].gke
+        kubeconfig = var.clusters[name].kubeconfig_secret ? "/etc/jobwarden/clusters/${name}/kubeconfig" : null
+      }
+    ]
+    sinks = {
+      storage = { url = local.storage_url }
+      webhooks = [
+        for name in sort(keys(var.webhooks)) : merge(
+          {
+            name   = name
+            type   = var.webhooks[name].type
+            urlEnv = "JOBWARDEN_WEBHOOK_${local.webhook_env[name]}_URL"
+          },
+          var.webhooks[name].type == "json" ? { secretEnv = "JOBWARDEN_WEBHOOK_${local.webhook_env[name]}_HMAC" } : {},
+          var.webhooks[name].workflows != null ? { workflows = var.webhooks[name].workflows } : {},
+        )
+      ]
+    }
+    security = merge(try(var.config_overrides.security, {}), {
+      confirmationSecretEnv = local.confirm_env
+    })
+  })
+  config_yaml = yamlencode(local.config)
+
+  # --- exporter -----------------------------------------------------------------------------
+
+  # Workload Identity members allowed to act as the exporter service account, deduplicated:
+  # GKE clusters of one project share one identity pool, and two iam_member resources for
+  # the same member would remove each other's binding on destroy.
+  exporter_members = toset(compact([
+    for name, c in var.clusters : (
+      c.exporter.workload_identity_member != null ? c.exporter.workload_identity_member :
+      c.gke != null ? "serviceAccount:${c.gke.project}.svc.id.goog[${c.exporter.namespace}/${c.exporter.service_account}]" : ""
+    )
+  ]))
+
+  # Projects holding GKE clusters: each workflow account may read their endpoint and CA.
+  gke_projects = toset([for name, c in var.clusters : c.gke.project if c.gke != null])
+  cluster_viewers = {
+    for pair in setproduct(local.gke_projects, local.workflows) : "${pair[0]}/${pair[1]}" => {
+      project  = pair[0]
+      workflow = pair[1]
+    }
+  }
+}

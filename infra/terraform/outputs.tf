@@ -1,0 +1,85 @@
+output "topic" {
+  description = "Full name of the job-events topic: the exporter's --topic (and kubernetes-event-exporter's pubsub.topic is its last segment)."
+  value       = google_pubsub_topic.job_events.id
+}
+
+output "dead_letter_topic" {
+  description = "Full name of the dead-letter topic."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription holding dead-lettered messages (`gcloud pubsub subscriptions pull` it to inspect them)."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "subscriptions" {
+  description = "Push subscription of each event function, by target."
+  value       = { for name, s in google_pubsub_subscription.workflow : name => s.id }
+}
+
+output "subscription_filters" {
+  description = "Attribute filter of each event function's subscription (null: unfiltered)."
+  value       = { for name, t in local.event_targets : name => local.subscription_filter[name] }
+}
+
+output "function_uris" {
+  description = "Cloud Run URL of each function, by target."
+  value       = { for name, f in google_cloudfunctions2_function.fn : name => f.service_config[0].uri }
+}
+
+output "http_function_uris" {
+  description = "URLs of the HTTP functions (restart, delete, on-demand reports). Callers send their Google ID token in X-Serverless-Authorization and their Kubernetes token in Authorization."
+  value       = { for name, t in local.http_targets : name => google_cloudfunctions2_function.fn[name].service_config[0].uri }
+}
+
+output "reports_bucket" {
+  description = "Bucket holding reports, indexes, run records and audit records."
+  value       = google_storage_bucket.reports.name
+}
+
+output "storage_url" {
+  description = "The functions' sinks.storage.url (`jobwarden reports --store` takes it too)."
+  value       = local.storage_url
+}
+
+output "sources_bucket" {
+  description = "Bucket holding the zipped function bundles."
+  value       = google_storage_bucket.sources.name
+}
+
+output "workflow_service_accounts" {
+  description = "Service account email of each workflow (functions/ folder): bind these in each cluster's RBAC."
+  value       = { for name, sa in google_service_account.workflow : name => sa.email }
+}
+
+output "push_service_account" {
+  description = "Identity of the push subscriptions' OIDC tokens."
+  value       = google_service_account.push.email
+}
+
+output "exporter_service_account" {
+  description = "Google service account of the exporters: annotate each exporter's Kubernetes service account with iam.gke.io/gcp-service-account set to this."
+  value       = google_service_account.exporter.email
+}
+
+output "exporter_workload_identity_members" {
+  description = "Members allowed to act as the exporter service account."
+  value       = sort(tolist(local.exporter_members))
+}
+
+output "secrets" {
+  description = "Secrets whose values you add out of band, with what each holds and the command that adds a value."
+  value = {
+    for key, s in local.secrets : google_secret_manager_secret.this[key].secret_id => {
+      holds   = s.purpose
+      env     = s.env
+      command = "gcloud secrets versions add ${google_secret_manager_secret.this[key].secret_id} --project=${var.project_id} --data-file=-"
+    }
+  }
+}
+
+output "config_yaml" {
+  description = "The jobwarden configuration file the functions read (JOBWARDEN_CONFIG); check it with `python -m jobwarden.config check`."
+  value       = local.config_yaml
+}

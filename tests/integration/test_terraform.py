@@ -1,0 +1,889 @@
+"""infra/terraform: what a user of the module relies on, checked without a Google Cloud project.
+
+Four layers, cheapest first: the HCL parses and its structure holds the promises of the module
+README (python-hcl2); OpenTofu evaluates the inputs and locals — validations included —
+without providers, and the configuration file they render passes jobwarden's own loader;
+`tofu fmt` finds nothing to change; checkov passes, with every skip justified. A
+functions-framework round trip shows that the push subscriptions' body reaches an event
+function as the Pub/Sub CloudEvent it decodes.
+
+`tofu validate` of the whole module needs the google and archive provider plugins, which
+cannot be downloaded here (infra/terraform/README.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from jobwarden.bridge import FILTERS as BRIDGE_FILTERS
+from jobwarden.bundle import discover_functions, targets_of
+from jobwarden.config import CONFIG_ENV, Settings, parse_config
+from jobwarden.configtypes import ENV_PATTERN
+from jobwarden.intake import PUBSUB_CLOUDEVENT_TYPE, parse_cloudevent
+from jobwarden.jobevent import TRANSITIONS, JobEvent, pubsub_attributes
+from tests.support.checkov import run_checkov
+
+ROOT = Path(__file__).resolve().parents[2]
+TF = ROOT / "infra" / "terraform"
+EXAMPLE = TF / "examples" / "two-clusters"
+HCL_OPTIONS = hcl2.SerializationOptions(
+    with_comments=False, strip_string_quotes=True, explicit_blocks=False
+)
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+# --- reading the HCL ---------------------------------------------------------------------------
+
+
+def hcl_files() -> list[Path]:
+    names = ("*.tf", "*.tfvars", "*.tfvars.example", "*.tfvars.json")
+    found = {p for pattern in names for p in TF.rglob(pattern) if ".terraform" not in p.parts}
+    return sorted(found)
+
+
+@functools.cache
+def parse(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return dict(hcl2.load(handle, serialization_options=HCL_OPTIONS))
+
+
+def blocks(kind: str, directory: Path = TF) -> dict[str, Any]:
+    """Labelled blocks of one kind (variable, output, module) across a module's .tf files."""
+    found: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for block in parse(path).get(kind, []):
+            for name, body in block.items():
+                assert name not in found, f"{kind} {name} declared twice"
+                found[name] = body
+    return found
+
+
+def resources(kind: str = "resource") -> dict[tuple[str, str], dict[str, Any]]:
+    """(type, name) -> body of every resource (or data source) of the module."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(TF.glob("*.tf")):
+        for block in parse(path).get(kind, []):
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    found[(rtype, name)] = body
+    return found
+
+
+def resource(rtype: str, name: str) -> dict[str, Any]:
+    found = resources()
+    assert (rtype, name) in found, f"module has no {rtype}.{name}"
+    return found[(rtype, name)]
+
+
+def module_locals() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in sorted(TF.glob("*.tf")):
+        for block in parse(path).get("locals", []):
+            merged.update(block)
+    return merged
+
+
+def one(body: Mapping[str, Any], block: str) -> dict[str, Any]:
+    """The single nested block `block` of a resource body."""
+    inner = body.get(block)
+    assert isinstance(inner, list) and len(inner) == 1, f"expected one {block} block"
+    return dict(inner[0])
+
+
+def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a parsed HCL value, with the path of keys leading to it."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from strings(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from strings(inner, f"{path}[{index}]")
+
+
+# --- a small evaluator for the Pub/Sub filters the module uses ---------------------------------
+
+_FILTER_TOKEN = re.compile(r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)")')
+
+
+def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
+    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, AND, OR and
+    parentheses takes a message with these attributes (anything else is a test error)."""
+    tokens: list[tuple[str, str, str]] = []
+    pos = 0
+    while pos < len(expression.rstrip()):
+        match = _FILTER_TOKEN.match(expression, pos)
+        if match is None:
+            raise ValueError(f"unsupported filter syntax at {expression[pos:]!r}")
+        opening, closing, word, key, value = match.groups()
+        kind = "(" if opening else ")" if closing else word if word else "="
+        tokens.append((kind, key or "", value or ""))
+        pos = match.end()
+    index = 0
+
+    def peek() -> str:
+        return tokens[index][0] if index < len(tokens) else ""
+
+    def take(kind: str) -> tuple[str, str, str]:
+        nonlocal index
+        if peek() != kind:
+            raise ValueError(f"expected {kind} in filter {expression!r}")
+        index += 1
+        return tokens[index - 1]
+
+    def disjunction() -> bool:
+        result = conjunction()
+        while peek() == "OR":
+            take("OR")
+            result = conjunction() or result
+        return result
+
+    def conjunction() -> bool:
+        result = term()
+        while peek() == "AND":
+            take("AND")
+            result = term() and result
+        return result
+
+    def term() -> bool:
+        if peek() == "(":
+            take("(")
+            result = disjunction()
+            take(")")
+            return result
+        _, key, value = take("=")
+        return attributes.get(key) == value
+
+    result = disjunction()
+    if index != len(tokens):
+        raise ValueError(f"trailing tokens in filter {expression!r}")
+    return result
+
+
+def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[str, str]:
+    """The Pub/Sub attributes jobwarden's exporter really sets for one transition."""
+    event = None
+    if transition == "event":
+        event = {"metadata": {"uid": "e-1", "name": "nightly.1"}, "type": event_type}
+    job_event = JobEvent(
+        cluster="prod-eu",
+        namespace="batch",
+        name="nightly-28744",
+        uid="0b5f6a2c-1111-2222-3333-444455556666",
+        transition=transition,  # type: ignore[arg-type]
+        reason="BackoffLimitExceeded",
+        event=event,
+    )
+    return pubsub_attributes(job_event)
+
+
+# --- 1. every file parses ----------------------------------------------------------------------
+
+
+def test_the_module_and_its_example_are_all_there() -> None:
+    names = {str(p.relative_to(TF)) for p in hcl_files()}
+    assert {
+        "versions.tf",
+        "variables.tf",
+        "outputs.tf",
+        "examples/two-clusters/main.tf",
+        "examples/two-clusters/terraform.tfvars.example",
+    } <= names
+    assert (TF / "README.md").is_file()
+
+
+@pytest.mark.parametrize("path", hcl_files(), ids=lambda p: str(p.relative_to(TF)))
+def test_every_terraform_file_parses(path: Path) -> None:
+    assert parse(path), f"{path} parsed to nothing"
+
+
+def test_providers_are_pinned_to_a_major_version_range() -> None:
+    terraform = parse(TF / "versions.tf")["terraform"][0]
+    assert terraform["required_version"].startswith(">=")
+    providers = terraform["required_providers"][0]
+    assert set(providers) == {"google", "archive"}
+    for name, spec in providers.items():
+        assert spec["source"] == f"hashicorp/{name}"
+        assert re.fullmatch(r">= [\d.]+, < [\d.]+", spec["version"]), spec["version"]
+
+
+# --- 2. a function for every target, a subscription for every event target --------------------
+
+
+def declared_targets() -> dict[str, tuple[str, str]]:
+    """target -> (functions/ folder, signature), read from the decorators in main.py."""
+    return {
+        target.name: (folder, target.signature)
+        for folder in discover_functions(ROOT)
+        for target in targets_of(ROOT / "functions" / folder / "main.py")
+    }
+
+
+def test_every_functions_framework_target_becomes_a_cloud_run_function() -> None:
+    table = {
+        name: (spec["source"], spec["signature"])
+        for name, spec in module_locals()["targets"].items()
+    }
+    assert table == declared_targets()
+    fn = resource("google_cloudfunctions2_function", "fn")
+    assert fn["for_each"] == "${local.deployed_targets}"
+    build = one(fn, "build_config")
+    assert build["entry_point"] == "${each.key}"
+    storage = one(one(build, "source"), "storage_source")
+    assert storage["object"] == "${google_storage_bucket_object.bundle[each.value.source].name}"
+    assert one(fn, "service_config")["service_account_email"] == (
+        "${google_service_account.workflow[each.value.source].email}"
+    )
+    # The `functions` input refuses names that are not targets; keep its list in step.
+    validation = blocks("variable")["functions"]["validation"][0]["condition"]
+    assert set(re.findall(r'"(job_\w+)"', validation)) == set(declared_targets())
+
+
+def test_every_event_target_has_a_filtered_push_subscription_with_retry_and_dead_letter() -> None:
+    event_targets = {t for t, (_, signature) in declared_targets().items() if signature != "http"}
+    assert set(module_locals()["default_filters"]) == event_targets
+    assert 't.signature == "cloudevent"' in module_locals()["event_targets"]
+
+    sub = resource("google_pubsub_subscription", "workflow")
+    assert sub["for_each"] == "${local.event_targets}"
+    assert sub["topic"] == "${google_pubsub_topic.job_events.id}"
+    assert sub["filter"] == "${local.subscription_filter[each.key]}"
+    dead_letter = one(sub, "dead_letter_policy")
+    assert dead_letter["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert dead_letter["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+    retry = one(sub, "retry_policy")
+    assert retry == {
+        "minimum_backoff": "${var.retry_minimum_backoff}",
+        "maximum_backoff": "${var.retry_maximum_backoff}",
+    }
+    push = one(sub, "push_config")
+    uri = "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
+    assert push["push_endpoint"] == f"{uri}/projects/${{var.project_id}}/topics/${{var.topic_name}}"
+    oidc = one(push, "oidc_token")
+    assert oidc == {
+        "service_account_email": "${google_service_account.push.email}",
+        "audience": uri,
+    }
+    assert one(sub, "expiration_policy") == {"ttl": ""}, "an idle subscription must not expire"
+
+    # Dead-lettered messages need a subscription, or Pub/Sub drops them.
+    kept = resource("google_pubsub_subscription", "dead_letter")
+    assert kept["topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert "push_config" not in kept
+
+
+def test_pubsub_service_agent_may_dead_letter() -> None:
+    agent = module_locals()["pubsub_agent"]
+    assert agent == (
+        "serviceAccount:service-${data.google_project.this.number}"
+        "@gcp-sa-pubsub.iam.gserviceaccount.com"
+    )
+    publisher = resource("google_pubsub_topic_iam_member", "dead_letter_publisher")
+    assert publisher["topic"] == "${google_pubsub_topic.dead_letter.name}"
+    assert (publisher["role"], publisher["member"]) == (
+        "roles/pubsub.publisher",
+        "${local.pubsub_agent}",
+    )
+    forwarder = resource("google_pubsub_subscription_iam_member", "dead_letter_forwarder")
+    assert forwarder["for_each"] == "${google_pubsub_subscription.workflow}"
+    assert (forwarder["role"], forwarder["member"]) == (
+        "roles/pubsub.subscriber",
+        "${local.pubsub_agent}",
+    )
+    depends = resource("google_pubsub_subscription", "workflow")["depends_on"]
+    assert "${google_pubsub_topic_iam_member.dead_letter_publisher}" in depends
+
+
+# --- 3. filters take exactly each workflow's transitions ----------------------------------------
+
+#: DESIGN §3.1: the transitions each event workflow is triggered by.
+WANTED = {
+    "job_failure_reporter": {"failed"},
+    "job_info_enricher": {"failed", "stuck"},
+    "job_events_enricher": {"failed", "stuck", "event/Warning"},
+    "job_pod_enricher": {"failed", "stuck"},
+    "job_performance_analysis": {"succeeded", "failed"},
+}
+
+
+def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_messages() -> None:
+    filters: dict[str, str] = module_locals()["default_filters"]
+    assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
+    assert filters["job_failure_reporter"] == 'attributes.type = "failed"'
+    messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
+    messages["event/Warning"] = exporter_attributes("event", "Warning")
+    messages["event/Normal"] = exporter_attributes("event", "Normal")
+    for target, expression in filters.items():
+        taken = {name for name, attrs in messages.items() if filter_accepts(expression, attrs)}
+        assert taken == WANTED[target], f"{target}: {expression!r} takes {sorted(taken)}"
+
+
+def test_attribute_filters_can_be_switched_off_for_kubernetes_event_exporter() -> None:
+    variable = blocks("variable")["attribute_filters"]
+    assert (variable["type"], variable["default"]) == ("bool", True)
+    assert "kubernetes-event-exporter" in variable["description"]
+    expression = module_locals()["subscription_filter"]
+    assert "var.attribute_filters ?" in expression and ": null" in expression
+    # Why: its messages carry no attributes, so every default filter would drop them all.
+    for expression in module_locals()["default_filters"].values():
+        assert not filter_accepts(expression, {})
+
+
+# --- 4. IAM: nobody public, nothing authoritative, resource-level roles --------------------------
+
+
+def test_no_grant_can_reach_all_users() -> None:
+    for path in hcl_files():
+        for where, text in strings(parse(path)):
+            if any(member in text for member in PUBLIC_MEMBERS):
+                assert ".validation[" in where, f"{path.name}{where} mentions a public member"
+    for name in ("action_invokers", "report_invokers", "dead_letter_readers"):
+        condition = blocks("variable")[name]["validation"][0]["condition"]
+        assert '!contains(["allUsers", "allAuthenticatedUsers"], m)' in condition, name
+    members = {
+        (rtype, name): body.get("member")
+        for (rtype, name), body in resources().items()
+        if rtype.endswith("_iam_member")
+    }
+    assert members, "no IAM member resources found"
+    for key, member in members.items():
+        assert member not in PUBLIC_MEMBERS, key
+
+
+def test_iam_is_non_authoritative_and_project_roles_are_cluster_viewer_only() -> None:
+    kinds = {rtype for rtype, _ in resources()}
+    assert not {k for k in kinds if k.endswith(("_iam_binding", "_iam_policy"))}, (
+        "authoritative IAM resources would revoke grants made outside this module"
+    )
+    project_roles = {
+        body["role"]
+        for (rtype, _), body in resources().items()
+        if rtype == "google_project_iam_member"
+    }
+    assert project_roles == {"roles/container.clusterViewer"}
+
+
+def test_http_functions_are_invoked_only_by_the_listed_members() -> None:
+    invoker = resource("google_cloud_run_v2_service_iam_member", "http_invoker")
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == "${each.value.member}"
+    for_each = invoker["for_each"]
+    assert "local.http_targets" in for_each
+    assert "var.action_invokers" in for_each and "var.report_invokers" in for_each
+    assert invoker["name"].endswith(".service_config[0].service}")
+    push = resource("google_cloud_run_v2_service_iam_member", "push_invoker")
+    assert push["for_each"] == "${local.event_targets}"
+    assert push["member"] == "serviceAccount:${google_service_account.push.email}"
+    # run.invoker belongs on the Cloud Run service (notes/event-formats.md §4), not elsewhere.
+    kinds = {rtype for rtype, _ in resources()}
+    assert not {
+        k
+        for k in kinds
+        if k.startswith(("google_cloudfunctions", "google_cloud_run_service"))
+        and k.endswith("_iam_member")
+    }
+
+
+def grants_to(account: str) -> set[tuple[str, str]]:
+    """(resource type, role) of every grant whose member is this module service account."""
+    marker = f"google_service_account.{account}"
+    return {
+        (rtype, body["role"])
+        for (rtype, _), body in resources().items()
+        if rtype.endswith("_iam_member") and marker in str(body.get("member", ""))
+    }
+
+
+def test_each_identity_gets_only_what_it_needs() -> None:
+    assert grants_to("exporter") == {("google_pubsub_topic_iam_member", "roles/pubsub.publisher")}
+    publisher = resource("google_pubsub_topic_iam_member", "exporter_publisher")
+    assert publisher["topic"] == "${google_pubsub_topic.job_events.name}"
+    assert grants_to("push") == {("google_cloud_run_v2_service_iam_member", "roles/run.invoker")}
+    assert grants_to("workflow") == {
+        ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
+        ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
+        ("google_project_iam_member", "roles/container.clusterViewer"),
+    }
+    objects = resource("google_storage_bucket_iam_member", "workflow_objects")
+    assert objects["bucket"] == "${google_storage_bucket.reports.name}"
+
+
+def test_exporters_act_through_workload_identity() -> None:
+    binding = resource("google_service_account_iam_member", "exporter_workload_identity")
+    assert binding["service_account_id"] == "${google_service_account.exporter.name}"
+    assert binding["role"] == "roles/iam.workloadIdentityUser"
+    assert binding["for_each"] == "${local.exporter_members}"
+    members = module_locals()["exporter_members"]
+    assert (
+        "serviceAccount:${c.gke.project}.svc.id.goog"
+        "[${c.exporter.namespace}/${c.exporter.service_account}]"
+    ) in members
+
+
+# --- 5. secrets: resources only, reaching functions under the names jobwarden reads -------------
+
+SECRETISH = re.compile(
+    r"https?://|-----BEGIN|hooks\.slack\.com|webhook\.office\.com|xox[abp]-|"
+    r"eyJ[A-Za-z0-9_-]{10,}|[A-Za-z0-9+/]{40,}={0,2}"
+)
+
+
+def test_secret_values_never_reach_terraform() -> None:
+    versions = {
+        name for rtype, name in resources() if rtype == "google_secret_manager_secret_version"
+    }
+    assert versions == {"config"}, "secret values are added out of band, never by Terraform"
+    assert resource("google_secret_manager_secret_version", "config")["secret_data"] == (
+        "${local.config_yaml}"
+    )
+    for name, variable in {**blocks("variable"), **blocks("variable", EXAMPLE)}.items():
+        for where, text in strings(variable.get("default")):
+            assert not SECRETISH.search(text), f"variable {name} default{where} looks secret"
+    example = parse(EXAMPLE / "terraform.tfvars.example")
+    for where, text in strings(example):
+        assert not SECRETISH.search(text), f"terraform.tfvars.example{where} looks secret"
+
+
+def test_functions_read_secrets_and_configuration_under_the_names_jobwarden_uses() -> None:
+    assert module_locals()["config_env"] == CONFIG_ENV
+    assert module_locals()["confirm_env"] == Settings().security.confirmation_secret_env
+    service = one(resource("google_cloudfunctions2_function", "fn"), "service_config")
+    assert "${(local.config_env)}" in service["environment_variables"]
+    dynamic = {name: body for block in service["dynamic"] for name, body in block.items()}
+    secret_env = dynamic["secret_environment_variables"]
+    assert secret_env["for_each"] == "${local.secret_env[each.key]}"
+    assert secret_env["content"][0]["key"] == "${secret_environment_variables.key}"
+    config = one(service, "secret_volumes")
+    assert "${local.config_dir}/${local.config_file}" in service["environment_variables"].values()
+    assert config["mount_path"] == "${local.config_dir}"
+    assert one(config, "versions")["path"] == "${local.config_file}"
+    # Every webhook env name the module builds is one jobwarden accepts.
+    for name in ("oncall", "audit-feed"):
+        for suffix in ("URL", "HMAC"):
+            env_name = f"JOBWARDEN_WEBHOOK_{name.upper().replace('-', '_')}_{suffix}"
+            assert re.fullmatch(ENV_PATTERN, env_name)
+
+
+# --- 6. bundles, bucket, inputs, example ---------------------------------------------------------
+
+
+def test_bundles_are_uploaded_under_their_content_hash() -> None:
+    archive = resources("data")[("archive_file", "bundle")]
+    assert archive["source_dir"] == "${local.bundle_dir}/${each.key}"
+    assert archive["output_file_mode"] == "0644"
+    assert "make bundle" in archive["lifecycle"][0]["precondition"][0]["error_message"]
+    upload = resource("google_storage_bucket_object", "bundle")
+    assert upload["for_each"] == "${data.archive_file.bundle}"
+    assert "${each.value.output_sha256}" in upload["name"]
+    assert upload["source"] == "${each.value.output_path}"
+
+
+def test_reports_bucket_is_private_versioned_and_expires_everything() -> None:
+    for name in ("reports", "sources"):
+        bucket = resource("google_storage_bucket", name)
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+        assert one(bucket, "versioning") == {"enabled": True}, name
+    rules = resource("google_storage_bucket", "reports")["lifecycle_rule"]
+    conditions = [one(rule, "condition") for rule in rules]
+    assert all(one(rule, "action") == {"type": "Delete"} for rule in rules)
+    assert {"age": "${var.retention_days}", "with_state": "LIVE"} in conditions
+    assert {"days_since_noncurrent_time": "${var.noncurrent_retention_days}"} in conditions
+    retention = blocks("variable")["retention_days"]
+    assert "var.retention_days >= 1" in retention["validation"][0]["condition"]
+
+
+def test_every_input_is_typed_and_described_and_every_output_described() -> None:
+    for directory in (TF, EXAMPLE):
+        for name, variable in blocks("variable", directory).items():
+            assert "type" in variable, f"variable {name} has no type"
+            assert len(variable.get("description", "")) > 20, f"variable {name}: no description"
+        for name, output in blocks("output", directory).items():
+            assert len(output.get("description", "")) > 10, f"output {name}: no description"
+    declared_in = {path.name for path in TF.glob("*.tf") if parse(path).get("variable")}
+    assert declared_in == {"variables.tf"}
+
+
+def test_example_sets_only_declared_inputs_and_every_required_one() -> None:
+    example_vars = blocks("variable", EXAMPLE)
+    tfvars = {k for k in parse(EXAMPLE / "terraform.tfvars.example") if not k.startswith("__")}
+    assert tfvars <= set(example_vars)
+    assert {n for n, v in example_vars.items() if "default" not in v} <= tfvars
+    call = blocks("module", EXAMPLE)["jobwarden"]
+    assert call["source"] == "../.."
+    module_vars = blocks("variable")
+    arguments = set(call) - {"source"}
+    assert arguments <= set(module_vars)
+    assert {n for n, v in module_vars.items() if "default" not in v} <= arguments
+    assert len(call["clusters"]) == 2
+
+
+# --- 7. OpenTofu evaluates inputs and locals without providers ----------------------------------
+
+PROBE = """
+output "probe" {
+  value = {
+    config_yaml         = local.config_yaml
+    secret_env          = local.secret_env
+    secret_readers      = local.secret_readers
+    subscription_filter = local.subscription_filter
+    exporter_members    = local.exporter_members
+    event_targets       = keys(local.event_targets)
+    http_targets        = keys(local.http_targets)
+    kubeconfig_clusters = keys(local.kubeconfig_clusters)
+  }
+}
+"""
+
+TWO_CLUSTERS: dict[str, Any] = {
+    "project_id": "acme-jobwarden",
+    "region": "europe-west1",
+    "clusters": {
+        "prod-eu": {"gke": {"project": "acme-prod", "location": "europe-west1", "cluster": "a"}},
+        "prod-us": {"gke": {"project": "acme-prod", "location": "us-east1", "cluster": "b"}},
+        "onprem": {"kubeconfig_secret": True},
+    },
+    "webhooks": {
+        "oncall": {"type": "slack", "workflows": ["jobFailureReporter"]},
+        "audit-feed": {"type": "json"},
+    },
+    "action_invokers": ["group:sre@acme.example"],
+    "config_overrides": {
+        "security": {"protectedNamespaces": ["kube-system", "payments"]},
+        "exporter": {"stuckAfter": "2h"},
+    },
+}
+
+
+#: The first use on a machine may build tofu from pinned Go modules (make tools does it first).
+builds_tofu = pytest.mark.timeout(1800)
+
+
+@pytest.fixture(scope="session")
+def tofu() -> Path:
+    from jobwarden.localstack.tools import ensure_tools
+
+    return ensure_tools(only=["tofu"])["tofu"]
+
+
+def tofu_env(home: Path) -> dict[str, str]:
+    rc = home / "tofurc"
+    rc.write_text("", encoding="utf-8")
+    return {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(rc),
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",
+    }
+
+
+def run_tofu(tofu: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(tofu), *args, "-no-color"],
+        cwd=cwd,
+        env=tofu_env(cwd.parent),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def evaluate(tofu: Path, tmp_path: Path) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Apply the module's variables.tf + locals.tf (no providers) to inputs; the probe values."""
+    runs = iter(range(100))
+
+    def run(inputs: dict[str, Any]) -> dict[str, Any]:
+        work = tmp_path / f"eval-{next(runs)}" / "module"
+        work.mkdir(parents=True)
+        for name in ("variables.tf", "locals.tf"):
+            shutil.copy(TF / name, work / name)
+        (work / "probe.tf").write_text(PROBE, encoding="utf-8")
+        (work / "terraform.tfvars.json").write_text(json.dumps(inputs), encoding="utf-8")
+        for args in (("init", "-input=false"), ("apply", "-auto-approve", "-input=false")):
+            proc = run_tofu(tofu, work, *args)
+            if proc.returncode != 0:
+                raise TofuError(proc.stdout + proc.stderr)
+        proc = run_tofu(tofu, work, "output", "-json", "probe")
+        assert proc.returncode == 0, proc.stderr
+        return dict(json.loads(proc.stdout))
+
+    return run
+
+
+class TofuError(Exception):
+    """tofu refused the configuration or the inputs (the message is its output)."""
+
+
+@builds_tofu
+def test_rendered_configuration_passes_jobwarden_loader(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    probe = evaluate(
+        {
+            **TWO_CLUSTERS,
+            "config_overrides": {
+                **TWO_CLUSTERS["config_overrides"],
+                "security": {
+                    "confirmationSecretEnv": "ELSEWHERE",
+                    "protectedNamespaces": ["payments"],
+                },
+            },
+        }
+    )
+    settings = parse_config(yaml.safe_load(probe["config_yaml"]), source="rendered config")
+    clusters = {c.name: c for c in settings.resolved_clusters({})}
+    assert set(clusters) == {"prod-eu", "prod-us", "onprem"}
+    assert clusters["prod-eu"].access == "gke"
+    assert clusters["onprem"].kubeconfig == "/etc/jobwarden/clusters/onprem/kubeconfig"
+    assert settings.sinks.storage.url == "gs://acme-jobwarden-jobwarden-reports/reports"
+    assert settings.exporter.stuck_after == "2h"
+    assert settings.security.protected_namespaces == ["payments"]
+    # The module owns the confirmation key's name: it is the secret it injects.
+    assert settings.security.confirmation_secret_env == "JOBWARDEN_CONFIRM_SECRET"
+    hooks = {w.name: w for w in settings.sinks.webhooks}
+    env = probe["secret_env"]
+    assert hooks["oncall"].url_env in env["job_failure_reporter"]
+    assert hooks["audit-feed"].url_env in env["job_pod_enricher"]
+    assert hooks["audit-feed"].secret_env in env["job_pod_enricher"]
+    assert settings.security.confirmation_secret_env in env["job_restart"]
+
+
+@builds_tofu
+def test_each_function_gets_exactly_the_secrets_it_uses(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    probe = evaluate(TWO_CLUSTERS)
+    env = {target: set(names) for target, names in probe["secret_env"].items()}
+    audit = {"JOBWARDEN_WEBHOOK_AUDIT_FEED_URL", "JOBWARDEN_WEBHOOK_AUDIT_FEED_HMAC"}
+    assert env == {
+        "job_failure_reporter": audit | {"JOBWARDEN_WEBHOOK_ONCALL_URL"},
+        "job_info_enricher": audit,
+        "job_events_enricher": audit,
+        "job_pod_enricher": audit,
+        "job_performance_analysis": set(),
+        "job_info_enricher_http": set(),
+        "job_events_enricher_http": set(),
+        "job_pod_enricher_http": set(),
+        "job_performance_analysis_http": set(),
+        "job_restart": {"JOBWARDEN_CONFIRM_SECRET"},
+        "job_delete": {"JOBWARDEN_CONFIRM_SECRET"},
+    }
+    readers = {(r["secret"], r["workflow"]) for r in probe["secret_readers"].values()}
+    assert ("webhook-oncall-url", "job_failure_reporter") in readers
+    assert not {w for s, w in readers if s == "webhook-oncall-url"} - {"job_failure_reporter"}
+    assert {w for s, w in readers if s == "confirm"} == {"job_restart", "job_delete"}
+    assert len({w for s, w in readers if s == "cluster-onprem-kubeconfig"}) == 7
+    assert probe["kubeconfig_clusters"] == ["onprem"]
+    assert len(probe["event_targets"]) == 5 and len(probe["http_targets"]) == 6
+
+
+@builds_tofu
+def test_first_apply_prepares_secrets_and_grants_without_functions(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    inputs = {
+        **TWO_CLUSTERS,
+        "deploy_functions": False,
+        "functions": {"job_restart": {"enabled": False}},
+    }
+    probe = evaluate(inputs)
+    assert probe["event_targets"] == [] and probe["http_targets"] == []
+    assert probe["secret_env"] == {}
+    readers = {(r["secret"], r["workflow"]) for r in probe["secret_readers"].values()}
+    # Grants exist before the functions, so their first deployment finds its secrets readable;
+    # a disabled target gets none.
+    assert {w for s, w in readers if s == "confirm"} == {"job_delete"}
+    assert ("webhook-oncall-url", "job_failure_reporter") in readers
+
+
+@builds_tofu
+def test_filters_follow_attribute_filters_and_overrides(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    filters = evaluate(TWO_CLUSTERS)["subscription_filter"]
+    assert filters == BRIDGE_FILTERS
+    widened = 'attributes.type = "failed" OR attributes.type = "started"'
+    probe = evaluate({**TWO_CLUSTERS, "subscription_filters": {"job_info_enricher": widened}})
+    assert probe["subscription_filter"]["job_info_enricher"] == widened
+    unfiltered = evaluate({**TWO_CLUSTERS, "attribute_filters": False})["subscription_filter"]
+    assert set(unfiltered.values()) == {None}
+
+
+@builds_tofu
+def test_workload_identity_members_are_one_per_pool_and_service_account(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    wif = "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/subject/x"
+    clusters = {
+        **TWO_CLUSTERS["clusters"],
+        "staging": {
+            "gke": {"project": "acme-staging", "location": "europe-west1", "cluster": "s"},
+            "exporter": {"namespace": "ops", "service_account": "exporter"},
+        },
+        "edge": {"kubeconfig_secret": True, "exporter": {"workload_identity_member": wif}},
+    }
+    members = evaluate({**TWO_CLUSTERS, "clusters": clusters})["exporter_members"]
+    assert sorted(members) == sorted(
+        [
+            "serviceAccount:acme-prod.svc.id.goog[jobwarden/jobwarden-exporter]",
+            "serviceAccount:acme-staging.svc.id.goog[ops/exporter]",
+            wif,
+        ]
+    )
+
+
+@builds_tofu
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"action_invokers": ["allUsers"]}, "allUsers and allAuthenticatedUsers are refused"),
+        ({"report_invokers": ["allAuthenticatedUsers"]}, "allUsers and allAuthenticatedUsers"),
+        (
+            {
+                "clusters": {
+                    "a": {
+                        "kubeconfig_secret": True,
+                        "gke": {"project": "p-123456", "location": "l", "cluster": "c"},
+                    }
+                }
+            },
+            "exactly one of gke",
+        ),
+        ({"functions": {"job_report": {"enabled": False}}}, "functions keys must be"),
+        ({"max_delivery_attempts": 3}, "from 5 to 100"),
+        ({"config_overrides": {"sinks": {}}}, "must not set clusters or sinks"),
+    ],
+    ids=[
+        "allUsers-invoker",
+        "allAuthenticated-reader",
+        "two-access-ways",
+        "unknown-target",
+        "too-few-deliveries",
+        "overriding-sinks",
+    ],
+)
+def test_invalid_inputs_are_refused_before_anything_is_created(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]], change: dict[str, Any], refusal: str
+) -> None:
+    with pytest.raises(TofuError) as refused:
+        evaluate({**TWO_CLUSTERS, **change})
+    assert refusal in " ".join(str(refused.value).split())
+
+
+@builds_tofu
+def test_tofu_fmt_finds_nothing_to_change(tofu: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(tofu), "fmt", "-check", "-recursive", "-diff", "-no-color", str(TF)],
+        env=tofu_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"run `tofu fmt -recursive infra/terraform`:\n{proc.stdout}"
+
+
+# --- 8. checkov ----------------------------------------------------------------------------------
+
+SKIP = re.compile(r"#checkov:skip=(CKV2?_[A-Z]+_\d+):(.*)")
+
+
+def test_every_checkov_skip_is_justified_and_documented() -> None:
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    skips = [m for p in TF.rglob("*.tf") for m in SKIP.finditer(p.read_text(encoding="utf-8"))]
+    assert skips, "expected the documented skips"
+    for match in skips:
+        check, reason = match.groups()
+        assert len(reason.split()) >= 8, f"{check}: give the reason, not just a label"
+        assert f"`{check}`" in readme, f"{check} is skipped but not explained in the README"
+
+
+@pytest.mark.timeout(1200)  # the first run installs checkov (tests/support/checkov.py)
+def test_checkov_passes() -> None:
+    proc = run_checkov(
+        "-d", str(TF), "--framework", "terraform", "--compact", "--skip-download", "-o", "json"
+    )
+    assert proc.stdout.strip(), f"checkov printed nothing:\n{proc.stderr[-3000:]}"
+    report = json.loads(proc.stdout)
+    report = report[0] if isinstance(report, list) else report
+    results, summary = report["results"], report["summary"]
+    failed = [
+        f"{c['check_id']} {c['check_name']}: {c['resource']} "
+        f"({c['file_path']}:{c['file_line_range']})"
+        for c in results["failed_checks"]
+    ]
+    assert proc.returncode == 0 and not failed, "checkov failed:\n" + "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    checked = {c["resource"].rsplit(".", 2)[-2] for c in results["passed_checks"]}
+    assert {"google_storage_bucket", "google_pubsub_topic_iam_member"} <= checked
+    skipped = {c["check_id"] for c in results["skipped_checks"]}
+    in_code = {m.group(1) for p in TF.rglob("*.tf") for m in SKIP.finditer(p.read_text())}
+    assert skipped == in_code
+
+
+# --- 9. a push delivery reaches an event function as the Pub/Sub CloudEvent -----------------------
+
+
+def test_push_subscription_body_reaches_the_function_as_the_pubsub_cloudevent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from functions_framework import create_app
+
+    import jobwarden.workflows.edge as edge
+
+    seen: list[tuple[str, Any]] = []
+    monkeypatch.setattr(edge, "on_cloudevent", lambda wf, event: seen.append((wf, event)))
+    source = ROOT / "functions" / "job_failure_reporter" / "main.py"
+    app = create_app("job_failure_reporter", str(source), "cloudevent")  # type: ignore[no-untyped-call]
+    client = app.test_client()
+    job_event = JobEvent(
+        cluster="prod-eu",
+        namespace="batch",
+        name="nightly-28744",
+        uid="0b5f6a2c-1111-2222-3333-444455556666",
+        transition="failed",
+        reason="BackoffLimitExceeded",
+    )
+    body = {  # what a push subscription POSTs (x-goog-version v1, wrapped)
+        "message": {
+            "data": base64.b64encode(job_event.to_json()).decode(),
+            "attributes": pubsub_attributes(job_event),
+            "messageId": "1234",
+            "message_id": "1234",
+            "publishTime": "2026-05-01T02:03:04.000Z",
+            "publish_time": "2026-05-01T02:03:04.000Z",
+        },
+        "subscription": "projects/acme/subscriptions/job-events-job_failure_reporter",
+        "deliveryAttempt": 2,
+    }
+    response = client.post("/projects/acme/topics/job-events", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    ((workflow, event),) = seen
+    assert workflow == "jobFailureReporter"
+    attributes = event.get_attributes()
+    assert attributes["type"] == PUBSUB_CLOUDEVENT_TYPE
+    assert attributes["source"] == "//pubsub.googleapis.com/projects/acme/topics/job-events"
+    trigger = parse_cloudevent(attributes, event.get_data())
+    assert (trigger.cluster, trigger.namespace, trigger.job) == (
+        "prod-eu",
+        "batch",
+        "nightly-28744",
+    )
+    assert trigger.transition == "failed" and trigger.event_id == job_event.id
+    assert trigger.attributes["type"] == "failed"
