@@ -8,6 +8,7 @@ For the exporter image: its entrypoint is the exporter program and starts as doc
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from jobwarden import bundle
+from tests.support.checkov import run_checkov
 from tests.support.dockerfile import Stage, final_stage, instructions
 
 ROOT = bundle.repo_root()
@@ -145,3 +147,33 @@ def test_the_exporter_image_runs_the_exporter_program(tmp_path: Path) -> None:
     bad = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert bad.returncode == 2
     assert "--cluster" in bad.stderr and "--topic" in bad.stderr
+
+
+def test_checkov_passes_on_both_dockerfiles_with_each_skip_justified() -> None:
+    proc = run_checkov(
+        "-f",
+        str(EXPORTER_DOCKERFILE),
+        "-f",
+        str(FUNCTION_DOCKERFILE),
+        "--framework",
+        "dockerfile",
+        "--compact",
+        "--skip-download",
+        "-o",
+        "json",
+    )
+    reports = json.loads(proc.stdout)
+    report = reports[0] if isinstance(reports, list) else reports
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['file_path']})"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert proc.returncode == 0 and not failed, "checkov failed:\n" + "\n".join(failed)
+    assert report["summary"]["passed"] > 100  # both files were really checked
+    assert report["summary"]["parsing_errors"] == 0
+    for check in report["results"]["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment", "")
+        assert reason.strip(), f"{check['check_id']} skipped without a reason"
+    # the checks a platform team asks about first
+    passed = {c["check_id"] for c in report["results"]["passed_checks"]}
+    assert {"CKV_DOCKER_3", "CKV_DOCKER_8"} <= passed  # a non-root USER, and not root last

@@ -53,7 +53,13 @@ class _Function(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Function.calls.append({"body": body, "auth": self.headers.get("Authorization")})
+        _Function.calls.append(
+            {
+                "body": body,
+                "auth": self.headers.get("Authorization"),
+                "iam": self.headers.get("X-Serverless-Authorization"),
+            }
+        )
         if "confirmationToken" in body:
             answer = {"status": "restarted", "newJob": "etl-retry-1"}
         else:
@@ -96,3 +102,16 @@ def test_restart_shows_the_plan_and_does_nothing_unless_confirmed(
     assert cli.cmd_action(namespace, ask=lambda _: "y") == 0
     assert _Function.calls[-1]["body"]["confirmationToken"] == "tok"
     assert _Function.calls[-1]["auth"] == "Bearer t0k"
+    assert _Function.calls[-1]["iam"] is None  # no Google identity unless given
+
+
+def test_behind_cloud_run_iam_both_tokens_travel_in_their_own_headers(
+    function_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBWARDEN_ID_TOKEN", "google-id")
+    namespace = cli.build_parser().parse_args([*ARGS, "--url", function_url, "--yes"])
+    assert cli.cmd_action(namespace) == 0
+    assert [(c["auth"], c["iam"]) for c in _Function.calls] == [
+        ("Bearer t0k", "Bearer google-id"),
+        ("Bearer t0k", "Bearer google-id"),
+    ]
