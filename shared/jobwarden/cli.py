@@ -79,10 +79,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post(url: str, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any]]:
+def _post(
+    url: str, body: dict[str, Any], token: str | None, id_token: str | None = None
+) -> tuple[int, dict[str, Any]]:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    if id_token:  # Cloud Run IAM reads this one and leaves Authorization to jobwarden
+        headers["X-Serverless-Authorization"] = f"Bearer {id_token}"
     request = urllib.request.Request(  # noqa: S310 - the operator names the function URL
         url, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
@@ -102,6 +106,7 @@ def cmd_action(args: argparse.Namespace, ask: Callable[[str], str] = input) -> i
     token = args.token or os.environ.get("JOBWARDEN_TOKEN")
     if args.token_file:
         token = Path(args.token_file).read_text().strip()
+    id_token = args.id_token or os.environ.get("JOBWARDEN_ID_TOKEN")
     body: dict[str, Any] = {
         "cluster": args.cluster,
         "namespace": args.namespace,
@@ -113,7 +118,7 @@ def cmd_action(args: argparse.Namespace, ask: Callable[[str], str] = input) -> i
         body["increaseMemory"] = True
     if getattr(args, "propagation", None):
         body["propagationPolicy"] = args.propagation
-    status, answer = _post(args.url, body, token)
+    status, answer = _post(args.url, body, token, id_token)
     if status != 200:
         _say(f"{args.command} refused ({status}): {answer.get('error', answer)}")
         return 1
@@ -127,7 +132,7 @@ def cmd_action(args: argparse.Namespace, ask: Callable[[str], str] = input) -> i
         _say("nothing done")
         return 1
     status, done = _post(
-        args.url, {**body, "confirmationToken": answer["confirmationToken"]}, token
+        args.url, {**body, "confirmationToken": answer["confirmationToken"]}, token, id_token
     )
     print(json.dumps(done, indent=2))
     return 0 if status == 200 else 1
@@ -163,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, required=True)
         p.add_argument("--token", help="bearer token of the target cluster (or $JOBWARDEN_TOKEN)")
         p.add_argument("--token-file", help="read the bearer token from this file")
+        p.add_argument(
+            "--id-token",
+            help="Google ID token for Cloud Run IAM, sent as X-Serverless-Authorization "
+            "(or $JOBWARDEN_ID_TOKEN; e.g. $(gcloud auth print-identity-token))",
+        )
         p.add_argument(
             "--dry-run", action="store_true", help="show what would happen, change nothing"
         )
