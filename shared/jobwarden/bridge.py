@@ -1,10 +1,12 @@
 """The local stand-in for Eventarc / Pub/Sub push: pull each workflow's subscription, POST.
 
-pstest (the local Pub/Sub) stores push configs but never pushes. The bridge pulls each
-workflow's subscription and POSTs every message to that function's functions-framework
+pstest (the local Pub/Sub) stores push configs but never pushes. The bridge keeps a
+streaming pull open on each workflow's subscription (pstest hands a message to a stream
+within about 10 ms; a synchronous pull would wait out its fixed 500 ms when the
+subscription is empty) and POSTs every message to that function's functions-framework
 process as the binary-mode CloudEvent Eventarc would send (notes/event-formats.md §3).
-A 2xx acknowledges; anything else leaves the message to come back after a backoff
-(its ack deadline is set to the backoff); after `max_attempts` deliveries the message
+A 2xx acknowledges; anything else holds the message for a backoff, then nacks it so it
+comes back at once, like a retry policy; after `max_attempts` deliveries the message
 is published to the dead-letter topic with its attributes plus `deadLetterReason` and
 acknowledged, so a poison message never stops the others.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -94,7 +97,7 @@ def post(url: str, headers: Mapping[str, str], body: bytes, timeout: float = 60.
 
 
 class Bridge:
-    """Pull -> POST -> ack / backoff / dead-letter, one thread per route."""
+    """Streaming pull -> POST -> ack / backoff / dead-letter, one stream per route."""
 
     def __init__(
         self,
@@ -105,6 +108,7 @@ class Bridge:
         max_attempts: int = 5,
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
+        max_in_flight: int = 10,
     ) -> None:
         from google.cloud import pubsub_v1
 
@@ -114,11 +118,13 @@ class Bridge:
         self.max_attempts = max_attempts
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
+        self.max_in_flight = max_in_flight  # per route: flow control of the streaming pull
         self.subscriber = pubsub_v1.SubscriberClient()
         self.publisher = pubsub_v1.PublisherClient()
         self.stats = Stats()
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._streams: list[Any] = []  # StreamingPullFuture per route
+        self._timers: dict[str, threading.Timer] = {}  # backoffs in progress, by message
         self._lock = threading.Lock()
 
     @staticmethod
@@ -151,38 +157,41 @@ class Bridge:
         return topic, dead, subs
 
     def start(self) -> Bridge:
+        from google.cloud import pubsub_v1
+
         for route in self.routes:
-            thread = threading.Thread(
-                target=self._run, args=(route,), name=f"bridge-{route.function}", daemon=True
+            future = self.subscriber.subscribe(
+                route.subscription,
+                callback=functools.partial(self._deliver, route),
+                flow_control=pubsub_v1.types.FlowControl(max_messages=self.max_in_flight),
             )
-            thread.start()
-            self._threads.append(thread)
+            future.add_done_callback(functools.partial(self._stream_ended, route))
+            self._streams.append(future)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
+        with self._lock:
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:  # messages waiting out a backoff come back after their lease
+            timer.cancel()
+        for future in self._streams:
+            future.cancel()
+        for future in self._streams:
+            with contextlib.suppress(Exception):
+                future.result(timeout=15)
 
-    def _run(self, route: Route) -> None:
-        from google.api_core import exceptions
+    def _stream_ended(self, route: Route, future: Any) -> None:
+        if not self._stop.is_set() and future.exception() is not None:
+            log.error(
+                "bridge %s: streaming pull of %s ended: %s",
+                route.function,
+                route.subscription,
+                future.exception(),
+            )
 
-        while not self._stop.is_set():
-            try:
-                response = self.subscriber.pull(
-                    subscription=route.subscription, max_messages=10, timeout=5
-                )
-            except exceptions.DeadlineExceeded:
-                continue
-            except exceptions.GoogleAPICallError as err:
-                log.warning("bridge %s: pull failed (%s); retrying", route.function, err)
-                self._stop.wait(1)
-                continue
-            for received in response.received_messages:
-                self._deliver(route, received)
-
-    def _deliver(self, route: Route, received: Any) -> None:
-        message = received.message
+    def _deliver(self, route: Route, message: Any) -> None:
+        """One delivery of one message (on a subscriber worker thread)."""
         key = f"{route.function}/{message.message_id}"
         with self._lock:
             attempt = self.stats.attempts.get(key, 0) + 1
@@ -190,7 +199,7 @@ class Bridge:
         headers, body = envelope(message, route.subscription, self.topic)
         status = post(route.url, headers, body)
         if 200 <= status < 300:
-            self.subscriber.acknowledge(subscription=route.subscription, ack_ids=[received.ack_id])
+            message.ack()
             with self._lock:
                 self.stats.delivered += 1
                 self.stats.attempts.pop(key, None)
@@ -204,7 +213,7 @@ class Bridge:
                 "originalMessageId": message.message_id,
             }
             self.publisher.publish(self.dead_letter_topic, message.data, **attributes).result(30)
-            self.subscriber.acknowledge(subscription=route.subscription, ack_ids=[received.ack_id])
+            message.ack()
             log.error(
                 "bridge %s: message %s dead-lettered after %d attempts (last status %s)",
                 route.function,
@@ -225,10 +234,18 @@ class Bridge:
             attempt,
             backoff,
         )
-        self.subscriber.modify_ack_deadline(
-            subscription=route.subscription,
-            ack_ids=[received.ack_id],
-            ack_deadline_seconds=max(1, int(backoff)),
-        )
+        # Held (its lease kept alive by the client) until the backoff ends, then nacked:
+        # Pub/Sub redelivers it at once, as a push subscription's retry policy would.
+        timer = threading.Timer(backoff, self._release, args=(key, message))
+        timer.daemon = True
+        with self._lock:
+            self._timers[key] = timer
+        timer.start()
         with self._lock:
             self.stats.retried += 1
+
+    def _release(self, key: str, message: Any) -> None:
+        with self._lock:
+            self._timers.pop(key, None)
+        if not self._stop.is_set():
+            message.nack()
