@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from jobwarden.jobevent import k8s_event_view
 from jobwarden.redact import redact_text
-from jobwarden.views import JSON, parse_time
+from jobwarden.views import JSON
 
 _MAX_MESSAGE = 1000
 
@@ -39,37 +40,25 @@ class KubeEvent:
 
     @classmethod
     def from_json(cls, e: JSON) -> KubeEvent:
-        meta = e.get("metadata") or {}
-        obj = e.get("involvedObject") or e.get("regarding") or {}
-        series = e.get("series") or {}
-        count = e.get("count") or series.get("count") or 1
-        created = parse_time(meta.get("creationTimestamp"))
-        event_time = parse_time(e.get("eventTime"))
-        first = parse_time(e.get("firstTimestamp")) or event_time or created
-        last = (
-            parse_time(series.get("lastObservedTime"))
-            or parse_time(e.get("lastTimestamp"))
-            or event_time
-            or first
-        )
-        source = e.get("source") or {}
+        """From an Event's JSON; the normalization is `jobevent.k8s_event_view`'s (one
+        place for the events.k8s.io quirks), plus redaction and a length cap here."""
+        if "involvedObject" not in e and "regarding" in e:  # events.k8s.io/v1 native shape
+            e = {**e, "involvedObject": e["regarding"]}
+        view = k8s_event_view(e)
+        note = e.get("note")  # events.k8s.io's name for the message
+        message = view.message or (note if isinstance(note, str) else "")
         return cls(
-            uid=str(meta.get("uid", "")),
-            type=str(e.get("type") or "Normal"),
-            reason=str(e.get("reason") or ""),
-            message=redact_text(str(e.get("message") or e.get("note") or ""))[:_MAX_MESSAGE],
-            object_kind=str(obj.get("kind") or ""),
-            object_name=str(obj.get("name") or ""),
-            object_uid=str(obj.get("uid") or ""),
-            count=int(count),
-            first=first,
-            last=last,
-            component=str(
-                source.get("component")
-                or e.get("reportingComponent")
-                or e.get("reportingController")
-                or ""
-            ),
+            uid=view.uid,
+            type=view.type or "Normal",
+            reason=view.reason,
+            message=redact_text(message)[:_MAX_MESSAGE],
+            object_kind=view.involved_kind,
+            object_name=view.involved_name,
+            object_uid=view.involved_uid,
+            count=view.count,
+            first=view.first_time,
+            last=view.last_time,
+            component=view.component,
         )
 
     @property
