@@ -15,6 +15,7 @@ import pytest
 from functions_framework import create_app
 
 from jobwarden.kubeapi import KubeApi
+from jobwarden.localstack.processes import free_ports
 from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden.sinks.webhooks import verify_signature
@@ -121,6 +122,43 @@ def test_webhook_outage_is_retried_by_the_platform_and_posts_once(
     assert fn.post("/", headers=headers, data=body).status_code == 200
     (post,) = webhook.delivered()
     assert "OOMKilled" in post.json()["title"]
+
+
+def test_a_failure_reported_before_is_answered_from_storage_without_reading_the_cluster(
+    stack: StackInfo,
+    admin: KubeApi,
+    namespace: str,
+    runtime: Runtime,
+    webhook: WebhookReceiver,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = failed_job(admin, namespace, "again", outcome="fail")
+    fn = client("job_failure_reporter")
+    headers, body = from_jobwarden(job_event(job, cluster="local"), "m-again-1")
+    assert fn.post("/", headers=headers, data=body).status_code == 200
+    # An exporter restart announces every finished Job again; meanwhile the cluster's API
+    # cannot be reached at all. The answer must come from storage alone.
+    (closed,) = free_ports(1)
+    unreachable = tmp_path / "unreachable.kubeconfig"
+    unreachable.write_text(
+        Path(stack.kubeconfig).read_text().replace(stack.server, f"https://127.0.0.1:{closed}")
+    )
+    sinks = runtime.settings.model_dump(by_alias=True, mode="json")["sinks"]
+    set_default_runtime(
+        make_runtime(
+            stack,
+            tmp_path / "reports",
+            extra={"clusters": [{"name": "local", "kubeconfig": str(unreachable)}], "sinks": sinks},
+            env=dict(runtime.env),
+        )
+    )
+    headers, body = from_jobwarden(job_event(job, cluster="local"), "m-again-2")
+    assert fn.post("/", headers=headers, data=body).status_code == 200
+    assert len(stored_reports(tmp_path / "reports", "jobFailureReporter")) == 1
+    assert len(webhook.delivered()) == 1
+    assert "already stored" in caplog.text
+    assert "cannot reach the API server" not in caplog.text
 
 
 def test_malformed_event_is_acknowledged_and_writes_nothing(

@@ -188,6 +188,14 @@ def _report(
     jlog: logging.LoggerAdapter[logging.Logger],
     webhooks: Callable[[ReportWorkflow, Runtime], list[Any]] | None,
 ) -> Outcome:
+    if trigger.job_uid:
+        # A redelivery, or the same failure announced again (an exporter restart republishes
+        # every finished Job): answer from storage without reading the cluster at all.
+        rid = report_id(source_key(workflow, trigger, trigger.job_uid), workflow)
+        key = _key(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid, workflow, rid)
+        stored = runtime.store.get_report(key)
+        if stored is not None:
+            return _publish(stored, runtime, jlog, webhooks, already=True)
     ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
     try:
         enrichment = enrich_for(workflow, runtime, ref, cfg)
@@ -205,9 +213,13 @@ def _report(
 
 
 def _stored_key(e: Enrichment, workflow: str, rid: str) -> str:
+    return _key(e.ref.cluster, e.job.namespace, e.job.name, e.job.uid, workflow, rid)
+
+
+def _key(cluster: str, namespace: str, job: str, uid: str, workflow: str, rid: str) -> str:
     from jobwarden.sinks.storage import report_key
 
-    return report_key(e.ref.cluster, e.job.namespace, e.job.name, e.job.uid, workflow, rid)
+    return report_key(cluster, namespace, job, uid, workflow, rid)
 
 
 def configured_webhooks(workflow: ReportWorkflow, runtime: Runtime) -> list[Any]:
