@@ -20,6 +20,7 @@ import pytest
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import Credentials, KubeApi
 from jobwarden.localstack.stack import LocalStack, StackInfo
+from tests.support.exporter import Inbox
 from tests.support.webhook import WebhookReceiver
 
 
@@ -120,6 +121,18 @@ def pubsub(emulator_env: dict[str, str]) -> Any:
     from google.cloud import pubsub_v1
 
     return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+
+
+@pytest.fixture
+def topic(pubsub: Any, stack: StackInfo) -> tuple[str, Inbox]:
+    """A fresh topic and a subscription on it (ack deadline 10 s), with an inbox pulling it."""
+    publisher, subscriber = pubsub
+    name = f"job-events-{uuid.uuid4().hex[:8]}"
+    path = publisher.topic_path(stack.pubsub_project, name)
+    sub = subscriber.subscription_path(stack.pubsub_project, f"{name}-all")
+    publisher.create_topic(name=path)
+    subscriber.create_subscription(name=sub, topic=path, ack_deadline_seconds=10)
+    return path, Inbox(subscriber, sub)
 
 
 @pytest.fixture

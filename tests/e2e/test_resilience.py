@@ -19,7 +19,7 @@ from jobwarden.localstack.embedded import Pipeline
 from jobwarden.localstack.processes import free_ports, stop_pid
 from jobwarden.localstack.stack import LocalStack, StackInfo
 from tests.support.events import job_event
-from tests.support.kube import job_condition, job_manifest, wait_for
+from tests.support.kube import job_condition, job_manifest, unreachable_kubeconfig, wait_for
 from tests.support.webhook import WebhookReceiver
 
 
@@ -176,11 +176,7 @@ def test_a_poison_message_goes_to_the_dead_letter_topic_through_the_real_functio
     admin.create(jobs, job_manifest("template", outcome="fail"))
     wait_for(lambda: job_condition(admin, ns, "template", "Failed"), timeout=60)
     # "ghost" is configured, but its API server address answers nobody
-    (closed,) = free_ports(1)
-    ghost = tmp_path / "ghost.kubeconfig"
-    ghost.write_text(
-        Path(stack.kubeconfig).read_text().replace(stack.server, f"https://127.0.0.1:{closed}")
-    )
+    ghost = unreachable_kubeconfig(tmp_path / "ghost.kubeconfig", stack)
     reports = tmp_path / "reports"
     pipeline = _reporter(
         stack, tmp_path, ns, extra_clusters=(("ghost", str(ghost)),), max_attempts=3

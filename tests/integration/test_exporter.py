@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,6 @@ from tests.support.kube import job_condition, job_manifest, wait_for
 from tests.support.tcpproxy import TcpProxy
 
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
-
-
-@pytest.fixture
-def topic(pubsub: Any, stack: StackInfo) -> tuple[str, Inbox]:
-    """A fresh topic and a subscription on it (ack deadline 10 s), with an inbox pulling it."""
-    publisher, subscriber = pubsub
-    name = f"job-events-{uuid.uuid4().hex[:8]}"
-    path = publisher.topic_path(stack.pubsub_project, name)
-    sub = subscriber.subscription_path(stack.pubsub_project, f"{name}-all")
-    publisher.create_topic(name=path)
-    subscriber.create_subscription(name=sub, topic=path, ack_deadline_seconds=10)
-    return path, Inbox(subscriber, sub)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from jobwarden.runtime import set_default_runtime
 from tests.support.events import from_jobwarden, job_event
 from tests.support.helm import apply
 from tests.support.knative import install_service_crd
-from tests.support.kube import job_condition, job_manifest, wait_for
+from tests.support.kube import job_condition, job_manifest, token_kubeconfig, wait_for
 from tests.support.runtime import make_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,28 +97,7 @@ def identity(
             f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
         )["status"]["token"]
-        kubeconfig = tmp_path / f"{account}.kubeconfig"
-        kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "c",
-                            "cluster": {
-                                "server": stack.server,
-                                "certificate-authority": stack.ca_file,
-                            },
-                        }
-                    ],
-                    "users": [{"name": account, "user": {"token": token}}],
-                    "contexts": [{"name": "c", "context": {"cluster": "c", "user": account}}],
-                    "current-context": "c",
-                }
-            )
-        )
-        return kubeconfig
+        return token_kubeconfig(tmp_path / f"{account}.kubeconfig", stack, token)
 
     yield make
     for path in reversed(made):
@@ -131,7 +111,7 @@ def _function(name: str) -> Any:
 
 
 def _token(kubeconfig: Path) -> str:
-    return str(yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"])
+    return str(json.loads(kubeconfig.read_text())["users"][0]["user"]["token"])
 
 
 def test_a_failure_report_is_complete_with_only_the_reader_role(

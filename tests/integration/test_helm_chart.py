@@ -40,7 +40,7 @@ from jobwarden.runtime import set_default_runtime
 from tests.support.events import eventarc
 from tests.support.exporter import Inbox, Message
 from tests.support.helm import apply, find, notes, object_path, one, template
-from tests.support.kube import job_manifest, wait_for
+from tests.support.kube import job_manifest, token_kubeconfig, wait_for
 from tests.support.runtime import make_runtime
 
 JSON = dict[str, Any]
@@ -337,17 +337,6 @@ def test_the_exporter_pod_meets_the_restricted_pod_security_standard(
 # --- c, d. the chart's RBAC with the exporter's real requests ----------------------------------
 
 
-@pytest.fixture
-def topic(pubsub: Any, stack: StackInfo) -> tuple[str, Inbox]:
-    publisher, subscriber = pubsub
-    name = f"chart-{uuid.uuid4().hex[:8]}"
-    path = publisher.topic_path(stack.pubsub_project, name)
-    sub = subscriber.subscription_path(stack.pubsub_project, f"{name}-all")
-    publisher.create_topic(name=path)
-    subscriber.create_subscription(name=sub, topic=path, ack_deadline_seconds=10)
-    return path, Inbox(subscriber, sub)
-
-
 class Installed:
     """The chart's objects for one release, its RBAC applied for real, and a local 'pod'."""
 
@@ -364,31 +353,7 @@ class Installed:
 
     def kubeconfig(self, stack: StackInfo, token: str) -> Path:
         """What in-cluster credentials are in a pod: the API server, its CA, the SA token."""
-        path = self.workdir / "kubeconfig"
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "in-cluster",
-                            "cluster": {
-                                "server": stack.server,
-                                "certificate-authority": stack.ca_file,
-                            },
-                        }
-                    ],
-                    "users": [{"name": "sa", "user": {"token": token}}],
-                    "contexts": [
-                        {"name": "pod", "context": {"cluster": "in-cluster", "user": "sa"}}
-                    ],
-                    "current-context": "pod",
-                }
-            )
-        )
-        path.chmod(0o600)
-        return path
+        return token_kubeconfig(self.workdir / "kubeconfig", stack, token)
 
     def command(self, kubeconfig: Path) -> tuple[list[str], dict[str, str]]:
         """The Deployment's container command and environment, as a local process."""

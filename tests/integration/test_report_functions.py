@@ -15,12 +15,11 @@ import pytest
 from functions_framework import create_app
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.processes import free_ports
 from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden.sinks.webhooks import verify_signature
 from tests.support.events import eventarc, from_event_exporter, from_jobwarden, job_event
-from tests.support.kube import job_condition, job_manifest, wait_for
+from tests.support.kube import job_condition, job_manifest, unreachable_kubeconfig, wait_for
 from tests.support.runtime import make_runtime
 from tests.support.webhook import WebhookReceiver
 
@@ -139,11 +138,7 @@ def test_a_failure_reported_before_is_answered_from_storage_without_reading_the_
     assert fn.post("/", headers=headers, data=body).status_code == 200
     # An exporter restart announces every finished Job again; meanwhile the cluster's API
     # cannot be reached at all. The answer must come from storage alone.
-    (closed,) = free_ports(1)
-    unreachable = tmp_path / "unreachable.kubeconfig"
-    unreachable.write_text(
-        Path(stack.kubeconfig).read_text().replace(stack.server, f"https://127.0.0.1:{closed}")
-    )
+    unreachable = unreachable_kubeconfig(tmp_path / "unreachable.kubeconfig", stack)
     sinks = runtime.settings.model_dump(by_alias=True, mode="json")["sinks"]
     set_default_runtime(
         make_runtime(

@@ -11,7 +11,6 @@ import functools
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import KubeApi
+from tests.support.kube import wait_for
 
 SERVING = "knative.dev/serving"
 SERVING_VERSION = "v0.51.0"
@@ -54,11 +54,4 @@ def install_service_crd(api: KubeApi) -> None:
         crd = service_crd()
         crd["metadata"] = {"name": CRD_NAME}  # drop Knative's install labels
         api.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            api.get("/apis/serving.knative.dev/v1")
-            return
-        except NotFoundError:
-            assert time.monotonic() < deadline, f"{CRD_NAME} not served after 60 s"
-            time.sleep(0.3)
+    wait_for(lambda: api.get("/apis/serving.knative.dev/v1"), what=f"{CRD_NAME} to be served")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import KubeApi
+from jobwarden.localstack.processes import free_ports
+from jobwarden.localstack.stack import StackInfo
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -89,3 +93,34 @@ def job_pods(api: KubeApi, namespace: str, name: str) -> list[JSON]:
         f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"batch.kubernetes.io/job-name={name}"
     )
     return list(pods.get("items", []))
+
+
+def token_kubeconfig(path: Path, stack: StackInfo, token: str) -> Path:
+    """A kubeconfig for the stack's API server with a bearer token (a pod's in-cluster view)."""
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "in-cluster",
+                        "cluster": {"server": stack.server, "certificate-authority": stack.ca_file},
+                    }
+                ],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "pod", "context": {"cluster": "in-cluster", "user": "sa"}}],
+                "current-context": "pod",
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+def unreachable_kubeconfig(path: Path, stack: StackInfo) -> Path:
+    """The stack's admin kubeconfig pointed at a local port nobody listens on."""
+    (closed,) = free_ports(1)
+    text = Path(stack.kubeconfig).read_text()
+    path.write_text(text.replace(stack.server, f"https://127.0.0.1:{closed}"))
+    return path

@@ -207,13 +207,12 @@ def _report(
         jlog.error("%s: event %s acknowledged, not reported: %s", workflow, trigger.event_id, err)
         return "rejected"
     rid = report_id(source_key(workflow, trigger, enrichment.job.uid), workflow)
-    stored = runtime.store.get_report(_stored_key(enrichment, workflow, rid))
+    e = enrichment
+    stored = runtime.store.get_report(
+        _key(e.ref.cluster, e.job.namespace, e.job.name, e.job.uid, workflow, rid)
+    )
     report = stored or build(workflow, enrichment, cfg, rid, trigger, runtime)
     return _publish(report, runtime, jlog, webhooks, already=stored is not None)
-
-
-def _stored_key(e: Enrichment, workflow: str, rid: str) -> str:
-    return _key(e.ref.cluster, e.job.namespace, e.job.name, e.job.uid, workflow, rid)
 
 
 def _key(cluster: str, namespace: str, job: str, uid: str, workflow: str, rid: str) -> str:
