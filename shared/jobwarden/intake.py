@@ -68,6 +68,11 @@ EXCERPT_LIMIT: Final = 200
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _NOTHING: Final = object()
+# isinstance() tuples as constants: `dict | Mapping` written inline builds a new union object
+# on every call, a measurable share of parsing a message (bench/parse_events.py).
+_MAPPING: Final = (dict, Mapping)
+_BYTES: Final = (bytes, bytearray, memoryview)
+_BYTES_OR_TEXT: Final = (bytes, bytearray, memoryview, str)
 
 _repr = reprlib.Repr()
 _repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxstring, _repr.maxother = 3, 8, 8, 80, 80
@@ -91,7 +96,7 @@ class MalformedEventError(PermanentError):
 
 def excerpt(payload: object, limit: int = EXCERPT_LIMIT) -> str:
     """A short, safe rendering of any payload, at most `limit` characters."""
-    if isinstance(payload, bytes | bytearray | memoryview):
+    if isinstance(payload, _BYTES):
         text = repr(bytes(payload[: limit + 1]))
     elif isinstance(payload, str):
         text = repr(payload[: limit + 1])
@@ -100,7 +105,10 @@ def excerpt(payload: object, limit: int = EXCERPT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen, on purpose: a frozen dataclass's __init__ sets each field through
+# object.__setattr__, which made building this object a quarter of parsing a message
+# (bench/parse_events.py). Treat it as immutable all the same; it stays hashable.
+@dataclass(slots=True, kw_only=True, unsafe_hash=True)
 class Trigger:
     """One normalized trigger: which Job, in which cluster, what happened, and the evidence.
 
@@ -146,7 +154,7 @@ def parse_cloudevent(
     `attributes` are the CloudEvent's context attributes and `data` its data as dict, bytes
     or str; binary and structured mode both arrive this way through functions-framework.
     """
-    if not isinstance(attributes, dict | Mapping):
+    if not isinstance(attributes, _MAPPING):
         raise MalformedEventError(None, "CloudEvent attributes are not a mapping", attributes)
     ce_id = text(attributes.get("id")) or None
     ce_type = attributes.get("type")
@@ -180,13 +188,13 @@ def parse_pubsub_message(
     message: Mapping[str, Any], *, fallback_id: str | None = None, default_cluster: str = "default"
 ) -> Trigger:
     """Parse one Pub/Sub message `{"data": <base64>, "messageId", "attributes"?, ...}`."""
-    if not isinstance(message, dict | Mapping):
+    if not isinstance(message, _MAPPING):
         raise MalformedEventError(fallback_id, "Pub/Sub message is not an object", message)
     mid = text(message.get("messageId")) or text(message.get("message_id")) or fallback_id
     attributes = message.get("attributes")
     if attributes is None:
         attributes = _EMPTY
-    elif not isinstance(attributes, dict | Mapping) or not all(
+    elif not isinstance(attributes, _MAPPING) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
     ):
         raise MalformedEventError(mid, "message.attributes is not an object of strings", attributes)
@@ -215,7 +223,7 @@ def parse_pubsub_message(
 
 def _from_envelope(envelope: Mapping[str, Any], mid: str | None, default_cluster: str) -> Trigger:
     message = envelope.get("message")
-    if not isinstance(message, dict | Mapping):
+    if not isinstance(message, _MAPPING):
         raise MalformedEventError(mid, "Pub/Sub envelope has no 'message' object", envelope)
     return parse_pubsub_message(message, fallback_id=mid, default_cluster=default_cluster)
 
@@ -223,12 +231,12 @@ def _from_envelope(envelope: Mapping[str, Any], mid: str | None, default_cluster
 def _object(data: object, mid: str | None, what: str) -> Mapping[str, Any]:
     """`data` as a JSON object: a mapping as is, bytes/str decoded as JSON."""
     value: object = data
-    if isinstance(data, bytes | bytearray | memoryview | str):
+    if isinstance(data, _BYTES_OR_TEXT):
         try:
             value = orjson.loads(data)
         except (ValueError, RecursionError) as e:
             raise MalformedEventError(mid, f"{what} is not JSON ({_clip(str(e), 80)})", data) from e
-    if not isinstance(value, dict | Mapping):
+    if not isinstance(value, _MAPPING):
         raise MalformedEventError(mid, f"{what} is not a JSON object", value)
     return value
 
@@ -273,7 +281,7 @@ def _from_k8s_event(
     raw: bytes,
 ) -> Trigger:
     involved = payload.get("involvedObject")
-    if not isinstance(involved, dict | Mapping):
+    if not isinstance(involved, _MAPPING):
         raise MalformedEventError(
             mid, "Kubernetes Event's involvedObject is not an object", payload
         )
@@ -339,17 +347,20 @@ def _job_of_pod(
 ) -> tuple[str, str]:
     """(job name, job uid or "") of a Pod: its Job ownerReference, else its labels."""
     refs = involved.get("ownerReferences")
-    jobs = [
-        ref
-        for ref in (refs if isinstance(refs, list) else [])
-        if isinstance(ref, dict | Mapping)
-        and ref.get("kind") == "Job"
-        and text(ref.get("apiVersion")).startswith("batch/")
-        and text(ref.get("name"))
-    ]
-    if jobs:
-        ref = next((r for r in jobs if r.get("controller") is True), jobs[0])
-        return text(ref.get("name")), text(ref.get("uid"))
+    first: tuple[str, str] | None = None
+    for ref in refs if isinstance(refs, list) else ():
+        if not isinstance(ref, _MAPPING) or ref.get("kind") != "Job":
+            continue
+        name, api_version = ref.get("name"), ref.get("apiVersion")
+        if not (isinstance(name, str) and name and isinstance(api_version, str)):
+            continue
+        if api_version.startswith("batch/"):
+            found = (name, text(ref.get("uid")))
+            if ref.get("controller") is True:
+                return found
+            first = first or found
+    if first:
+        return first
     labels = _stringmapping(involved.get("labels"))
     name = next((labels[k] for k in JOB_NAME_LABELS if labels.get(k)), "")
     if not name:
@@ -368,7 +379,7 @@ def _job_of_pod(
 def _owner_name(involved: Mapping[str, Any], kind: str) -> str | None:
     refs = involved.get("ownerReferences")
     for ref in refs if isinstance(refs, list) else []:
-        if isinstance(ref, dict | Mapping) and ref.get("kind") == kind:
+        if isinstance(ref, _MAPPING) and ref.get("kind") == kind:
             name = text(ref.get("name"))
             if name and identity_defect("name", name) is None:
                 return name
@@ -389,6 +400,6 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _stringmapping(value: object) -> Mapping[str, str]:
-    if not isinstance(value, dict | Mapping):
+    if not isinstance(value, _MAPPING):
         return _EMPTY
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
