@@ -143,6 +143,19 @@ def test_event_id_is_the_same_for_the_same_transition_in_every_process() -> None
     assert len(first) == 32
 
 
+def test_event_id_of_a_kubernetes_event_is_pinned_too() -> None:
+    # Ids of relayed Kubernetes Events cover the Event's identity and count; pinned like
+    # the transitions' (including a part that holds the separator, length-prefixed).
+    assert (
+        event_id("prod-eu", "6f1c", "event", k8s_event_uid="ev-1", k8s_event_count=3)
+        == "ba2147c1022c7b4322cd4e8b3c5d659a"
+    )
+    assert (
+        event_id("prod-eu", "", "event", k8s_event_uid="ns/a\x1fb", k8s_event_count=1)
+        == "dc6fe115ab544f478f7aad5e733fb759"
+    )
+
+
 def test_event_id_differs_by_transition_cluster_and_job() -> None:
     ids = {
         event_id("prod-eu", JOB_UID, "failed"),
