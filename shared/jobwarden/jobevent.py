@@ -16,6 +16,7 @@ the snake_case field names or the camelCase aliases when building a model:
              "startTime": "...", "completionTime": null},
   "owner": "nightly",                // the owning CronJob's name, or null
   "labels": {"app": "nightly"},
+  "generation": 3,                   // the Job's metadata.generation (optional)
   "event": null                      // for "event": the Kubernetes Event (core/v1 JSON)
 }
 ```
@@ -159,6 +160,7 @@ class JobEvent(_Wire):
     status: JobStatusSnapshot = Field(default_factory=JobStatusSnapshot)
     owner: JobName | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    generation: int | None = Field(default=None, ge=1)
     event: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -175,7 +177,12 @@ class JobEvent(_Wire):
         """The deterministic id of this transition (see `event_id`)."""
         key, count = k8s_event_key(self.event) if self.transition == "event" else ("", 0)
         return event_id(
-            self.cluster, self.uid, self.transition, k8s_event_uid=key, k8s_event_count=count
+            self.cluster,
+            self.uid,
+            self.transition,
+            k8s_event_uid=key,
+            k8s_event_count=count,
+            occurrence=str(self.generation or ""),
         )
 
     @property
@@ -187,6 +194,9 @@ class JobEvent(_Wire):
         return self.model_dump_json(by_alias=True).encode()
 
 
+REPEATABLE: Final = frozenset({"suspended", "resumed"})
+
+
 def event_id(
     cluster: str,
     uid: str,
@@ -194,6 +204,7 @@ def event_id(
     *,
     k8s_event_uid: str = "",
     k8s_event_count: int = 0,
+    occurrence: str = "",
 ) -> str:
     """A deterministic id for a transition: 32 hex chars of a SHA-256.
 
@@ -201,8 +212,11 @@ def event_id(
     replica computes the same id for the same transition, and consumers deduplicate on it.
     For transition "event" it also covers the Kubernetes Event's uid and count, so two
     distinct Events (or a repeat of one Event, whose count went up) get distinct ids, and
-    `uid` may then be "" when the Job's uid is unknown. The Event arguments are ignored for
-    the other transitions. Changing this function changes ids in flight: don't.
+    `uid` may then be "" when the Job's uid is unknown. A Job can be suspended and resumed
+    many times: for those (`REPEATABLE`) a non-empty `occurrence` (the Job's
+    metadata.generation, which every change of spec.suspend raises) is covered too, so each
+    suspension has its own id while every replica still agrees on it. Arguments that do not
+    apply to the transition are ignored. Changing this function changes ids in flight: don't.
     """
     if transition == "event":
         parts: tuple[str, ...] = (
@@ -213,6 +227,8 @@ def event_id(
             k8s_event_uid,
             str(k8s_event_count),
         )
+    elif occurrence and transition in REPEATABLE:
+        parts = (_ID_SCHEME, cluster, uid, transition, occurrence)
     else:
         parts = (_ID_SCHEME, cluster, uid, transition)
     encoded = "\x1f".join(parts)

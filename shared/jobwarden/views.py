@@ -134,6 +134,7 @@ class Job:
     name: str
     uid: str
     resource_version: str
+    generation: int  # metadata.generation: raised by every change of the spec; 0 if unknown
     labels: dict[str, str]
     created: dt.datetime | None
     owner_cronjob: str | None
@@ -180,6 +181,7 @@ class Job:
             name=str(meta.get("name", "")),
             uid=str(meta.get("uid", "")),
             resource_version=str(meta.get("resourceVersion", "")),
+            generation=int(meta.get("generation") or 0),
             labels=dict(meta.get("labels") or {}),
             created=parse_time(meta.get("creationTimestamp")),
             owner_cronjob=owner,

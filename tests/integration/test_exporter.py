@@ -516,3 +516,30 @@ def test_a_missing_topic_fails_at_start_saying_how_to_create_it(
     assert process.returncode == 2
     assert "topics/not-there does not exist" in output
     assert f"gcloud pubsub topics create not-there --project={stack.pubsub_project}" in output
+
+
+def test_a_job_suspended_and_resumed_twice_is_published_each_time_with_distinct_ids(
+    admin: KubeApi, namespace: str, topic: tuple[str, Inbox], exporters: list[Exporter]
+) -> None:
+    path, inbox = topic
+    start(make_exporter(admin, path, namespace), exporters)
+    create(admin, namespace, "pausing", after=120, suspend=True)
+    job_path = f"{JOBS.format(ns=namespace)}/pausing"
+    expected: list[str] = ["suspended"]
+    inbox.wait_for(lambda: len(inbox.of("pausing", "suspended")) == 1, what="first suspended")
+    for suspend, transition in ((False, "resumed"), (True, "suspended"), (False, "resumed")):
+        admin.merge_patch(job_path, {"spec": {"suspend": suspend}})
+        expected.append(transition)
+        inbox.wait_for(
+            lambda t=transition: len(inbox.of("pausing", t)) == expected.count(t),
+            what=f"{transition} #{expected.count(transition)}",
+        )
+    inbox.settle(3)
+
+    suspended, resumed = inbox.of("pausing", "suspended"), inbox.of("pausing", "resumed")
+    assert (len(suspended), len(resumed)) == (2, 2)
+    # each occurrence has its own id (consumers deduplicate on it), stable per occurrence
+    assert len({m.id for m in suspended + resumed}) == 4
+    for message in suspended + resumed:
+        assert JobEvent.model_validate(message.data).id == message.id
+    assert len(inbox.of("pausing", "started")) == 1

@@ -143,6 +143,36 @@ def test_event_id_is_the_same_for_the_same_transition_in_every_process() -> None
     assert len(first) == 32
 
 
+def test_each_suspension_of_a_job_has_its_own_id_which_every_replica_agrees_on() -> None:
+    first = event_id("prod-eu", JOB_UID, "suspended", occurrence="1")
+    second = event_id("prod-eu", JOB_UID, "suspended", occurrence="3")
+
+    assert first != second
+    assert first == event_id("prod-eu", JOB_UID, "suspended", occurrence="1")
+    # an exporter that sends no generation keeps the id it always had
+    assert event_id("prod-eu", JOB_UID, "suspended") not in (first, second)
+    # once-only transitions ignore it: a failure is one failure whatever the generation
+    assert event_id("prod-eu", JOB_UID, "failed", occurrence="7") == event_id(
+        "prod-eu", JOB_UID, "failed"
+    )
+
+
+def test_a_job_events_id_covers_its_generation_for_suspend_and_resume() -> None:
+    wire = {
+        "cluster": "prod-eu",
+        "namespace": "batch",
+        "name": "nightly",
+        "uid": JOB_UID,
+        "transition": "resumed",
+        "generation": 4,
+    }
+    resumed = JobEvent.model_validate(wire)
+
+    assert resumed.id == event_id("prod-eu", JOB_UID, "resumed", occurrence="4")
+    assert JobEvent.model_validate({**wire, "generation": 6}).id != resumed.id
+    assert JobEvent.model_validate_json(resumed.to_json()).id == resumed.id
+
+
 def test_event_id_of_a_kubernetes_event_is_pinned_too() -> None:
     # Ids of relayed Kubernetes Events cover the Event's identity and count; pinned like
     # the transitions' (including a part that holds the separator, length-prefixed).

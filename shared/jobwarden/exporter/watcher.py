@@ -79,6 +79,7 @@ def job_event(cluster: str, job: Job, detected: Detected, *, event: JSON | None 
             },
             "owner": job.owner_cronjob,
             "labels": job.labels,
+            "generation": job.generation or None,
             "event": event,
         }
     )
@@ -96,6 +97,7 @@ def slim_job(obj: JSON) -> JSON:
                 "namespace",
                 "uid",
                 "resourceVersion",
+                "generation",
                 "labels",
                 "creationTimestamp",
                 "ownerReferences",
