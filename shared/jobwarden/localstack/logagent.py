@@ -4,6 +4,8 @@ KWOK answers the API server's containerLogs calls from a CRI-format file named b
 `Logs` object (kwok.x-k8s.io/v1alpha1) with the pod's name and namespace. This agent
 watches pods, and for each new pod carrying the annotation writes that file and
 creates the `Logs` object, so `kubectl logs` (and jobwarden) read what the test chose.
+Then it marks the pod `sim.jobwarden.dev/logs-ready`; the `pod-finish` stage waits for
+that mark, so a pod never ends before its log can be read, however late the agent is.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jobwarden.kubeapi import KubeApi
 from jobwarden.localstack.stack import StackInfo
 
 LOGS_ANNOTATION = "sim.jobwarden.dev/logs"
+READY_ANNOTATION = "sim.jobwarden.dev/logs-ready"
 
 
 def cri_lines(text: str, when: dt.datetime) -> str:
@@ -56,6 +59,13 @@ class LogAgent:
             self.api.create(f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/logs", body)
         except NotFoundError:
             return  # namespace already gone
+        try:
+            self.api.merge_patch(
+                f"/api/v1/namespaces/{namespace}/pods/{name}",
+                {"metadata": {"annotations": {READY_ANNOTATION: "true"}}},
+            )
+        except NotFoundError:
+            return  # pod already gone
         self.done.add(uid)
 
     def run_forever(self) -> None:
