@@ -42,8 +42,11 @@ def test_bundle_layout_and_pinned_requirements(tmp_path: Path) -> None:
 
     lines = (out / "requirements.txt").read_text().splitlines()
     pins = {ln.split("==")[0].lower(): ln for ln in lines if "==" in ln and not ln.startswith("#")}
-    for dist in ("functions-framework", "pydantic", "kubernetes"):
+    for dist in ("functions-framework", "pydantic", "kubernetes", "google-cloud-storage"):
         assert dist in pins, dist
+    # Pub/Sub pushes to a function over HTTP: its client and the gRPC stack stay out
+    for pruned in ("google-cloud-pubsub", "grpcio", "grpcio-status", "grpc-google-iam-v1"):
+        assert pruned not in pins, pruned
     assert "jobwarden" not in pins  # the project itself travels as source, not as a dependency
     for dev in ("pytest", "ruff", "mypy", "hypothesis"):
         assert dev not in pins, dev
@@ -61,6 +64,9 @@ def test_targets_and_closure_of_every_function() -> None:
         closure = bundle.import_closure(main_py, pkg)
         assert "jobwarden.runtime" in closure, name
         assert not any(m.startswith("jobwarden.localstack") for m in closure), name
+        # the only modules that import google.cloud.pubsub (pruned from bundles)
+        assert "jobwarden.bridge" not in closure, name
+        assert not any(m.startswith("jobwarden.exporter") for m in closure), name
 
 
 def test_unknown_function_is_refused(tmp_path: Path) -> None:
