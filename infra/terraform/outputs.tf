@@ -80,6 +80,6 @@ output "secrets" {
 }
 
 output "config_yaml" {
-  description = "The jobwarden configuration file the functions read (JOBWARDEN_CONFIG); check it with `python -m jobwarden.config check`."
+  description = "The jobwarden configuration file the functions read (JOBWARDEN_CONFIG), as JSON (which is YAML); check it with `python -m jobwarden.config check`."
   value       = local.config_yaml
 }

@@ -646,7 +646,9 @@ def test_rendered_configuration_passes_jobwarden_loader(
             },
         }
     )
-    settings = parse_config(yaml.safe_load(probe["config_yaml"]), source="rendered config")
+    # rendered as JSON, so the functions read it without importing PyYAML; still YAML
+    assert json.loads(probe["config_yaml"]) == yaml.safe_load(probe["config_yaml"])
+    settings = parse_config(json.loads(probe["config_yaml"]), source="rendered config")
     clusters = {c.name: c for c in settings.resolved_clusters({})}
     assert set(clusters) == {"prod-eu", "prod-us", "onprem"}
     assert clusters["prod-eu"].access == "gke"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import traceback
 from datetime import timedelta
 from pathlib import Path
@@ -225,6 +227,35 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     message = load_error(tmp_path, "sinks:\n  storage: {url: file://x\n  webhooks: [\n")
     assert "invalid YAML at line" in message
     assert str(tmp_path / "jobwarden.yaml") in message
+
+
+def test_a_json_file_loads_without_importing_pyyaml(tmp_path: Path) -> None:
+    config = {
+        "clusters": [{"name": "prod-eu", "inCluster": True}],
+        "sinks": {"storage": {"url": "gs://acme-reports/jobwarden"}},
+        "workflows": {"jobWorkflows": {"jobInfoEnricher": {"showDetails": False}}},
+    }
+    path = write(tmp_path, json.dumps(config, indent=2))
+    code = (
+        "import sys; from jobwarden.config import load_config; "
+        f"s = load_config({str(path)!r}, env={{}}); "
+        "print(s.clusters[0].name, s.sinks.storage.url, "
+        "s.workflows.job_workflows.job_info_enricher.show_details, 'yaml' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert out == ["prod-eu", "gs://acme-reports/jobwarden", "False", "False"]
+
+
+def test_a_yaml_flow_mapping_is_still_yaml_and_broken_json_fails_as_yaml(
+    tmp_path: Path,
+) -> None:
+    flow = load_config(write(tmp_path, "{clusters: [{name: edge, inCluster: true}]}"), env={})
+    assert [c.name for c in flow.clusters or []] == ["edge"]
+    message = load_error(tmp_path, '{"sinks": {"storage": {"url": "file://x"}\n')
+    assert "invalid YAML at line" in message
 
 
 def test_a_list_at_the_top_level_fails(tmp_path: Path) -> None:
