@@ -303,7 +303,7 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
 
 
 # Not frozen, on purpose: a frozen dataclass's __init__ sets each field through
-# object.__setattr__, which made building this object a quarter of parsing a message
+# object.__setattr__; with Trigger's, that was a fifth of parsing a message
 # (bench/parse_events.py). Treat it as immutable all the same; it stays hashable.
 @dataclass(slots=True, kw_only=True, unsafe_hash=True)
 class K8sEvent:
