@@ -62,7 +62,8 @@ test-unit: setup
 test-integration: tools
 	@$(VENV)/bin/pytest tests/integration tests/e2e -q
 
-test: lint tools
+test: lint
+	@$(PY) -m jobwarden.localstack tools --unless-no-go
 	@$(VENV)/bin/pytest tests -q
 
 run: setup

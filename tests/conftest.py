@@ -2,7 +2,8 @@
 
 The stack starts once per test session, only when a test asks for it, and stops at
 the end (its processes also die with the test process). A missing binary or a stack
-that cannot start fails the run; nothing is skipped.
+that cannot start fails the run. One exception, for a machine without Go and with CI
+unset: the integration and e2e tiers are skipped, and the run says so in one line.
 """
 
 from __future__ import annotations
@@ -20,8 +21,33 @@ import pytest
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import Credentials, KubeApi
 from jobwarden.localstack.stack import LocalStack, StackInfo
+from jobwarden.localstack.tools import go_missing
 from tests.support.exporter import Inbox
 from tests.support.webhook import WebhookReceiver
+
+STACK_TIERS = ("integration", "e2e")
+
+
+def _why_no_stack() -> str | None:
+    """Why the tiers that need the local stack are skipped: no Go here and CI unset."""
+    return None if os.environ.get("CI") else go_missing()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    why = _why_no_stack()
+    if why is None:
+        return
+    skip = pytest.mark.skip(reason=why)
+    tests = Path(__file__).parent
+    for item in items:
+        if any(item.path.is_relative_to(tests / tier) for tier in STACK_TIERS):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    why = _why_no_stack()
+    if why is not None:
+        terminalreporter.write_line(f"integration and e2e tests skipped: {why}")
 
 
 def _start_stack(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[StackInfo]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,3 +107,38 @@ def test_kubeconfig_keeps_yaml_boolean_like_names_as_strings(tmp_path: Path) -> 
     assert config["current-context"] == "no"
     assert config["clusters"][0]["name"] == "no"
     assert config["users"][0]["name"] == "no-admin"
+
+
+def _without_go(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    assert shutil.which("go", path=env["PATH"]) is None
+    return {**env, **extra}
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=repo_root(), env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_without_go_the_stack_tiers_skip_in_one_line_and_with_ci_they_fail() -> None:
+    a_stack_test = "tests/integration/test_local_stack.py::test_pod_logs_are_served_through_the_api"
+    pytest_argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", a_stack_test]
+    tools_argv = [sys.executable, "-m", "jobwarden.localstack", "tools", "--unless-no-go"]
+
+    skipped = _run(pytest_argv, _without_go())
+    assert skipped.returncode == 0, skipped.stdout
+    assert "1 skipped" in skipped.stdout
+    assert "integration and e2e tests skipped: the Go toolchain is not on PATH" in skipped.stdout
+    tools = _run(tools_argv, _without_go())
+    assert tools.returncode == 0, tools.stderr
+    assert "not building the local stack: the Go toolchain is not on PATH" in tools.stdout
+
+    failed = _run(pytest_argv, _without_go(CI="true"))
+    assert failed.returncode != 0
+    assert "1 error" in failed.stdout
+    assert "the Go toolchain is not on PATH" in failed.stdout
+    tools = _run(tools_argv, _without_go(CI="true"))
+    assert tools.returncode == 1
+    assert "error: the Go toolchain is not on PATH" in tools.stderr

@@ -136,14 +136,21 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "jobwarden"
 
 
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise LocalStackError(
+def go_missing() -> str | None:
+    """Why the local stack's binaries cannot be built here (no Go on PATH), or None."""
+    if shutil.which("go") is None:
+        return (
             "the Go toolchain is not on PATH; the local stack's binaries are built from Go "
             "modules (install Go 1.26+ and run `make tools` again)"
         )
-    return go
+    return None
+
+
+def _go() -> str:
+    missing = go_missing()
+    if missing:
+        raise LocalStackError(missing)
+    return str(shutil.which("go"))
 
 
 def _go_version() -> str:
@@ -253,18 +260,3 @@ def ensure_tools(
             _build(tool, root, path, say)
         paths[tool.name] = path
     return paths
-
-
-def main() -> int:
-    try:
-        paths = ensure_tools()
-    except LocalStackError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for name, path in paths.items():
-        print(f"{name}\t{path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
