@@ -42,6 +42,7 @@ from pydantic import ValidationError
 from jobwarden.errors import PermanentError
 from jobwarden.jobevent import (
     CLOUDEVENT_TYPE_PREFIX,
+    MAPPING_TYPES,
     JobEvent,
     K8sEvent,
     Transition,
@@ -68,9 +69,7 @@ EXCERPT_LIMIT: Final = 200
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _NOTHING: Final = object()
-# isinstance() tuples as constants: `dict | Mapping` written inline builds a new union object
-# on every call, a measurable share of parsing a message (bench/parse_events.py).
-_MAPPING: Final = (dict, Mapping)
+# isinstance() tuples as constants, like jobevent.MAPPING_TYPES (why: see there)
 _BYTES: Final = (bytes, bytearray, memoryview)
 _BYTES_OR_TEXT: Final = (bytes, bytearray, memoryview, str)
 
@@ -154,7 +153,7 @@ def parse_cloudevent(
     `attributes` are the CloudEvent's context attributes and `data` its data as dict, bytes
     or str; binary and structured mode both arrive this way through functions-framework.
     """
-    if not isinstance(attributes, _MAPPING):
+    if not isinstance(attributes, MAPPING_TYPES):
         raise MalformedEventError(None, "CloudEvent attributes are not a mapping", attributes)
     ce_id = text(attributes.get("id")) or None
     ce_type = attributes.get("type")
@@ -188,13 +187,13 @@ def parse_pubsub_message(
     message: Mapping[str, Any], *, fallback_id: str | None = None, default_cluster: str = "default"
 ) -> Trigger:
     """Parse one Pub/Sub message `{"data": <base64>, "messageId", "attributes"?, ...}`."""
-    if not isinstance(message, _MAPPING):
+    if not isinstance(message, MAPPING_TYPES):
         raise MalformedEventError(fallback_id, "Pub/Sub message is not an object", message)
     mid = text(message.get("messageId")) or text(message.get("message_id")) or fallback_id
     attributes = message.get("attributes")
     if attributes is None:
         attributes = _EMPTY
-    elif not isinstance(attributes, _MAPPING) or not all(
+    elif not isinstance(attributes, MAPPING_TYPES) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
     ):
         raise MalformedEventError(mid, "message.attributes is not an object of strings", attributes)
@@ -223,7 +222,7 @@ def parse_pubsub_message(
 
 def _from_envelope(envelope: Mapping[str, Any], mid: str | None, default_cluster: str) -> Trigger:
     message = envelope.get("message")
-    if not isinstance(message, _MAPPING):
+    if not isinstance(message, MAPPING_TYPES):
         raise MalformedEventError(mid, "Pub/Sub envelope has no 'message' object", envelope)
     return parse_pubsub_message(message, fallback_id=mid, default_cluster=default_cluster)
 
@@ -236,7 +235,7 @@ def _object(data: object, mid: str | None, what: str) -> Mapping[str, Any]:
             value = orjson.loads(data)
         except (ValueError, RecursionError) as e:
             raise MalformedEventError(mid, f"{what} is not JSON ({_clip(str(e), 80)})", data) from e
-    if not isinstance(value, _MAPPING):
+    if not isinstance(value, MAPPING_TYPES):
         raise MalformedEventError(mid, f"{what} is not a JSON object", value)
     return value
 
@@ -281,7 +280,7 @@ def _from_k8s_event(
     raw: bytes,
 ) -> Trigger:
     involved = payload.get("involvedObject")
-    if not isinstance(involved, _MAPPING):
+    if not isinstance(involved, MAPPING_TYPES):
         raise MalformedEventError(
             mid, "Kubernetes Event's involvedObject is not an object", payload
         )
@@ -349,7 +348,7 @@ def _job_of_pod(
     refs = involved.get("ownerReferences")
     first: tuple[str, str] | None = None
     for ref in refs if isinstance(refs, list) else ():
-        if not isinstance(ref, _MAPPING) or ref.get("kind") != "Job":
+        if not isinstance(ref, MAPPING_TYPES) or ref.get("kind") != "Job":
             continue
         name, api_version = ref.get("name"), ref.get("apiVersion")
         if not (isinstance(name, str) and name and isinstance(api_version, str)):
@@ -379,7 +378,7 @@ def _job_of_pod(
 def _owner_name(involved: Mapping[str, Any], kind: str) -> str | None:
     refs = involved.get("ownerReferences")
     for ref in refs if isinstance(refs, list) else []:
-        if isinstance(ref, _MAPPING) and ref.get("kind") == kind:
+        if isinstance(ref, MAPPING_TYPES) and ref.get("kind") == kind:
             name = text(ref.get("name"))
             if name and identity_defect("name", name) is None:
                 return name
@@ -400,6 +399,6 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _stringmapping(value: object) -> Mapping[str, str]:
-    if not isinstance(value, _MAPPING):
+    if not isinstance(value, MAPPING_TYPES):
         return _EMPTY
     return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
