@@ -198,7 +198,7 @@ locals {
     })
   })
   # JSON, which is YAML too: the functions read a JSON file without importing PyYAML
-  # (about 50 ms of every cold start). The name stays: it is the module's output.
+  # (89M instructions of every cold start). The name stays: it is the module's output.
   config_yaml = jsonencode(local.config)
 
   # --- exporter -----------------------------------------------------------------------------
