@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass, field
 
 from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
+from jobwarden.kube.labels import CONTROLLER_UID_LABELS
+from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
 from jobwarden.timeline import KubeEvent, TimelineEntry, build_timeline, parse_events
-from jobwarden.views import CONTROLLER_UID_LABELS, Job, JobRef, Pod
 
 LOG_TAIL_LINES = 200
 LOG_LIMIT_BYTES = 64 * 1024

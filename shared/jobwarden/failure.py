@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from jobwarden.enrich import Enrichment, LogTail, PodReport
 from jobwarden.errors import ConfigError
+from jobwarden.kube.objects import ContainerStatus, Job, Pod
 from jobwarden.quantities import format_memory, parse_memory
 from jobwarden.timeline import KubeEvent
-from jobwarden.views import ContainerStatus, Job, Pod
 
 _IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}

@@ -51,20 +51,15 @@ from jobwarden.jobevent import (
     k8s_event_view,
     text,
 )
+from jobwarden.kube.labels import (
+    COMPLETED,
+    CONTROLLER_UID_LABELS,
+    JOB_FAILURE_REASONS,
+    JOB_NAME_LABELS,
+)
 
 PUBSUB_CLOUDEVENT_TYPE: Final = "google.cloud.pubsub.topic.v1.messagePublished"
 SourceKind = Literal["jobwarden", "kubernetes-event-exporter"]
-JOB_FAILURE_REASONS: Final = frozenset(
-    {
-        "BackoffLimitExceeded",
-        "DeadlineExceeded",
-        "PodFailurePolicy",
-        "MaxFailedIndexesExceeded",
-        "FailedIndexes",
-    }
-)
-JOB_NAME_LABELS: Final = ("batch.kubernetes.io/job-name", "job-name")
-JOB_UID_LABELS: Final = ("batch.kubernetes.io/controller-uid", "controller-uid")
 EXCERPT_LIMIT: Final = 200
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
@@ -312,7 +307,7 @@ def _from_k8s_event(
     transition: Transition = "event"
     if kind == "Job" and view.type == "Warning" and view.reason in JOB_FAILURE_REASONS:
         transition = "failed"
-    elif kind == "Job" and view.type == "Normal" and view.reason == "Completed":
+    elif kind == "Job" and view.type == "Normal" and view.reason == COMPLETED:
         transition = "succeeded"
     if job_uid and transition != "event":
         dedupe_id = event_id(cluster, job_uid, transition)
@@ -372,7 +367,7 @@ def _job_of_pod(
             mid,
             f"{where} cannot be joined to a Job: no Job ownerReference and no job-name label{why}",
         )
-    return name, next((labels[k] for k in JOB_UID_LABELS if labels.get(k)), "")
+    return name, next((labels[k] for k in CONTROLLER_UID_LABELS if labels.get(k)), "")
 
 
 def _owner_name(involved: Mapping[str, Any], kind: str) -> str | None:

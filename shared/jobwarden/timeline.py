@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobwarden.jobevent import k8s_event_view
+from jobwarden.kube.objects import JSON
 from jobwarden.redact import redact_text
-from jobwarden.views import JSON
 
 _MAX_MESSAGE = 1000
 

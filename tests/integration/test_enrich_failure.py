@@ -9,8 +9,8 @@ import pytest
 from jobwarden.enrich import JobGoneError, enrich
 from jobwarden.errors import ForbiddenError
 from jobwarden.failure import analyse
+from jobwarden.kube.objects import JobRef
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import JobRef
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from jobwarden.exporter.transitions import Detected
 from jobwarden.exporter.watcher import job_event as exporter_job_event
 from jobwarden.jobevent import JobEvent, pubsub_attributes
-from jobwarden.views import Job
+from jobwarden.kube.objects import Job
 
 TOPIC = "//pubsub.googleapis.com/projects/jobwarden-local/topics/job-events"
 

@@ -13,6 +13,7 @@ import pytest
 from jobwarden.config import parse_config
 from jobwarden.enrich import Enrichment, PodReport, Usage, phase_times
 from jobwarden.jobevent import JobEvent
+from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.performance.analysis import analyse_runs, family_stats, window
 from jobwarden.performance.evidence import event_phases
 from jobwarden.performance.handler import handle_performance_event, handle_performance_request
@@ -34,7 +35,6 @@ from jobwarden.render.html import render_html
 from jobwarden.runtime import Runtime, registry_for
 from jobwarden.sinks.storage import ReportStore, open_store
 from jobwarden.timeline import KubeEvent
-from jobwarden.views import Job, JobRef, Pod
 
 T0 = dt.datetime(2024, 5, 1, 0, 0, tzinfo=dt.UTC)
 

@@ -27,8 +27,8 @@ from jobwarden.errors import (
     PermanentError,
     TemporaryError,
 )
+from jobwarden.kube.labels import CONTROLLER_UID_LABELS
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import CONTROLLER_UID_LABELS
 
 JSON = dict[str, Any]
 T = TypeVar("T")

@@ -24,8 +24,8 @@ from jobwarden.actions.common import (
     poll,
 )
 from jobwarden.errors import ConflictError, NotFoundError
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import Job
 
 #: How long to wait for the Job and its pods to disappear.
 CONFIRM_TIMEOUT_SECONDS = 60.0

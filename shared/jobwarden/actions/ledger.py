@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jobwarden.actions.common import JSON, iso
+from jobwarden.kube.objects import parse_time
 from jobwarden.sinks.storage import ReportStore
-from jobwarden.views import parse_time
 
 State = Literal["started", "retryable", "done"]
 

@@ -31,11 +31,6 @@ from jobwarden.actions.common import (
     pod_name,
 )
 from jobwarden.actions.newjob import (
-    CONFIRMATION,
-    MEMORY_RAISED,
-    RESTARTED_BY,
-    RESTARTED_FROM,
-    RESTARTED_FROM_UID,
     MemoryChange,
     clean_manifest,
     next_name,
@@ -43,8 +38,17 @@ from jobwarden.actions.newjob import (
 )
 from jobwarden.config import RestartConfig
 from jobwarden.errors import ConflictError
+from jobwarden.kube.labels import (
+    COMPLETE,
+    CONFIRMATION,
+    FAILED,
+    MEMORY_RAISED,
+    RESTARTED_BY,
+    RESTARTED_FROM,
+    RESTARTED_FROM_UID,
+)
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import Job
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def plan_restart(
 ) -> RestartPlan:
     """What a restart of `job` would do. Refuses (409) a Job that has not finished."""
     view = Job.from_json(job)
-    if not (view.condition("Failed") or view.condition("Complete")):
+    if not (view.condition(FAILED) or view.condition(COMPLETE)):
         raise StaleError(
             f"job {view.namespace}/{view.name} has not finished ({view.state}): only failed "
             "or completed Jobs are restarted; wait for it, or delete it",
@@ -152,9 +156,9 @@ def dry_run(api: KubeApi, plan: RestartPlan) -> JSON:
 
 
 def _state(job: Job) -> str:
-    if job.condition("Failed"):
+    if job.condition(FAILED):
         return "failed"
-    if job.condition("Complete"):
+    if job.condition(COMPLETE):
         return "succeeded"
     return "active" if job.active or job.ready else "pending"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from jobwarden.exporter.transitions import ONCE, Detected, detect, first_look, stuck
 from jobwarden.jobevent import k8s_event_key
-from jobwarden.views import Job
+from jobwarden.kube.objects import Job
 
 _INDEXED_STEM = re.compile(r"(.+)-[0-9]+-")
 _GENERATED_SUFFIX = 5  # random characters the API server appends to generateName

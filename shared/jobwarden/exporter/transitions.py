@@ -25,7 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from jobwarden.jobevent import Transition
-from jobwarden.views import Condition, Job
+from jobwarden.kube.objects import Condition, Job
 
 #: Transitions a Job goes through at most once (the tracker enforces it per uid).
 ONCE: frozenset[str] = frozenset({"started", "succeeded", "failed", "stuck"})

@@ -31,8 +31,8 @@ from jobwarden.exporter.reflector import JSON, Reflector
 from jobwarden.exporter.tracker import EventMemory, JobTracker
 from jobwarden.exporter.transitions import Detected
 from jobwarden.jobevent import JobEvent, k8s_event_key, k8s_event_view
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import Job
 
 log = logging.getLogger("jobwarden.exporter")
 UNMATCHED_LIMIT = 1000

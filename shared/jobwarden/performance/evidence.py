@@ -14,9 +14,9 @@ import datetime as dt
 from collections.abc import Iterable
 
 from jobwarden.enrich import gone_pod_uids, list_events
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
 from jobwarden.timeline import KubeEvent
-from jobwarden.views import Job
 
 CREATED = "Created pod: "
 

@@ -30,6 +30,7 @@ from jobwarden.enrich import JobGoneError, enrich, get_job
 from jobwarden.errors import ConfigError, ForbiddenError, PermanentError, TemporaryError
 from jobwarden.failure import analyse
 from jobwarden.intake import MalformedEventError, parse_cloudevent
+from jobwarden.kube.objects import JobRef
 from jobwarden.performance.analysis import analyse_runs, window
 from jobwarden.performance.evidence import run_events
 from jobwarden.performance.report import WORKFLOW, build_report
@@ -47,7 +48,6 @@ from jobwarden.performance.runs import (
 from jobwarden.render import CONTENT_TYPES, render
 from jobwarden.report import report_id
 from jobwarden.runtime import Runtime, job_logger
-from jobwarden.views import JobRef
 from jobwarden.workflows.ondemand import error_response
 
 log = logging.getLogger("jobwarden")

@@ -34,8 +34,8 @@ from pydantic.alias_generators import to_camel
 
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.errors import ConfigError, PermanentError
+from jobwarden.kube.objects import Job
 from jobwarden.quantities import parse_memory
-from jobwarden.views import Job
 
 if TYPE_CHECKING:
     from jobwarden.failure import Cause, FailureAnalysis

@@ -24,9 +24,9 @@ from jobwarden.blocks import (
 )
 from jobwarden.enrich import CronHistory, Enrichment
 from jobwarden.failure import FailureAnalysis
+from jobwarden.kube.objects import Job
 from jobwarden.report import Block, FieldItem, FieldsBlock, MarkdownBlock, Report
 from jobwarden.timeline import by_severity
-from jobwarden.views import Job
 
 
 def _base(

@@ -17,9 +17,9 @@ from jobwarden.enrich import Enrichment, JobGoneError, cron_history, enrich
 from jobwarden.errors import ConfigError, PermanentError, TemporaryError
 from jobwarden.failure import analyse
 from jobwarden.intake import MalformedEventError, Trigger, parse_cloudevent
+from jobwarden.kube.objects import JobRef
 from jobwarden.report import Report, report_id
 from jobwarden.runtime import Runtime, job_logger
-from jobwarden.views import JobRef
 from jobwarden.workflows import builders
 
 log = logging.getLogger("jobwarden")

@@ -12,10 +12,10 @@ from typing import Any
 from jobwarden.cluster import UnknownClusterError
 from jobwarden.enrich import JobGoneError
 from jobwarden.errors import ForbiddenError, PermanentError
+from jobwarden.kube.objects import JobRef
 from jobwarden.render import CONTENT_TYPES, render
 from jobwarden.report import report_id
 from jobwarden.runtime import Runtime
-from jobwarden.views import JobRef
 from jobwarden.workflows.handler import ReportWorkflow, _config, build, enrich_for
 
 Response = tuple[int, str, str]

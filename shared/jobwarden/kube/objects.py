@@ -1,7 +1,8 @@
-"""Small typed views of the Kubernetes JSON jobwarden reads (Jobs, Pods, Events).
+"""Small typed views of the Kubernetes objects jobwarden reads (Jobs, Pods, CronJobs).
 
 Plain frozen dataclasses built from the API's JSON: only the fields jobwarden
 needs, parsed once, no client models. Times are aware datetimes or None.
+(Events have their own view, for speed: `jobwarden.kube.events`.)
 """
 
 from __future__ import annotations
@@ -10,17 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-JSON = dict[str, Any]
+from jobwarden.kube import labels
 
-JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
-CONTROLLER_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
-FAILED_REASONS = (
-    "BackoffLimitExceeded",
-    "DeadlineExceeded",
-    "PodFailurePolicy",
-    "MaxFailedIndexesExceeded",
-    "FailedIndexes",
-)
+JSON = dict[str, Any]
 
 
 def parse_time(value: object) -> dt.datetime | None:
@@ -212,11 +205,11 @@ class Job:
 
     @property
     def failed_condition(self) -> Condition | None:
-        return self.condition("Failed")
+        return self.condition(labels.FAILED)
 
     @property
     def finished_at(self) -> dt.datetime | None:
-        done = self.condition("Failed") or self.condition("Complete")
+        done = self.condition(labels.FAILED) or self.condition(labels.COMPLETE)
         if done and done.last_transition:
             return done.last_transition
         return self.completion_time
@@ -227,12 +220,12 @@ class Job:
         failed = self.failed_condition
         if failed:
             return f"Failed ({failed.reason})" if failed.reason else "Failed"
-        if self.condition("Complete"):
+        if self.condition(labels.COMPLETE):
             return "Complete"
-        target = self.condition("FailureTarget")
+        target = self.condition(labels.FAILURE_TARGET)
         if target:
             return f"Failing ({target.reason}; waiting for pods to terminate)"
-        if self.suspend or self.condition("Suspended"):
+        if self.suspend or self.condition(labels.SUSPENDED):
             return "Suspended"
         if self.active:
             return (
@@ -309,7 +302,7 @@ class Pod:
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
         conditions = tuple(Condition.from_json(c) for c in status.get("conditions") or [])
-        scheduled = next((c for c in conditions if c.type == "PodScheduled"), None)
+        scheduled = next((c for c in conditions if c.type == labels.POD_SCHEDULED), None)
         statuses = [
             ContainerStatus.from_json(s, init=True)
             for s in status.get("initContainerStatuses") or []
@@ -328,15 +321,17 @@ class Pod:
             scheduled_at=scheduled.last_transition if scheduled and scheduled.true else None,
             unschedulable=(
                 scheduled.message or scheduled.reason
-                if scheduled and not scheduled.true and scheduled.reason == "Unschedulable"
+                if scheduled and not scheduled.true and scheduled.reason == labels.UNSCHEDULABLE
                 else None
             ),
             deleted=bool(meta.get("deletionTimestamp")),
-            index=(meta.get("annotations") or {}).get("batch.kubernetes.io/job-completion-index"),
+            index=(meta.get("annotations") or {}).get(labels.JOB_COMPLETION_INDEX),
             containers=tuple(statuses),
             conditions=conditions,
         )
 
     @property
     def disrupted(self) -> Condition | None:
-        return next((c for c in self.conditions if c.type == "DisruptionTarget" and c.true), None)
+        return next(
+            (c for c in self.conditions if c.type == labels.DISRUPTION_TARGET and c.true), None
+        )
