@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
-from jobwarden.kube.labels import CONTROLLER_UID_LABELS
+from jobwarden.kube import paths
 from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
@@ -92,7 +92,7 @@ def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
     """How the owning CronJob's recent runs ended (one list call), or None if not CronJob-owned."""
     if not job.owner_cronjob:
         return None
-    items = api.get(f"/apis/batch/v1/namespaces/{job.namespace}/jobs").get("items", [])
+    items = api.get(paths.jobs(job.namespace)).get("items", [])
     runs = [j for j in (Job.from_json(i) for i in items) if j.owner_cronjob == job.owner_cronjob]
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
     runs.sort(key=lambda j: j.start_time or j.created or epoch, reverse=True)
@@ -119,7 +119,7 @@ def error_lines(lines: list[str] | tuple[str, ...]) -> tuple[int, ...]:
 
 def get_job(api: KubeApi, ref: JobRef) -> Job:
     try:
-        job = Job.from_json(api.get(f"/apis/batch/v1/namespaces/{ref.namespace}/jobs/{ref.name}"))
+        job = Job.from_json(api.get(paths.job(ref.namespace, ref.name)))
     except NotFoundError as err:
         raise JobGoneError(
             f"{ref} no longer exists (deleted by hand or by ttlSecondsAfterFinished before "
@@ -134,15 +134,9 @@ def get_job(api: KubeApi, ref: JobRef) -> Job:
 
 
 def list_pods(api: KubeApi, job: Job) -> list[Pod]:
-    base = f"/api/v1/namespaces/{job.namespace}/pods"
-    for label in CONTROLLER_UID_LABELS:
-        items = api.get(base, labelSelector=f"{label}={job.uid}").get("items", [])
-        if items:
-            pods = [Pod.from_json(p) for p in items]
-            return sorted(
-                pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name)
-            )
-    return []
+    """The Job's pods, oldest first."""
+    pods = [Pod.from_json(p) for p in paths.job_pods(api, job)]
+    return sorted(pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name))
 
 
 def list_events(api: KubeApi, namespace: str) -> list[KubeEvent]:
@@ -152,7 +146,7 @@ def list_events(api: KubeApi, namespace: str) -> list[KubeEvent]:
         params: dict[str, str | int | bool] = {"limit": 500}
         if token:
             params["continue"] = token
-        page = api.get(f"/api/v1/namespaces/{namespace}/events", **params)
+        page = api.get(paths.events(namespace), **params)
         events += parse_events(page.get("items", []))
         token = (page.get("metadata") or {}).get("continue") or ""
         if not token:
@@ -182,7 +176,7 @@ def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogT
     if previous:
         params["previous"] = True
     try:
-        text = api.text(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/log", **params)
+        text = api.text(paths.pod_log(pod.namespace, pod.name), **params)
     except ForbiddenError as err:
         return LogTail(
             pod.name, container, previous, unavailable=f"not allowed to read logs: {err}"
@@ -213,8 +207,7 @@ def pod_usage(api: KubeApi, job: Job) -> tuple[dict[str, dict[str, Usage]], str]
     """Current usage per pod and container from metrics.k8s.io, or a note why there is none."""
     try:
         items = api.get(
-            f"/apis/metrics.k8s.io/v1beta1/namespaces/{job.namespace}/pods",
-            labelSelector=f"{CONTROLLER_UID_LABELS[0]}={job.uid}",
+            paths.pod_metrics(job.namespace), labelSelector=paths.job_pod_selector(job.uid)
         ).get("items", [])
     except NotFoundError:
         return {}, "metrics.k8s.io is not served by this cluster (install metrics-server for usage)"

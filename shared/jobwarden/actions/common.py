@@ -27,7 +27,7 @@ from jobwarden.errors import (
     PermanentError,
     TemporaryError,
 )
-from jobwarden.kube.labels import CONTROLLER_UID_LABELS
+from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 
 JSON = dict[str, Any]
@@ -100,7 +100,7 @@ class ActionRequest:
 
     @property
     def job_path(self) -> str:
-        return f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{self.name}"
+        return paths.job(self.namespace, self.name)
 
     def __str__(self) -> str:
         return f"job {self.namespace}/{self.name} in cluster {self.cluster}"
@@ -167,15 +167,6 @@ def get_job_json(api: KubeApi, request: ActionRequest) -> JSON:
         ) from err
 
 
-def job_pods(api: KubeApi, namespace: str, job_uid: str) -> list[JSON]:
-    """The pods of the Job with this uid, by controller-uid label (newer label first)."""
-    for label in CONTROLLER_UID_LABELS:
-        items = api.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"{label}={job_uid}")
-        if items.get("items"):
-            return list(items["items"])
-    return []
-
-
 def pod_name(pod: JSON) -> str:
     return str((pod.get("metadata") or {}).get("name", ""))
 
@@ -194,9 +185,7 @@ def delete_pods(api: KubeApi, pods: list[JSON]) -> list[str]:
             "preconditions": {"uid": meta.get("uid")},
         }
         try:
-            api.delete(
-                f"/api/v1/namespaces/{meta.get('namespace')}/pods/{meta.get('name')}", options
-            )
+            api.delete(paths.pod(str(meta.get("namespace")), str(meta.get("name"))), options)
         except (NotFoundError, ConflictError):
             continue  # already gone, or a different pod now has this name
         deleted.append(str(meta.get("name")))

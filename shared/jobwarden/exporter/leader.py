@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobwarden.errors import ConflictError, JobwardenError, NotFoundError
+from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 
 log = logging.getLogger("jobwarden.exporter")
@@ -69,7 +70,7 @@ class LeaseElector:
     @property
     def path(self) -> str:
         c = self.config
-        return f"/apis/coordination.k8s.io/v1/namespaces/{c.namespace}/leases/{c.name}"
+        return paths.lease(c.namespace, c.name)
 
     def _spec(self, *, acquiring: bool, transitions: int) -> dict[str, Any]:
         now = _micro_time(self._wall())

@@ -18,6 +18,7 @@ from jobwarden.exporter.leader import LeaseConfig, LeaseElector
 from jobwarden.exporter.metrics import Metrics
 from jobwarden.exporter.publisher import BufferedPublisher
 from jobwarden.exporter.watcher import JobWatch, WatchOptions
+from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 
 log = logging.getLogger("jobwarden.exporter")
@@ -67,7 +68,7 @@ def whoami(api: KubeApi) -> str | None:
     """The username the API server sees for these credentials (SelfSubjectReview), if it says."""
     try:
         review = api.create(
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            paths.SELF_SUBJECT_REVIEWS,
             {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
         )
     except (ApiError, ApiUnavailableError) as err:  # before 1.28, or switched off: not vital
@@ -115,7 +116,7 @@ def preflight(api: KubeApi, options: WatchOptions, lease: LeaseConfig | None) ->
             attributes["name"] = permission.name
         try:
             review = api.create(
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                paths.SELF_SUBJECT_ACCESS_REVIEWS,
                 {
                     "apiVersion": "authorization.k8s.io/v1",
                     "kind": "SelfSubjectAccessReview",

@@ -31,6 +31,7 @@ from jobwarden.exporter.reflector import JSON, Reflector
 from jobwarden.exporter.tracker import EventMemory, JobTracker
 from jobwarden.exporter.transitions import Detected
 from jobwarden.jobevent import JobEvent, k8s_event_key, k8s_event_view
+from jobwarden.kube import paths
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
 
@@ -144,7 +145,7 @@ class JobWatch:
         job_params = {"labelSelector": options.label_selector} if options.label_selector else {}
         self.job_reflectors = [
             self._reflector(
-                _path("/apis/batch/v1", "jobs", ns),
+                paths.jobs(ns),
                 f"jobs in {ns}" if ns else "jobs",
                 functools.partial(self._jobs_listed, ns),
                 self._job_changed,
@@ -154,7 +155,7 @@ class JobWatch:
         ]
         self.event_reflectors = [
             self._reflector(
-                _path("/api/v1", "events", ns),
+                paths.events(ns),
                 f"events in {ns}" if ns else "events",
                 functools.partial(self._events_listed, ns),
                 self._event_changed,
@@ -348,7 +349,3 @@ class JobWatch:
             waiting, self._unmatched = self._unmatched, {}
         for event, since in waiting.values():
             self._relay(event, since=since)
-
-
-def _path(prefix: str, resource: str, namespace: str | None) -> str:
-    return f"{prefix}/namespaces/{namespace}/{resource}" if namespace else f"{prefix}/{resource}"
