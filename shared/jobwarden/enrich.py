@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
 from jobwarden.kube import paths
+from jobwarden.kube.events import Event
 from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
-from jobwarden.timeline import KubeEvent, TimelineEntry, build_timeline, parse_events
+from jobwarden.timeline import TimelineEntry, build_timeline, parse_events
 
 LOG_TAIL_LINES = 200
 LOG_LIMIT_BYTES = 64 * 1024
@@ -72,7 +73,7 @@ class Enrichment:
     ref: JobRef
     job: Job
     pods: tuple[PodReport, ...]
-    events: tuple[KubeEvent, ...]
+    events: tuple[Event, ...]
     timeline: tuple[TimelineEntry, ...]
     usage_note: str
     api_calls: int
@@ -139,8 +140,8 @@ def list_pods(api: KubeApi, job: Job) -> list[Pod]:
     return sorted(pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name))
 
 
-def list_events(api: KubeApi, namespace: str) -> list[KubeEvent]:
-    events: list[KubeEvent] = []
+def list_events(api: KubeApi, namespace: str) -> list[Event]:
+    events: list[Event] = []
     token = ""
     while True:
         params: dict[str, str | int | bool] = {"limit": 500}
@@ -153,7 +154,7 @@ def list_events(api: KubeApi, namespace: str) -> list[KubeEvent]:
             return events
 
 
-def gone_pod_uids(job: Job, events: list[KubeEvent]) -> set[str]:
+def gone_pod_uids(job: Job, events: list[Event]) -> set[str]:
     """Uids of this Job's pods that no longer exist but left events behind.
 
     The job controller records `SuccessfulCreate` "Created pod: <name>" on the Job for
@@ -162,9 +163,11 @@ def gone_pod_uids(job: Job, events: list[KubeEvent]) -> set[str]:
     created = {
         e.message.removeprefix("Created pod: ")
         for e in events
-        if e.object_uid == job.uid and e.reason == "SuccessfulCreate"
+        if e.involved_uid == job.uid and e.reason == "SuccessfulCreate"
     }
-    return {e.object_uid for e in events if e.object_kind == "Pod" and e.object_name in created}
+    return {
+        e.involved_uid for e in events if e.involved_kind == "Pod" and e.involved_name in created
+    }
 
 
 def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogTail:
@@ -253,7 +256,7 @@ def enrich(
     reports.reverse()
     uids = {job.uid} | {p.uid for p in pods} | gone_pod_uids(job, events)
     timeline = build_timeline(events, object_uids=uids, types=event_types)
-    relevant = tuple(e for e in events if e.object_uid in uids)
+    relevant = tuple(e for e in events if e.involved_uid in uids)
     return Enrichment(
         ref=ref,
         job=job,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from jobwarden.enrich import Enrichment, LogTail, PodReport
 from jobwarden.errors import ConfigError
+from jobwarden.kube.events import Event
 from jobwarden.kube.objects import ContainerStatus, Job, Pod
 from jobwarden.quantities import format_memory, parse_memory
-from jobwarden.timeline import KubeEvent
 
 _IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -240,14 +240,14 @@ def pod_cause(
     return None
 
 
-def event_causes(job: Job, events: tuple[KubeEvent, ...], known: set[str]) -> list[Cause]:
+def event_causes(job: Job, events: tuple[Event, ...], known: set[str]) -> list[Cause]:
     """Causes of pods that are gone (deadline, GC), read from the Warning events they left."""
     causes: dict[str, Cause] = {}
     image = next((c.image for c in job.containers if not c.init), "?")
     for e in sorted(events, key=lambda e: e.last or dt.datetime.min.replace(tzinfo=dt.UTC)):
-        if e.object_kind != "Pod" or e.object_name in known or e.type != "Warning":
+        if e.involved_kind != "Pod" or e.involved_name in known or e.type != "Warning":
             continue
-        pod, text = e.object_name, e.message
+        pod, text = e.involved_name, e.message
         if e.reason == "FailedScheduling":
             causes.setdefault(pod, _unschedulable(job, pod, text))
         elif "pull" in text.lower() and e.reason in ("Failed", "BackOff", "ErrImagePull"):
@@ -272,7 +272,7 @@ def analyse(enrichment: Enrichment) -> FailureAnalysis:
     job = enrichment.job
     failed = job.failed_condition or job.condition("FailureTarget")
     scheduling = {
-        e.object_name: e.message for e in enrichment.events if e.reason == "FailedScheduling"
+        e.involved_name: e.message for e in enrichment.events if e.reason == "FailedScheduling"
     }
     causes = [
         c

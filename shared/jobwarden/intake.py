@@ -42,21 +42,19 @@ from pydantic import ValidationError
 from jobwarden.errors import PermanentError
 from jobwarden.jobevent import (
     CLOUDEVENT_TYPE_PREFIX,
-    MAPPING_TYPES,
     JobEvent,
-    K8sEvent,
     Transition,
     event_id,
     identity_defect,
-    k8s_event_view,
-    text,
 )
+from jobwarden.kube.events import Event, event_view
 from jobwarden.kube.labels import (
     COMPLETED,
     CONTROLLER_UID_LABELS,
     JOB_FAILURE_REASONS,
     JOB_NAME_LABELS,
 )
+from jobwarden.kube.objects import MAPPING_TYPES, text
 
 PUBSUB_CLOUDEVENT_TYPE: Final = "google.cloud.pubsub.topic.v1.messagePublished"
 SourceKind = Literal["jobwarden", "kubernetes-event-exporter"]
@@ -64,7 +62,7 @@ EXCERPT_LIMIT: Final = 200
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _NOTHING: Final = object()
-# isinstance() tuples as constants, like jobevent.MAPPING_TYPES (why: see there)
+# isinstance() tuples as constants, like kube.objects.MAPPING_TYPES (why: see there)
 _BYTES: Final = (bytes, bytearray, memoryview)
 _BYTES_OR_TEXT: Final = (bytes, bytearray, memoryview, str)
 
@@ -100,7 +98,7 @@ def excerpt(payload: object, limit: int = EXCERPT_LIMIT) -> str:
 
 
 # Not frozen, on purpose: a frozen dataclass's __init__ sets each field through
-# object.__setattr__; with K8sEvent's, that was a fifth of parsing a message
+# object.__setattr__; with kube.events.Event's, that was a fifth of parsing a message
 # (bench/parse_events.py). Treat it as immutable all the same; it stays hashable.
 @dataclass(slots=True, kw_only=True, unsafe_hash=True)
 class Trigger:
@@ -128,7 +126,7 @@ class Trigger:
     message_id: str | None
     source_kind: SourceKind
     original: Mapping[str, Any] = field(hash=False)
-    k8s_event: K8sEvent | None = None
+    k8s_event: Event | None = None
     job_event: JobEvent | None = field(default=None, hash=False)
     owner: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -259,7 +257,7 @@ def _from_job_event(
         message_id=mid,
         source_kind="jobwarden",
         original=payload,
-        k8s_event=None if job_event.event is None else k8s_event_view(job_event.event),
+        k8s_event=None if job_event.event is None else event_view(job_event.event),
         job_event=job_event,
         owner=job_event.owner,
         labels=job_event.labels,
@@ -279,7 +277,7 @@ def _from_k8s_event(
         raise MalformedEventError(
             mid, "Kubernetes Event's involvedObject is not an object", payload
         )
-    view = k8s_event_view(payload)
+    view = event_view(payload)
     cluster = text(payload.get("clusterName")) or attributes.get("cluster") or default_cluster
     _require("cluster", cluster, "clusterName, attribute 'cluster' or the default", mid)
     namespace = view.involved_namespace or view.namespace
@@ -324,7 +322,7 @@ def _from_k8s_event(
         transition=transition,
         reason=view.reason,
         message=view.message,
-        time=view.last_time,
+        time=view.last,
         event_id=dedupe_id,
         message_id=mid,
         source_kind="kubernetes-event-exporter",
@@ -337,7 +335,7 @@ def _from_k8s_event(
 
 
 def _job_of_pod(
-    involved: Mapping[str, Any], view: K8sEvent, mid: str | None, where: str
+    involved: Mapping[str, Any], view: Event, mid: str | None, where: str
 ) -> tuple[str, str]:
     """(job name, job uid or "") of a Pod: its Job ownerReference, else its labels."""
     refs = involved.get("ownerReferences")

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from jobwarden.kube import paths
+from jobwarden.kube.events import event_key, event_view
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHS_MODULE = ROOT / "shared" / "jobwarden" / "kube" / "paths.py"
@@ -53,3 +54,32 @@ def test_object_paths_name_the_object() -> None:
 def test_job_pod_selector_uses_the_controller_uid_label() -> None:
     assert paths.job_pod_selector("u-1") == "batch.kubernetes.io/controller-uid=u-1"
     assert paths.job_pod_selector("u-1", "controller-uid") == "controller-uid=u-1"
+
+
+SCHEDULER_EVENT = {
+    "metadata": {"name": "p.17a", "namespace": "batch", "uid": "ev-1"},
+    "eventTime": "2026-11-01T10:00:00.123456Z",
+    "series": {"count": 4, "lastObservedTime": "2026-11-01T10:05:00.000000Z"},
+    "reason": "FailedScheduling",
+    "type": "Warning",
+    "reportingController": "default-scheduler",
+}
+
+
+def test_an_event_reads_the_same_in_the_core_and_the_events_k8s_io_shape() -> None:
+    pod = {"kind": "Pod", "namespace": "batch", "name": "p", "uid": "pod-1"}
+    core = event_view({**SCHEDULER_EVENT, "involvedObject": pod, "message": "0/1 nodes"})
+    native = event_view({**SCHEDULER_EVENT, "regarding": pod, "note": "0/1 nodes"})
+    assert core == native
+    assert (core.involved, core.involved_uid, core.message) == ("Pod/p", "pod-1", "0/1 nodes")
+    assert (core.count, core.component, core.key) == (4, "default-scheduler", "ev-1")
+    assert core.first is not None and core.first.isoformat() == "2026-11-01T10:00:00.123456+00:00"
+    assert core.last is not None and core.last.minute == 5
+    assert len({core, native}) == 1  # hashable, equal views hash alike
+
+
+def test_an_event_key_is_its_uid_else_namespace_and_name_with_its_count() -> None:
+    assert event_key(SCHEDULER_EVENT) == ("ev-1", 4)
+    assert event_key({"metadata": {"namespace": "batch", "name": "e"}}) == ("batch/e", 1)
+    assert event_key({"metadata": {}}) == ("", 0)
+    assert event_view({"metadata": {"namespace": "batch", "name": "e"}}).key == "batch/e"

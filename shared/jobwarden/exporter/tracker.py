@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.exporter.transitions import ONCE, Detected, detect, first_look, stuck
-from jobwarden.jobevent import k8s_event_key
+from jobwarden.kube.events import event_key
 from jobwarden.kube.objects import Job
 
 _INDEXED_STEM = re.compile(r"(.+)-[0-9]+-")
@@ -191,7 +191,7 @@ class EventMemory:
 
     def fresh(self, event: Mapping[str, Any]) -> bool:
         """True (and remembered) if this Event, at this count, was not relayed yet."""
-        key, count = k8s_event_key(event)
+        key, count = event_key(event)
         if not key:
             return False
         namespace = str((event.get("metadata") or {}).get("namespace") or "")
@@ -202,13 +202,13 @@ class EventMemory:
             return True
 
     def forget(self, event: Mapping[str, Any]) -> None:
-        key, _ = k8s_event_key(event)
+        key, _ = event_key(event)
         with self._lock:
             self._counts.pop(key, None)
 
     def retain(self, events: Iterable[Mapping[str, Any]], *, namespace: str | None) -> None:
         """After a relist of `namespace` (None: all): forget Events that no longer exist."""
-        keep = {k8s_event_key(e)[0] for e in events}
+        keep = {event_key(e)[0] for e in events}
         with self._lock:
             for key, (ns, _) in list(self._counts.items()):
                 if key not in keep and (namespace is None or ns == namespace):

@@ -30,8 +30,9 @@ from jobwarden.exporter.metrics import Metrics
 from jobwarden.exporter.reflector import JSON, Reflector
 from jobwarden.exporter.tracker import EventMemory, JobTracker
 from jobwarden.exporter.transitions import Detected
-from jobwarden.jobevent import JobEvent, k8s_event_key, k8s_event_view
+from jobwarden.jobevent import JobEvent
 from jobwarden.kube import paths
+from jobwarden.kube.events import event_key, event_view
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
 
@@ -329,13 +330,13 @@ class JobWatch:
             return
         if not self.relayed.fresh(event):
             return
-        view = k8s_event_view(event)
-        detected = Detected("event", view.reason, view.message, view.last_time)
+        view = event_view(event)
+        detected = Detected("event", view.reason, view.message, view.last)
         self._report(job, detected, event=_clean_event(event))
 
     def _wait_for_job(self, event: JSON, since: float | None) -> None:
         """Keep an Event whose Job is not known (yet) for `unmatched_ttl` seconds."""
-        key = k8s_event_key(event)[0]
+        key = event_key(event)[0]
         now = time.monotonic()
         since = now if since is None else since
         with self._unmatched_lock:

@@ -8,23 +8,55 @@ needs, parsed once, no client models. Times are aware datetimes or None.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from jobwarden.kube import labels
 
 JSON = dict[str, Any]
 
+# -- lenient readers of the API's JSON (also used on untrusted message payloads) -----------
+# isinstance() tuple for "a JSON object": `dict | Mapping` written inline builds a new union
+# object on every call, a measurable share of parsing a message (bench/parse_events.py).
+MAPPING_TYPES: Final = (dict, Mapping)
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+def text(value: object) -> str:
+    """`value` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one."""
+    return value if isinstance(value, MAPPING_TYPES) else _EMPTY
+
+
+def positive_int(value: object) -> int:
+    """`value` if it is a plausible positive JSON integer, else 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    return 0
+
+
+def first_time(*values: object) -> dt.datetime | None:
+    """The first of `values` that parses as an RFC 3339 time (with Z or offset, optional
+    fraction), as an aware datetime (UTC when it names no zone); None if none does."""
+    for value in values:
+        if isinstance(value, str) and value:
+            try:
+                moment = dt.datetime.fromisoformat(value)
+            except (ValueError, OverflowError):
+                continue
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return None
+
 
 def parse_time(value: object) -> dt.datetime | None:
-    """RFC 3339 from the API (with Z or offset, optional fraction) to an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    """An API time to an aware datetime, or None (see `first_time`)."""
+    return first_time(value)
 
 
 @dataclass(frozen=True)
