@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
 from jobwarden.kube import paths
 from jobwarden.kube.events import Event
-from jobwarden.kube.objects import Job, JobRef, Pod
+from jobwarden.kube.labels import COMPLETE, CREATED_POD_PREFIX, SUCCESSFUL_CREATE
+from jobwarden.kube.objects import CronJob, Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
 from jobwarden.timeline import TimelineEntry, build_timeline, parse_events
@@ -81,7 +82,11 @@ class Enrichment:
 
 @dataclass(frozen=True)
 class CronHistory:
-    """The recent runs of the CronJob that owns a Job (newest first)."""
+    """The recent runs of the CronJob that owns a Job (newest first).
+
+    `runs` are the Jobs still kept (the CronJob's history limits delete older ones);
+    `last_success` also counts the CronJob's own memory of its last successful run.
+    """
 
     cronjob: str
     runs: tuple[tuple[str, str, dt.datetime | None], ...]  # (job, state, finished)
@@ -89,10 +94,20 @@ class CronHistory:
     last_success: dt.datetime | None
 
 
+def get_cronjob(api: KubeApi, namespace: str, name: str) -> CronJob | None:
+    """The CronJob, or None when it is gone or these credentials may not read it
+    (`jobwarden-reader` grants `get cronjobs`; a binding made before it did may not)."""
+    try:
+        return CronJob.from_json(api.get(paths.cronjob(namespace, name)))
+    except (NotFoundError, ForbiddenError):
+        return None
+
+
 def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
-    """How the owning CronJob's recent runs ended (one list call), or None if not CronJob-owned."""
+    """How the owning CronJob's recent runs ended (two calls), or None if not CronJob-owned."""
     if not job.owner_cronjob:
         return None
+    cron = get_cronjob(api, job.namespace, job.owner_cronjob)
     items = api.get(paths.jobs(job.namespace)).get("items", [])
     runs = [j for j in (Job.from_json(i) for i in items) if j.owner_cronjob == job.owner_cronjob]
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -100,11 +115,13 @@ def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
     consecutive = 0
     for run in runs:
         if not run.failed_condition:
-            if run.condition("Complete"):
+            if run.condition(COMPLETE):
                 break
             continue  # still running: does not break the streak
         consecutive += 1
-    successes = [r.finished_at for r in runs if r.condition("Complete") and r.finished_at]
+    successes = [r.finished_at for r in runs if r.condition(COMPLETE) and r.finished_at]
+    if cron and cron.last_successful:
+        successes.append(cron.last_successful)
     return CronHistory(
         cronjob=job.owner_cronjob,
         runs=tuple((r.name, r.state, r.finished_at) for r in runs),
@@ -161,9 +178,9 @@ def gone_pod_uids(job: Job, events: list[Event]) -> set[str]:
     every pod it makes, so a pod deleted at the deadline or by GC is still known by name.
     """
     created = {
-        e.message.removeprefix("Created pod: ")
+        e.message.removeprefix(CREATED_POD_PREFIX)
         for e in events
-        if e.involved_uid == job.uid and e.reason == "SuccessfulCreate"
+        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_CREATE
     }
     return {
         e.involved_uid for e in events if e.involved_kind == "Pod" and e.involved_name in created

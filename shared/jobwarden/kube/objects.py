@@ -270,6 +270,44 @@ class Job:
 
 
 @dataclass(frozen=True)
+class CronJob:
+    """A batch/v1 CronJob: its schedule and what its status remembers of its runs."""
+
+    namespace: str
+    name: str
+    uid: str
+    schedule: str
+    time_zone: str | None
+    suspend: bool
+    successful_jobs_history_limit: int  # Jobs kept after success (default 3)
+    failed_jobs_history_limit: int  # Jobs kept after failure (default 1)
+    active: tuple[str, ...]  # names of its running Jobs
+    last_schedule: dt.datetime | None
+    last_successful: dt.datetime | None  # known even when that run's Job is gone
+
+    @classmethod
+    def from_json(cls, obj: JSON) -> CronJob:
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        successful = spec.get("successfulJobsHistoryLimit")
+        failed = spec.get("failedJobsHistoryLimit")
+        return cls(
+            namespace=str(meta.get("namespace", "")),
+            name=str(meta.get("name", "")),
+            uid=str(meta.get("uid", "")),
+            schedule=str(spec.get("schedule") or ""),
+            time_zone=spec.get("timeZone"),
+            suspend=bool(spec.get("suspend")),
+            successful_jobs_history_limit=3 if successful is None else int(successful),
+            failed_jobs_history_limit=1 if failed is None else int(failed),
+            active=tuple(str(ref.get("name", "")) for ref in status.get("active") or []),
+            last_schedule=parse_time(status.get("lastScheduleTime")),
+            last_successful=parse_time(status.get("lastSuccessfulTime")),
+        )
+
+
+@dataclass(frozen=True)
 class ContainerStatus:
     name: str
     init: bool

@@ -15,10 +15,9 @@ from collections.abc import Iterable
 
 from jobwarden.enrich import gone_pod_uids, list_events
 from jobwarden.kube.events import Event
+from jobwarden.kube.labels import CREATED_POD_PREFIX, SCHEDULED, STARTED, SUCCESSFUL_CREATE
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-
-CREATED = "Created pod: "
 
 
 def run_events(api: KubeApi, job: Job) -> tuple[Event, ...]:
@@ -43,14 +42,14 @@ def event_phases(
     """(pending, pulling, running) seconds of each pod the Job created, from events."""
     events = list(events)
     created = {
-        e.message.removeprefix(CREATED): e.first
+        e.message.removeprefix(CREATED_POD_PREFIX): e.first
         for e in events
-        if e.involved_uid == job.uid and e.reason == "SuccessfulCreate" and e.first
+        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_CREATE and e.first
     }
     out = []
     for pod, made in created.items():
         own = [e for e in events if e.involved_kind == "Pod" and e.involved_name == pod]
-        scheduled, started = _first(own, "Scheduled"), _first(own, "Started")
+        scheduled, started = _first(own, SCHEDULED), _first(own, STARTED)
         out.append(
             (
                 _span(made, scheduled or end),
