@@ -25,6 +25,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from jobwarden.jobevent import Transition
+from jobwarden.kube.labels import (
+    COMPLETE,
+    FAILED,
+    FAILURE_TARGET,
+    SUCCESS_CRITERIA_MET,
+    SUSPENDED,
+)
 from jobwarden.kube.objects import Condition, Job
 
 #: Transitions a Job goes through at most once (the tracker enforces it per uid).
@@ -56,23 +63,23 @@ def is_started(job: Job) -> bool:
 
 
 def is_suspended(job: Job) -> bool:
-    return job.suspend or job.condition("Suspended") is not None
+    return job.suspend or job.condition(SUSPENDED) is not None
 
 
 def terminal(job: Job) -> Detected | None:
     """`failed` or `succeeded` when the Job has finished (Failed / Complete is "True")."""
-    failed = job.condition("Failed")
+    failed = job.condition(FAILED)
     if failed is not None:
-        target = job.condition("FailureTarget")
+        target = job.condition(FAILURE_TARGET)
         return Detected(
             "failed",
             failed.reason or (target.reason if target else ""),
             failed.message or (target.message if target else ""),
             failed.last_transition or job.completion_time,
         )
-    complete = job.condition("Complete")
+    complete = job.condition(COMPLETE)
     if complete is not None:
-        criteria = job.condition("SuccessCriteriaMet")
+        criteria = job.condition(SUCCESS_CRITERIA_MET)
         return Detected(
             "succeeded",
             complete.reason or (criteria.reason if criteria else ""),
@@ -84,10 +91,10 @@ def terminal(job: Job) -> Detected | None:
 
 def finishing(job: Job) -> Detected | None:
     """The terminal transition announced by FailureTarget / SuccessCriteriaMet, if any."""
-    target = job.condition("FailureTarget")
+    target = job.condition(FAILURE_TARGET)
     if target is not None:
         return Detected("failed", target.reason, target.message, target.last_transition)
-    criteria = job.condition("SuccessCriteriaMet")
+    criteria = job.condition(SUCCESS_CRITERIA_MET)
     if criteria is not None:
         return Detected("succeeded", criteria.reason, criteria.message, criteria.last_transition)
     return None
@@ -103,14 +110,14 @@ def _started(job: Job) -> Detected:
 
 
 def _suspended(job: Job) -> Detected:
-    condition = job.condition("Suspended")
+    condition = job.condition(SUSPENDED)
     if condition is not None:
         return Detected("suspended", condition.reason, condition.message, condition.last_transition)
     return Detected("suspended", "JobSuspended", "spec.suspend is true", None)
 
 
 def _resumed(job: Job) -> Detected:
-    condition = _any_condition(job, "Suspended")
+    condition = _any_condition(job, SUSPENDED)
     if condition is not None and not condition.true:
         return Detected("resumed", condition.reason, condition.message, condition.last_transition)
     return Detected("resumed", "JobResumed", "spec.suspend is false", None)
