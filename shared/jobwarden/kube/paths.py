@@ -7,12 +7,11 @@ module of the runtime package writes a path (tests/unit/test_kube.py checks).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from jobwarden.kube.labels import CONTROLLER_UID_LABELS
+from jobwarden.kube.objects import JSON
 from jobwarden.kubeapi import KubeApi
-
-JSON = dict[str, Any]
 
 _CORE = "/api/v1"
 _BATCH = "/apis/batch/v1"
