@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
+from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
 from jobwarden.timeline import KubeEvent, TimelineEntry, build_timeline, parse_events
@@ -26,10 +26,6 @@ _ERROR_LINE = re.compile(
     r"not found|no such|timeout|timed out|cannot|could not|unable to)\b",
     re.IGNORECASE,
 )
-
-
-class JobGoneError(PermanentError):
-    """The Job no longer exists (TTL, deleted by hand) or was recreated under the same name."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +71,7 @@ class Enrichment:
     timeline: tuple[TimelineEntry, ...]
     usage_note: str
     api_calls: int
+    cron: CronHistory | None = None  # the owning CronJob's recent runs, when asked for
 
 
 @dataclass(frozen=True)
@@ -269,3 +266,29 @@ def enrich(
         usage_note=note,
         api_calls=api.calls - before,
     )
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a workflow reads from the cluster about one Job (one `read` call)."""
+
+    logs: bool = False
+    events: bool = True
+    usage: bool = True
+    event_types: tuple[str, ...] | None = None  # None: every type
+    cron_history: bool = False
+
+
+def read(api: KubeApi, ref: JobRef, needs: Needs) -> Enrichment:
+    """Everything `needs` asks for about the Job `ref`, read once: JobGoneError if it is gone."""
+    enrichment = enrich(
+        api,
+        ref,
+        include_logs=needs.logs,
+        include_events=needs.events,
+        include_usage=needs.usage,
+        event_types=list(needs.event_types) if needs.event_types is not None else None,
+    )
+    if needs.cron_history and enrichment.job.owner_cronjob:
+        enrichment = replace(enrichment, cron=cron_history(api, enrichment.job))
+    return enrichment

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +38,7 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import ValidationError
 
-from jobwarden.errors import PermanentError
+from jobwarden.errors import MalformedEventError, excerpt
 from jobwarden.jobevent import (
     CLOUDEVENT_TYPE_PREFIX,
     MAPPING_TYPES,
@@ -65,43 +64,9 @@ JOB_FAILURE_REASONS: Final = frozenset(
 )
 JOB_NAME_LABELS: Final = ("batch.kubernetes.io/job-name", "job-name")
 JOB_UID_LABELS: Final = ("batch.kubernetes.io/controller-uid", "controller-uid")
-EXCERPT_LIMIT: Final = 200
-
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
-_NOTHING: Final = object()
 # isinstance() tuples as constants, like jobevent.MAPPING_TYPES (why: see there)
-_BYTES: Final = (bytes, bytearray, memoryview)
 _BYTES_OR_TEXT: Final = (bytes, bytearray, memoryview, str)
-
-_repr = reprlib.Repr()
-_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxstring, _repr.maxother = 3, 8, 8, 80, 80
-
-
-class MalformedEventError(PermanentError):
-    """The input can never be processed (bad envelope, base64, JSON, shape or identity).
-
-    `message_id` is the Pub/Sub message id or CloudEvent id (None when the input has none);
-    `defect` says what is wrong.
-    """
-
-    def __init__(self, message_id: str | None, defect: str, payload: object = _NOTHING) -> None:
-        self.message_id = message_id
-        self.defect = defect
-        text = f"event {message_id or '(no id)'}: {defect}"
-        if payload is not _NOTHING:
-            text += f"; payload: {excerpt(payload)}"
-        super().__init__(text + " (cannot be processed: acknowledge it, do not retry)")
-
-
-def excerpt(payload: object, limit: int = EXCERPT_LIMIT) -> str:
-    """A short, safe rendering of any payload, at most `limit` characters."""
-    if isinstance(payload, _BYTES):
-        text = repr(bytes(payload[: limit + 1]))
-    elif isinstance(payload, str):
-        text = repr(payload[: limit + 1])
-    else:
-        text = _repr.repr(payload)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Not frozen, on purpose: a frozen dataclass's __init__ sets each field through

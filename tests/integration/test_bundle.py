@@ -32,7 +32,13 @@ def test_bundle_layout_and_pinned_requirements(tmp_path: Path) -> None:
     ).read_bytes()
 
     pkg = out / "jobwarden"
-    for needed in ("__init__.py", "workflows/edge.py", "runtime.py", "config.schema.json"):
+    for needed in (
+        "__init__.py",
+        "edge.py",
+        "workflows/events.py",
+        "runtime.py",
+        "config.schema.json",
+    ):
         assert (pkg / needed).is_file(), needed
     for sub in ("workflows", "actions", "performance", "sinks", "render"):
         assert (pkg / sub / "__init__.py").is_file(), sub

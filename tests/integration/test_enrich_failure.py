@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from jobwarden.enrich import JobGoneError, enrich
-from jobwarden.errors import ForbiddenError
+from jobwarden.enrich import enrich
+from jobwarden.errors import ForbiddenError, JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.kubeapi import KubeApi
 from jobwarden.views import JobRef

@@ -847,7 +847,7 @@ def test_push_subscription_body_reaches_the_function_as_the_pubsub_cloudevent(
 ) -> None:
     from functions_framework import create_app
 
-    import jobwarden.workflows.edge as edge
+    import jobwarden.edge as edge
 
     seen: list[tuple[str, Any]] = []
     monkeypatch.setattr(edge, "on_cloudevent", lambda wf, event: seen.append((wf, event)))

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from jobwarden.actions.common import (
     JSON,
     Sleep,
-    StaleError,
     delete_pods,
     job_pods,
     pod_name,
     poll,
 )
-from jobwarden.errors import ConflictError, NotFoundError
+from jobwarden.errors import ConflictError, NotFoundError, StaleError
 from jobwarden.kubeapi import KubeApi
 from jobwarden.views import Job
 

@@ -24,7 +24,6 @@ from jobwarden.actions.common import (
     JSON,
     Clock,
     Sleep,
-    StaleError,
     delete_pods,
     iso,
     job_pods,
@@ -42,7 +41,7 @@ from jobwarden.actions.newjob import (
     raise_memory,
 )
 from jobwarden.config import RestartConfig
-from jobwarden.errors import ConflictError
+from jobwarden.errors import ConflictError, StaleError
 from jobwarden.kubeapi import KubeApi
 from jobwarden.views import Job
 
