@@ -18,7 +18,6 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal
 
 from jobwarden.enrich import Enrichment, read
@@ -31,12 +30,12 @@ from jobwarden.sinks.storage import ReportAddress
 from jobwarden.sinks.webhooks import deliver, webhooks_for
 from jobwarden.views import JobRef
 from jobwarden.workflows.builders import gone_report
-from jobwarden.workflows.specs import BuildContext, ReportSpec
+from jobwarden.workflows.specs import BuildContext, C, ReportSpec
 
 Outcome = Literal["reported", "already reported", "ignored", "job gone"]
 
 
-def handle_event(spec: ReportSpec[Any], trigger: Trigger, runtime: Runtime) -> Outcome:
+def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Outcome:
     """Report on `trigger` with `spec`; see the module docstring. Raises to be retried."""
     cfg = spec.config(runtime.settings.workflows.job_workflows)
     jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
@@ -78,7 +77,7 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
 
 
 def _build(
-    spec: ReportSpec[Any], cfg: Any, facts: Enrichment, trigger: Trigger, runtime: Runtime
+    spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
 ) -> Report:
     analysis = analyse(facts) if facts.job.failed_condition else None
     ctx = BuildContext(
@@ -113,6 +112,3 @@ def _publish(
         f"; refused for good by {', '.join(refused)} (recorded, not retried)" if refused else "",
     )
     return "already reported" if already else "reported"
-
-
-log = logging.getLogger("jobwarden")

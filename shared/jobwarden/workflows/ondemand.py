@@ -8,8 +8,6 @@ HTML with `?format=md|html`. Errors are raised; the edge answers `status_for(err
 
 from __future__ import annotations
 
-from typing import Any
-
 from jobwarden.enrich import read
 from jobwarden.errors import BadRequestError
 from jobwarden.failure import analyse
@@ -18,7 +16,7 @@ from jobwarden.render import CONTENT_TYPES, render
 from jobwarden.report import report_id
 from jobwarden.runtime import Runtime
 from jobwarden.views import JobRef
-from jobwarden.workflows.specs import BuildContext, ReportSpec
+from jobwarden.workflows.specs import BuildContext, C, ReportSpec
 
 FORMATS = CONTENT_TYPES
 USAGE = 'send JSON {"cluster": ..., "namespace": ..., "name": ...}'
@@ -32,7 +30,7 @@ def output_format(request: HttpRequest) -> str:
     return fmt
 
 
-def handle_request(spec: ReportSpec[Any], request: HttpRequest, runtime: Runtime) -> Answer:
+def handle_request(spec: ReportSpec[C], request: HttpRequest, runtime: Runtime) -> Answer:
     """Build, store and return `spec`'s report on the Job the request names."""
     fmt = output_format(request)
     body = request.body
