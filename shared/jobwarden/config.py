@@ -1,4 +1,4 @@
-"""The configuration file: one YAML document shaped like Helm values (DESIGN §3.4).
+"""The configuration file: one YAML document shaped like Helm values (ARCHITECTURE.md §3.4).
 
 Each key is documented once, in its `Field(description=...)`; the JSON Schema
 (`config.schema.json`) and the README table are generated from these models.
@@ -297,7 +297,7 @@ class Settings(ConfigModel):
 
     model_config = ConfigDict(title="jobwarden configuration")
 
-    workflows: Workflows = Field(default_factory=Workflows, description="The seed's workflows.")
+    workflows: Workflows = Field(default_factory=Workflows, description="The Job workflows: a switch and options for each.")
     clusters: list[ClusterConfig] | None = Field(
         default=None,
         description="Clusters by name. Absent: one cluster `default` through $KUBECONFIG (first"

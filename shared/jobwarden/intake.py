@@ -1,6 +1,6 @@
 """Event intake: every trigger a jobwarden function accepts, parsed into one `Trigger`.
 
-Accepted (DESIGN §3.2):
+Accepted (ARCHITECTURE.md §3.2):
   (a) an Eventarc Pub/Sub CloudEvent (`google.cloud.pubsub.topic.v1.messagePublished`),
       binary or structured mode: `parse_cloudevent(event.get_attributes(), event.data)`;
   (b) a raw Pub/Sub push body `{"message": {...}, "subscription": ...}`: `parse_push_body`;

@@ -1,4 +1,4 @@
-"""The canonical report: one JSON document per (event, workflow) (DESIGN §3.6).
+"""The canonical report: one JSON document per (event, workflow) (ARCHITECTURE.md §3.6).
 
 Every workflow builds a `Report`; renderers (`jobwarden.render`) turn it into
 Markdown, HTML, Slack Block Kit and a Teams card; sinks store and deliver it.

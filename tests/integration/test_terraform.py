@@ -309,7 +309,7 @@ def test_pubsub_service_agent_may_dead_letter() -> None:
 
 # --- 3. filters take exactly each workflow's transitions ----------------------------------------
 
-#: DESIGN §3.1: the transitions each event workflow is triggered by.
+#: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
     "job_failure_reporter": {"failed"},
     "job_info_enricher": {"failed", "stuck"},
@@ -387,7 +387,7 @@ def test_http_functions_are_invoked_only_by_the_listed_members() -> None:
     push = resource("google_cloud_run_v2_service_iam_member", "push_invoker")
     assert push["for_each"] == "${local.event_targets}"
     assert push["member"] == "serviceAccount:${google_service_account.push.email}"
-    # run.invoker belongs on the Cloud Run service (notes/event-formats.md §4), not elsewhere.
+    # run.invoker belongs on the Cloud Run service (ARCHITECTURE.md §4.4), not elsewhere.
     kinds = {rtype for rtype, _ in resources()}
     assert not {
         k

@@ -1,7 +1,7 @@
 """Build the triggers a function really receives: Eventarc Pub/Sub CloudEvents (binary mode).
 
 Two payload formats ride inside: a jobwarden JobEvent (our exporter) and a
-kubernetes-event-exporter Event (resmoio shape, notes/event-formats.md §2).
+kubernetes-event-exporter Event (resmoio shape, ARCHITECTURE.md §4.2).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class WatchOptions:
 
 
 def job_event(cluster: str, job: Job, detected: Detected, *, event: JSON | None = None) -> JobEvent:
-    """The JobEvent of one transition of `job` (DESIGN §3.3)."""
+    """The JobEvent of one transition of `job` (ARCHITECTURE.md §3.3)."""
     status = job.raw.get("status") or {}
     return JobEvent.model_validate(
         {

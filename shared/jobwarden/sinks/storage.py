@@ -1,6 +1,6 @@
 """Report storage behind one interface, for `file://<path>` and `gs://<bucket>/<prefix>`.
 
-Layout under the store's root (DESIGN §3.6):
+Layout under the store's root (ARCHITECTURE.md §3.6):
 
     <cluster>/<namespace>/<job>/<uid>/<workflow>.{json,md,html}            the latest report
         of that workflow about that Job run (an older, late redelivery never replaces it)
