@@ -297,7 +297,9 @@ class Settings(ConfigModel):
 
     model_config = ConfigDict(title="jobwarden configuration")
 
-    workflows: Workflows = Field(default_factory=Workflows, description="The Job workflows: a switch and options for each.")
+    workflows: Workflows = Field(
+        default_factory=Workflows, description="The Job workflows: a switch and options for each."
+    )
     clusters: list[ClusterConfig] | None = Field(
         default=None,
         description="Clusters by name. Absent: one cluster `default` through $KUBECONFIG (first"
