@@ -23,8 +23,8 @@ from typing import Any
 
 from jobwarden.config import json_schema
 from jobwarden.configtypes import DNS_PATTERN, TYPE_NAMES
-from jobwarden.exporter.pubsub import TOPIC_PATTERN
 from jobwarden.schemadoc import JSON_SCHEMA_DIALECT, markdown_table
+from jobwarden_exporter.pubsub import TOPIC_PATTERN
 
 JSON = dict[str, Any]
 CHART = "infra/helm/jobwarden-exporter"
@@ -116,7 +116,7 @@ def chart_properties() -> JSON:
             minimum=1,
         ),
         "image": _obj(
-            "The exporter image (its entrypoint runs `python -m jobwarden.exporter`).",
+            "The exporter image (its entrypoint runs `python -m jobwarden_exporter`).",
             {
                 "repository": _str("Image repository.", "jobwarden-exporter", minLength=1),
                 "tag": _str("Image tag; empty: the chart's appVersion.", ""),
@@ -135,7 +135,7 @@ def chart_properties() -> JSON:
                     "items": {"type": "string"},
                     "default": [],
                     "description": "Overrides the image's entrypoint (e.g. [python, -m,"
-                    " jobwarden.exporter]); empty: the entrypoint.",
+                    " jobwarden_exporter]); empty: the entrypoint.",
                 },
             },
         ),

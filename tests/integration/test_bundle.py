@@ -66,7 +66,7 @@ def test_targets_and_closure_of_every_function() -> None:
         assert not any(m.startswith("jobwarden.localstack") for m in closure), name
         # the only modules that import google.cloud.pubsub (pruned from bundles)
         assert "jobwarden.bridge" not in closure, name
-        assert not any(m.startswith("jobwarden.exporter") for m in closure), name
+        assert not any(m.startswith("jobwarden_exporter") for m in closure), name
 
 
 def test_unknown_function_is_refused(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ class Pipeline:
             [
                 sys.executable,
                 "-m",
-                "jobwarden.exporter",
+                "jobwarden_exporter",
                 "--cluster",
                 info.name,
                 "--kubeconfig",
