@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.kube import job_manifest
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import LocalStack
+from jobwarden_dev.localstack.stack import LocalStack
 
 NS = "burst"
 TOPIC = "bench-burst"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobwarden import bundle
+from jobwarden_dev import bundle
 from tests.support.checkov import run_checkov
 from tests.support.dockerfile import Stage, final_stage, instructions
 

@@ -23,8 +23,8 @@ import pytest
 
 from jobwarden.jobevent import JobEvent, event_id
 from jobwarden.kubeapi import Credentials, KubeApi
-from jobwarden.localstack.processes import free_ports
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.localstack.processes import free_ports
+from jobwarden_dev.localstack.stack import StackInfo
 from jobwarden_exporter.leader import LeaseConfig
 from jobwarden_exporter.server import StatusServer
 from jobwarden_exporter.service import Exporter, ExporterStartupError

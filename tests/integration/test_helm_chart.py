@@ -31,9 +31,9 @@ from functions_framework import create_app
 from jobwarden.config import Settings, parse_config
 from jobwarden.errors import ForbiddenError, NotFoundError
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.processes import free_ports
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import set_default_runtime
+from jobwarden_dev.localstack.processes import free_ports
+from jobwarden_dev.localstack.stack import StackInfo
 from jobwarden_exporter.leader import LeaseConfig
 from jobwarden_exporter.service import needed_permissions
 from jobwarden_exporter.watcher import WatchOptions
