@@ -19,8 +19,8 @@ from functions_framework import create_app
 from jobwarden.actions import ledger
 from jobwarden.actions.confirm import decode
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import Runtime, set_default_runtime
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 from tests.support.runtime import make_runtime
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobwarden import bundle
+from jobwarden_dev import bundle
 
 ROOT = bundle.repo_root()
 
@@ -69,10 +69,10 @@ def test_targets_and_closure_of_every_function() -> None:
                 assert signature == "http"
         closure = bundle.import_closure(main_py, pkg)
         assert "jobwarden.runtime" in closure, name
-        assert not any(m.startswith("jobwarden.localstack") for m in closure), name
+        assert not any(m.startswith("jobwarden_dev.localstack") for m in closure), name
         # the only modules that import google.cloud.pubsub (pruned from bundles)
-        assert "jobwarden.bridge" not in closure, name
-        assert not any(m.startswith("jobwarden.exporter") for m in closure), name
+        assert "jobwarden_dev.bridge" not in closure, name
+        assert not any(m.startswith("jobwarden_exporter") for m in closure), name
 
 
 def test_unknown_function_is_refused(tmp_path: Path) -> None:

@@ -28,12 +28,12 @@ import hcl2
 import pytest
 import yaml
 
-from jobwarden.bridge import FILTERS as BRIDGE_FILTERS
-from jobwarden.bundle import discover_functions, targets_of
 from jobwarden.config import CONFIG_ENV, Settings, parse_config
 from jobwarden.configtypes import ENV_PATTERN
 from jobwarden.intake import PUBSUB_CLOUDEVENT_TYPE, parse_cloudevent
 from jobwarden.jobevent import TRANSITIONS, JobEvent, pubsub_attributes
+from jobwarden_dev.bridge import FILTERS as BRIDGE_FILTERS
+from jobwarden_dev.bundle import discover_functions, targets_of
 from tests.support.checkov import run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -574,7 +574,7 @@ builds_tofu = pytest.mark.timeout(1800)
 
 @pytest.fixture(scope="session")
 def tofu() -> Path:
-    from jobwarden.localstack.tools import ensure_tools
+    from jobwarden_dev.localstack.tools import ensure_tools
 
     return ensure_tools(only=["tofu"])["tofu"]
 

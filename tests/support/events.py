@@ -11,10 +11,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from jobwarden.exporter.transitions import Detected
-from jobwarden.exporter.watcher import job_event as exporter_job_event
 from jobwarden.jobevent import JobEvent, pubsub_attributes
 from jobwarden.views import Job
+from jobwarden_exporter.transitions import Detected
+from jobwarden_exporter.watcher import job_event as exporter_job_event
 
 TOPIC = "//pubsub.googleapis.com/projects/jobwarden-local/topics/job-events"
 

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.reflector import JSON, Reflector
-from jobwarden.exporter.tracker import EventMemory, JobTracker
-from jobwarden.exporter.transitions import Detected
 from jobwarden.jobevent import JobEvent, k8s_event_key, k8s_event_view
 from jobwarden.kubeapi import KubeApi
 from jobwarden.views import Job
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.reflector import JSON, Reflector
+from jobwarden_exporter.tracker import EventMemory, JobTracker
+from jobwarden_exporter.transitions import Detected
 
 log = logging.getLogger("jobwarden.exporter")
 UNMATCHED_LIMIT = 1000

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jobwarden.errors import PermanentError
-from jobwarden.exporter.metrics import Metrics
 from jobwarden.jobevent import JobEvent, cloudevent_attributes, pubsub_attributes
+from jobwarden_exporter.metrics import Metrics
 
 log = logging.getLogger("jobwarden.exporter")
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from jobwarden.errors import ApiError, ApiUnavailableError, ForbiddenError
-from jobwarden.exporter.metrics import Metrics
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.metrics import Metrics
 
 log = logging.getLogger("jobwarden.exporter")
 JSON = dict[str, Any]
