@@ -22,7 +22,7 @@ from jobwarden.enrich import MAX_LOGS, enrich
 from jobwarden.failure import analyse
 from jobwarden.kube.objects import JobRef
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import LocalStack
+from jobwarden_dev.localstack.stack import LocalStack
 
 PODS = 50
 ROUNDS = 5

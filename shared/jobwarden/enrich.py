@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
+from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
 from jobwarden.kube import paths
 from jobwarden.kube.events import Event
 from jobwarden.kube.labels import COMPLETE, CREATED_POD_PREFIX, SUCCESSFUL_CREATE
@@ -29,10 +29,6 @@ _ERROR_LINE = re.compile(
     r"not found|no such|timeout|timed out|cannot|could not|unable to)\b",
     re.IGNORECASE,
 )
-
-
-class JobGoneError(PermanentError):
-    """The Job no longer exists (TTL, deleted by hand) or was recreated under the same name."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,7 @@ class Enrichment:
     timeline: tuple[TimelineEntry, ...]
     usage_note: str
     api_calls: int
+    cron: CronHistory | None = None  # the owning CronJob's recent runs, when asked for
 
 
 @dataclass(frozen=True)
@@ -283,3 +280,29 @@ def enrich(
         usage_note=note,
         api_calls=api.calls - before,
     )
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a workflow reads from the cluster about one Job (one `read` call)."""
+
+    logs: bool = False
+    events: bool = True
+    usage: bool = True
+    event_types: tuple[str, ...] | None = None  # None: every type
+    cron_history: bool = False
+
+
+def read(api: KubeApi, ref: JobRef, needs: Needs) -> Enrichment:
+    """Everything `needs` asks for about the Job `ref`, read once: JobGoneError if it is gone."""
+    enrichment = enrich(
+        api,
+        ref,
+        include_logs=needs.logs,
+        include_events=needs.events,
+        include_usage=needs.usage,
+        event_types=list(needs.event_types) if needs.event_types is not None else None,
+    )
+    if needs.cron_history and enrichment.job.owner_cronjob:
+        enrichment = replace(enrichment, cron=cron_history(api, enrichment.job))
+    return enrichment

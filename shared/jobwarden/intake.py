@@ -1,6 +1,6 @@
 """Event intake: every trigger a jobwarden function accepts, parsed into one `Trigger`.
 
-Accepted (DESIGN §3.2):
+Accepted (ARCHITECTURE.md §3.2):
   (a) an Eventarc Pub/Sub CloudEvent (`google.cloud.pubsub.topic.v1.messagePublished`),
       binary or structured mode: `parse_cloudevent(event.get_attributes(), event.data)`;
   (b) a raw Pub/Sub push body `{"message": {...}, "subscription": ...}`: `parse_push_body`;
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +38,7 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import ValidationError
 
-from jobwarden.errors import PermanentError
+from jobwarden.errors import MalformedEventError, excerpt
 from jobwarden.jobevent import (
     CLOUDEVENT_TYPE_PREFIX,
     JobEvent,
@@ -58,43 +57,9 @@ from jobwarden.kube.objects import MAPPING_TYPES, text
 
 PUBSUB_CLOUDEVENT_TYPE: Final = "google.cloud.pubsub.topic.v1.messagePublished"
 SourceKind = Literal["jobwarden", "kubernetes-event-exporter"]
-EXCERPT_LIMIT: Final = 200
-
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
-_NOTHING: Final = object()
 # isinstance() tuples as constants, like kube.objects.MAPPING_TYPES (why: see there)
-_BYTES: Final = (bytes, bytearray, memoryview)
 _BYTES_OR_TEXT: Final = (bytes, bytearray, memoryview, str)
-
-_repr = reprlib.Repr()
-_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxstring, _repr.maxother = 3, 8, 8, 80, 80
-
-
-class MalformedEventError(PermanentError):
-    """The input can never be processed (bad envelope, base64, JSON, shape or identity).
-
-    `message_id` is the Pub/Sub message id or CloudEvent id (None when the input has none);
-    `defect` says what is wrong.
-    """
-
-    def __init__(self, message_id: str | None, defect: str, payload: object = _NOTHING) -> None:
-        self.message_id = message_id
-        self.defect = defect
-        text = f"event {message_id or '(no id)'}: {defect}"
-        if payload is not _NOTHING:
-            text += f"; payload: {excerpt(payload)}"
-        super().__init__(text + " (cannot be processed: acknowledge it, do not retry)")
-
-
-def excerpt(payload: object, limit: int = EXCERPT_LIMIT) -> str:
-    """A short, safe rendering of any payload, at most `limit` characters."""
-    if isinstance(payload, _BYTES):
-        text = repr(bytes(payload[: limit + 1]))
-    elif isinstance(payload, str):
-        text = repr(payload[: limit + 1])
-    else:
-        text = _repr.repr(payload)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Not frozen, on purpose: a frozen dataclass's __init__ sets each field through

@@ -1,4 +1,4 @@
-"""The JobEvent: what jobwarden's exporter publishes for each transition of a Job (DESIGN §3.3).
+"""The JobEvent: what jobwarden's exporter publishes per transition of a Job (ARCHITECTURE §3.3).
 
 One JobEvent per transition, delivered as a CloudEvent (directly, or as the data of a
 Pub/Sub message). The wire shape is JSON with camelCase names; Python code may use either
@@ -239,7 +239,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def cloudevent_attributes(job_event: JobEvent) -> dict[str, str]:
-    """The CloudEvent context attributes of a JobEvent (DESIGN §3.3); `time` only when known."""
+    """The CloudEvent context attributes of a JobEvent (ARCHITECTURE §3.3); `time` if known."""
     attributes = {
         "specversion": SPECVERSION,
         "id": job_event.id,

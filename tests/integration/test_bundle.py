@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobwarden import bundle
+from jobwarden_dev import bundle
 
 ROOT = bundle.repo_root()
 
@@ -32,7 +32,13 @@ def test_bundle_layout_and_pinned_requirements(tmp_path: Path) -> None:
     ).read_bytes()
 
     pkg = out / "jobwarden"
-    for needed in ("__init__.py", "workflows/edge.py", "runtime.py", "config.schema.json"):
+    for needed in (
+        "__init__.py",
+        "edge.py",
+        "workflows/events.py",
+        "runtime.py",
+        "config.schema.json",
+    ):
         assert (pkg / needed).is_file(), needed
     for sub in ("workflows", "actions", "performance", "sinks", "render"):
         assert (pkg / sub / "__init__.py").is_file(), sub
@@ -63,10 +69,10 @@ def test_targets_and_closure_of_every_function() -> None:
                 assert signature == "http"
         closure = bundle.import_closure(main_py, pkg)
         assert "jobwarden.runtime" in closure, name
-        assert not any(m.startswith("jobwarden.localstack") for m in closure), name
+        assert not any(m.startswith("jobwarden_dev.localstack") for m in closure), name
         # the only modules that import google.cloud.pubsub (pruned from bundles)
-        assert "jobwarden.bridge" not in closure, name
-        assert not any(m.startswith("jobwarden.exporter") for m in closure), name
+        assert "jobwarden_dev.bridge" not in closure, name
+        assert not any(m.startswith("jobwarden_exporter") for m in closure), name
 
 
 def test_unknown_function_is_refused(tmp_path: Path) -> None:

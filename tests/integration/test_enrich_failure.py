@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from jobwarden.enrich import JobGoneError, cron_history, enrich, get_cronjob
-from jobwarden.errors import ForbiddenError
+from jobwarden.enrich import cron_history, enrich, get_cronjob
+from jobwarden.errors import ForbiddenError, JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.kube import paths
 from jobwarden.kube.objects import Job, JobRef

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from jobwarden.config import parse_config
+from jobwarden.edge import handle_cloudevent, handle_http
 from jobwarden.enrich import Enrichment, PodReport, Usage, phase_times
+from jobwarden.httpapi import HttpRequest
 from jobwarden.jobevent import JobEvent
 from jobwarden.kube.events import Event, event_view
 from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.performance.analysis import analyse_runs, family_stats, window
 from jobwarden.performance.evidence import event_phases
-from jobwarden.performance.handler import handle_performance_event, handle_performance_request
 from jobwarden.performance.report import build_report
 from jobwarden.performance.runs import (
     ContainerUsage,
@@ -567,6 +568,17 @@ def runtime(tmp_path: Path, **flow: Any) -> Runtime:
         env={},
         clock=lambda: T0 + dt.timedelta(hours=23),
     )
+
+
+def handle_performance_event(attributes: Any, data: Any, rt: Runtime) -> str:
+    return handle_cloudevent("jobPerformanceAnalysis", attributes, data, rt)
+
+
+def handle_performance_request(
+    body: Any, query: dict[str, str], rt: Runtime
+) -> tuple[int, str, str]:
+    answer = handle_http("jobPerformanceAnalysis", HttpRequest("POST", body, query), rt)
+    return answer.status, answer.text, answer.content_type
 
 
 def ce(event: JobEvent) -> tuple[dict[str, str], bytes]:

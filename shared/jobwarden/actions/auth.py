@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jobwarden.actions.common import DeniedError, UnauthenticatedError
+from jobwarden.errors import DeniedError, UnauthenticatedError
 from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from jobwarden.actions.common import (
     JSON,
     Sleep,
-    StaleError,
     delete_pods,
     pod_name,
     poll,
 )
-from jobwarden.errors import ConflictError, NotFoundError
+from jobwarden.errors import ConflictError, NotFoundError, StaleError
 from jobwarden.kube import paths
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi

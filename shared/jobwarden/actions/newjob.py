@@ -21,9 +21,9 @@ import copy
 import re
 from dataclasses import dataclass
 
-from jobwarden.actions.common import JSON, BadRequestError
+from jobwarden.actions.common import JSON
 from jobwarden.config import RestartConfig
-from jobwarden.errors import ConfigError
+from jobwarden.errors import BadRequestError, ConfigError
 from jobwarden.kube.labels import (
     CONFIRMATION,
     CONTROLLER_UID_LABELS,

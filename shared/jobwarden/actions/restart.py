@@ -24,7 +24,6 @@ from jobwarden.actions.common import (
     JSON,
     Clock,
     Sleep,
-    StaleError,
     delete_pods,
     iso,
     pod_name,
@@ -36,7 +35,7 @@ from jobwarden.actions.newjob import (
     raise_memory,
 )
 from jobwarden.config import RestartConfig
-from jobwarden.errors import ConflictError
+from jobwarden.errors import ConflictError, StaleError
 from jobwarden.kube import paths
 from jobwarden.kube.labels import (
     COMPLETE,

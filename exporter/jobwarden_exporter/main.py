@@ -1,7 +1,7 @@
-"""Run the exporter: `run(...)` for code, `main(argv)` for `python -m jobwarden.exporter`.
+"""Run the exporter: `run(...)` for code, `main(argv)` for `python -m jobwarden_exporter`.
 
 ```
-python -m jobwarden.exporter --cluster prod-eu --in-cluster \\
+python -m jobwarden_exporter --cluster prod-eu --in-cluster \\
     --topic projects/P/topics/job-events [--namespace batch ...] [--label-selector team=data] \\
     [--stuck-after 1h] [--port 8080] [--lease-namespace jobwarden --lease-name exporter]
 ```
@@ -25,15 +25,15 @@ from collections.abc import Sequence
 
 from jobwarden.config import Settings, load_config
 from jobwarden.errors import JobwardenError
-from jobwarden.exporter.leader import LeaseConfig
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.publisher import BufferedPublisher
-from jobwarden.exporter.server import StatusServer
-from jobwarden.exporter.service import Exporter, ExporterStartupError
-from jobwarden.exporter.watcher import WatchOptions
 from jobwarden.jobevent import identity_defect
 from jobwarden.kubeapi import KubeApi
 from jobwarden.quantities import parse_duration
+from jobwarden_exporter.leader import LeaseConfig
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.publisher import BufferedPublisher
+from jobwarden_exporter.server import StatusServer
+from jobwarden_exporter.service import Exporter, ExporterStartupError
+from jobwarden_exporter.watcher import WatchOptions
 
 log = logging.getLogger("jobwarden.exporter")
 
@@ -129,7 +129,7 @@ def run(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m jobwarden.exporter",
+        prog="python -m jobwarden_exporter",
         description="Watch a cluster's Jobs and publish their transitions to Pub/Sub.",
     )
     p.add_argument("--cluster", required=True, help="the cluster's name on every event")
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    from jobwarden.exporter.pubsub import PubSubClient, check_topic_name
+    from jobwarden_exporter.pubsub import PubSubClient, check_topic_name
 
     try:
         check_topic_name(args.topic)

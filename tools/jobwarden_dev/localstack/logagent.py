@@ -19,7 +19,7 @@ from typing import Any
 
 from jobwarden.errors import ApiError, ConflictError, JobwardenError, NotFoundError
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.localstack.stack import StackInfo
 
 LOGS_ANNOTATION = "sim.jobwarden.dev/logs"
 READY_ANNOTATION = "sim.jobwarden.dev/logs-ready"

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobwarden.exporter.transitions import ONCE, Detected, detect, first_look, stuck
 from jobwarden.kube.events import event_key
 from jobwarden.kube.objects import Job
+from jobwarden_exporter.transitions import ONCE, Detected, detect, first_look, stuck
 
 _INDEXED_STEM = re.compile(r"(.+)-[0-9]+-")
 _GENERATED_SUFFIX = 5  # random characters the API server appends to generateName

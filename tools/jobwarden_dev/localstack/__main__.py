@@ -1,4 +1,4 @@
-"""`python -m jobwarden.localstack tools|up|down|status`: the local stack from the command line."""
+"""`python -m jobwarden_dev.localstack tools|up|down|status`: the local stack from a shell."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from jobwarden.errors import LocalStackError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobwarden.localstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m jobwarden_dev.localstack", description=__doc__)
     parser.add_argument(
         "command",
         choices=["tools", "up", "down", "status"],
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from jobwarden.localstack.stack import LocalStack, StackInfo, stop_stack
-    from jobwarden.localstack.tools import ensure_tools, go_missing
+    from jobwarden_dev.localstack.stack import LocalStack, StackInfo, stop_stack
+    from jobwarden_dev.localstack.tools import ensure_tools, go_missing
 
     try:
         skip = args.unless_no_go and not os.environ.get("CI") and go_missing()

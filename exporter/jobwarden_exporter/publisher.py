@@ -3,7 +3,7 @@
 Each JobEvent becomes one message: data = the JobEvent JSON; attributes = the filter
 attributes (`type`, `cluster`, `namespace`, `job`, `reason`, ...) plus the CloudEvent
 context as `ce-*` attributes (the CloudEvents Pub/Sub binding), so the id is
-deterministic end to end (DESIGN §3.3).
+deterministic end to end (ARCHITECTURE.md §3.3).
 
 `BufferedPublisher` holds a bounded in-memory buffer; a sender thread hands ready
 messages to the client (which batches them and applies flow control), waits for the
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jobwarden.errors import PermanentError
-from jobwarden.exporter.metrics import Metrics
 from jobwarden.jobevent import JobEvent, cloudevent_attributes, pubsub_attributes
+from jobwarden_exporter.metrics import Metrics
 
 log = logging.getLogger("jobwarden.exporter")
 

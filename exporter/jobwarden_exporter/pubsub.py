@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobwarden.errors import PermanentError
-from jobwarden.exporter.publisher import PublishFuture, PublishRejectedError
+from jobwarden_exporter.publisher import PublishFuture, PublishRejectedError
 
 TOPIC_PATTERN = re.compile(r"^projects/([a-z][-a-z0-9.:]{0,62})/topics/([A-Za-z][-\w.~+%]{2,254})$")
 _CHANNEL_OPTIONS = [

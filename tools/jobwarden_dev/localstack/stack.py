@@ -26,8 +26,8 @@ import urllib3
 
 from jobwarden.errors import LocalStackError
 from jobwarden.kubeapi import Credentials, KubeApi
-from jobwarden.localstack.pki import create_pki
-from jobwarden.localstack.processes import (
+from jobwarden_dev.localstack.pki import create_pki
+from jobwarden_dev.localstack.processes import (
     Process,
     free_ports,
     process_start_time,
@@ -35,7 +35,7 @@ from jobwarden.localstack.processes import (
     tcp_open,
     wait_until,
 )
-from jobwarden.localstack.tools import KWOK_VERSION, STACK_TOOLS, ensure_tools, repo_root
+from jobwarden_dev.localstack.tools import KWOK_VERSION, STACK_TOOLS, ensure_tools, repo_root
 
 NODE_NAME = "kwok-node-0"
 PUBSUB_PROJECT = "jobwarden-local"
@@ -352,7 +352,7 @@ class LocalStack:
         )
         stages = self.workdir / "kwok-stages.yaml"
         stages.write_text(
-            resources.files("jobwarden.localstack").joinpath("kwok-stages.yaml").read_text()
+            resources.files("jobwarden_dev.localstack").joinpath("kwok-stages.yaml").read_text()
         )
         kwok = self._spawn(
             "kwok",
@@ -380,7 +380,7 @@ class LocalStack:
             [
                 sys.executable,
                 "-m",
-                "jobwarden.localstack.logagent",
+                "jobwarden_dev.localstack.logagent",
                 "--stack",
                 str(self.workdir),
             ],

@@ -14,12 +14,12 @@ import threading
 from dataclasses import dataclass
 
 from jobwarden.errors import ApiError, ApiUnavailableError, PermanentError
-from jobwarden.exporter.leader import LeaseConfig, LeaseElector
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.publisher import BufferedPublisher
-from jobwarden.exporter.watcher import JobWatch, WatchOptions
 from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.leader import LeaseConfig, LeaseElector
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.publisher import BufferedPublisher
+from jobwarden_exporter.watcher import JobWatch, WatchOptions
 
 log = logging.getLogger("jobwarden.exporter")
 

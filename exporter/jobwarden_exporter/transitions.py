@@ -1,6 +1,6 @@
 """Which transitions a Job went through between two looks at it (pure; no I/O, no clock).
 
-Job conditions are the source of truth (notes/event-formats.md §1):
+Job conditions are the source of truth (ARCHITECTURE.md §4.1):
 
 - `started`: `status.startTime` is set or a pod is active.
 - `succeeded`: `Complete` is "True". `SuccessCriteriaMet` alone is not enough: the

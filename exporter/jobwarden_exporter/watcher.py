@@ -26,15 +26,15 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.reflector import JSON, Reflector
-from jobwarden.exporter.tracker import EventMemory, JobTracker
-from jobwarden.exporter.transitions import Detected
 from jobwarden.jobevent import JobEvent
 from jobwarden.kube import paths
 from jobwarden.kube.events import event_key, event_view
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.reflector import JSON, Reflector
+from jobwarden_exporter.tracker import EventMemory, JobTracker
+from jobwarden_exporter.transitions import Detected
 
 log = logging.getLogger("jobwarden.exporter")
 UNMATCHED_LIMIT = 1000
@@ -59,7 +59,7 @@ class WatchOptions:
 
 
 def job_event(cluster: str, job: Job, detected: Detected, *, event: JSON | None = None) -> JobEvent:
-    """The JobEvent of one transition of `job` (DESIGN §3.3)."""
+    """The JobEvent of one transition of `job` (ARCHITECTURE.md §3.3)."""
     status = job.raw.get("status") or {}
     return JobEvent.model_validate(
         {

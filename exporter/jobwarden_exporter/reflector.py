@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from jobwarden.errors import ApiError, ApiUnavailableError, ForbiddenError
-from jobwarden.exporter.metrics import Metrics
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.metrics import Metrics
 
 log = logging.getLogger("jobwarden.exporter")
 JSON = dict[str, Any]
@@ -117,7 +117,7 @@ class Reflector:
                 self._failed("forbidden", str(err))
                 self._pause(slow=True)
             except (ApiUnavailableError, ApiError) as err:
-                gone = getattr(err, "status", None) == 410
+                gone = getattr(err, "http_status", None) == 410
                 if not gone:
                     log.warning("%s: %s; relisting", self.resource, err)
                 self.resource_version = None

@@ -4,13 +4,13 @@ pstest (the local Pub/Sub) stores push configs but never pushes. The bridge keep
 streaming pull open on each workflow's subscription (pstest hands a message to a stream
 within about 10 ms; a synchronous pull would wait out its fixed 500 ms when the
 subscription is empty) and POSTs every message to that function's functions-framework
-process as the binary-mode CloudEvent Eventarc would send (notes/event-formats.md §3).
+process as the binary-mode CloudEvent Eventarc would send (ARCHITECTURE.md §4.3).
 A 2xx acknowledges; anything else holds the message for a backoff, then nacks it so it
 comes back at once, like a retry policy; after `max_attempts` deliveries the message
 is published to the dead-letter topic with its attributes plus `deadLetterReason` and
 acknowledged, so a poison message never stops the others.
 
-The subscriptions carry the same attribute filters as production (DESIGN §3.1): the
+The subscriptions carry the same attribute filters as production (ARCHITECTURE.md §3.1): the
 defaults below, one subscription per workflow, as `infra/terraform` creates them.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 log = logging.getLogger("jobwarden.bridge")
 
-#: Default subscription filter per workflow (DESIGN §3.1); teams widen these without code.
+#: Default subscription filter per workflow (ARCHITECTURE.md §3.1); teams widen these without code.
 FILTERS: dict[str, str] = {
     "job_failure_reporter": 'attributes.type = "failed"',
     "job_info_enricher": 'attributes.type = "failed" OR attributes.type = "stuck"',

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobwarden.bridge import Bridge, Route
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.demo import NAMESPACE, Outcome, run_demo
-from jobwarden.localstack.processes import Process, free_ports, stop_pid, tcp_open, wait_until
-from jobwarden.localstack.stack import LocalStack, StackInfo
-from jobwarden.localstack.tools import repo_root
+from jobwarden_dev.bridge import Bridge, Route
+from jobwarden_dev.localstack.demo import NAMESPACE, Outcome, run_demo
+from jobwarden_dev.localstack.processes import Process, free_ports, stop_pid, tcp_open, wait_until
+from jobwarden_dev.localstack.stack import LocalStack, StackInfo
+from jobwarden_dev.localstack.tools import repo_root
 
 CLUSTER = "local"
 TOPIC = "job-events"
@@ -141,7 +141,7 @@ class Pipeline:
             [
                 sys.executable,
                 "-m",
-                "jobwarden.exporter",
+                "jobwarden_exporter",
                 "--cluster",
                 info.name,
                 "--kubeconfig",

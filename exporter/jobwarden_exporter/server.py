@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from jobwarden.exporter.metrics import Metrics
+from jobwarden_exporter.metrics import Metrics
 
 log = logging.getLogger("jobwarden.exporter")
 Health = Callable[[], tuple[bool, str]]

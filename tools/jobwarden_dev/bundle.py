@@ -1,6 +1,6 @@
 """Stage and smoke-test one deployable bundle per function (`make bundle`).
 
-    python -m jobwarden.bundle [--out build] [--smoke] [FUNCTION...]
+    python -m jobwarden_dev.bundle [--out build] [--smoke] [FUNCTION...]
 
 For each folder in `functions/` this writes `<out>/<function>/` with:
 
@@ -398,7 +398,7 @@ def smoke(out: Path, bundle: Bundle) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m jobwarden.bundle", description=__doc__.split("\n")[0]
+        prog="python -m jobwarden_dev.bundle", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--out", default="build", help="output directory (default: build)")
     parser.add_argument("--smoke", action="store_true", help="smoke-test each bundle")
