@@ -5,8 +5,10 @@
 For each folder in `functions/` this writes `<out>/<function>/` with:
 
 - `main.py`, copied from `functions/<function>/main.py`;
-- `jobwarden/`, a copy of `shared/jobwarden` without `__pycache__`, and without the
-  `localstack` subpackage (and its YAML data) unless the function's import closure reaches it;
+- `jobwarden/`, a copy of the runtime package `shared/jobwarden` without `__pycache__` (the
+  exporter and the development tooling are packages of their own and never travel; a unit
+  test proves every import in the runtime resolves to the standard library, `jobwarden` or a
+  distribution of the pruned requirements below);
 - `requirements.txt`, the runtime dependencies pinned from `uv.lock` by `uv export`.
 
 `--smoke` installs each bundle's requirements into a clean virtual environment (one per
@@ -39,8 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "jobwarden"
-# Subpackages only the local tooling needs; dropped from a bundle that does not import them.
-OPTIONAL_SUBPACKAGES = ("localstack",)
 # Distributions no function imports, pruned from bundles with what only they pull in. Pub/Sub
 # reaches a function over HTTP (push / Eventarc); only the exporter and the local bridge use
 # the client library. Pruning it also drops grpcio, which google-api-core imports whenever it
@@ -77,7 +77,6 @@ class Bundle:
     function: str
     path: Path
     targets: tuple[Target, ...]
-    dropped: tuple[str, ...]
 
 
 def repo_root() -> Path:
@@ -107,57 +106,6 @@ def targets_of(main_py: Path) -> tuple[Target, ...]:
     return tuple(found)
 
 
-def _module_file(pkg_dir: Path, module: str) -> Path | None:
-    """The source file of `module` (dotted, starting with the package) inside `pkg_dir`."""
-    parts = module.split(".")[1:]
-    base = pkg_dir.joinpath(*parts)
-    if (base / "__init__.py").is_file():
-        return base / "__init__.py"
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    return None
-
-
-def _imports(source: Path, module: str) -> set[str]:
-    """Every `jobwarden` module `source` imports, at module level or inside functions."""
-    tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-    is_pkg = source.name == "__init__.py"
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                anchor = module.split(".")
-                anchor = anchor if is_pkg else anchor[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, *([node.module] if node.module else [])])
-            else:
-                base = node.module or ""
-            found.add(base)
-            found.update(f"{base}.{a.name}" for a in node.names)
-    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
-
-
-def import_closure(main_py: Path, pkg_dir: Path) -> set[str]:
-    """The `jobwarden` modules reachable from `main_py` (static, over-approximating)."""
-    seen: set[str] = set()
-    todo = sorted(_imports(main_py, "__main__"))
-    while todo:
-        mod = todo.pop()
-        parts = mod.split(".")
-        for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__
-            name = ".".join(parts[:i])
-            if name in seen:
-                continue
-            path = _module_file(pkg_dir, name)
-            if path is None:
-                continue  # `from pkg import name` where name is not a module
-            seen.add(name)
-            todo.extend(_imports(path, name) - seen)
-    return seen
-
-
 def export_requirements(root: Path) -> str:
     """Runtime dependencies pinned from uv.lock (bootstrap uv first, then uv on PATH)."""
     boot = root / ".jobwarden" / "bootstrap" / "bin" / "uv"
@@ -180,26 +128,14 @@ def build_bundle(root: Path, function: str, out: Path, requirements: str) -> Bun
     if not src.is_file():
         raise BundleError(f"no functions/{function}/main.py")
     pkg_dir = root / "shared" / PACKAGE
-    closure = import_closure(src, pkg_dir)
-    dropped = tuple(
-        sub
-        for sub in OPTIONAL_SUBPACKAGES
-        if not any(m.startswith(f"{PACKAGE}.{sub}") for m in closure)
-    )
     dest = out / function
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     shutil.copy2(src, dest / "main.py")
-    skip = {"__pycache__", *dropped}
-
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        top = Path(directory) == pkg_dir
-        return {n for n in names if n == "__pycache__" or n.endswith(".pyc") or (top and n in skip)}
-
-    shutil.copytree(pkg_dir, dest / PACKAGE, ignore=ignore)
+    shutil.copytree(pkg_dir, dest / PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (dest / "requirements.txt").write_text(requirements, encoding="utf-8")
-    return Bundle(function, dest, targets_of(src), dropped)
+    return Bundle(function, dest, targets_of(src))
 
 
 # --- smoke test ------------------------------------------------------------------------------
@@ -423,11 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     for function in wanted:
         try:
             bundle = build_bundle(root, function, out, requirements)
-            dropped = f", without {', '.join(bundle.dropped)}" if bundle.dropped else ""
-            print(
-                f"{function}: staged {bundle.path} ({pins} pinned requirements{dropped})",
-                flush=True,
-            )
+            print(f"{function}: staged {bundle.path} ({pins} pinned requirements)", flush=True)
             if args.smoke:
                 for line in smoke(out, bundle):
                     print(f"  ok {line}", flush=True)
