@@ -18,11 +18,12 @@ JobwardenError                  (500 internal)
 │   │   ├── ConflictError       (409 conflict) changed or already exists
 │   │   └── InvalidError        (400 invalid) the API server refused the request as invalid
 │   └── WebhookRejectedError    (502 webhook_rejected) a webhook answered 4xx (not 408/429)
-├── TemporaryError              (503 unavailable) a dependency is down or busy: retry
-│   ├── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
-│   ├── StorageUnavailableError the report store cannot be read or written for now
-│   └── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
-└── LocalStackError             the local development stack could not be built or started
+└── TemporaryError              (503 unavailable) a dependency is down or busy: retry
+    ├── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
+    ├── StorageUnavailableError the report store cannot be read or written for now
+    └── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
+
+(The exporter and the development tooling derive their own errors from this root.)
 
 Each class carries its HTTP `status` and a stable `code`; `status_for(error)` and
 `error_body(error)` are the one place an exception becomes an HTTP answer, for every
@@ -76,10 +77,6 @@ class ConfigError(PermanentError):
     """The configuration is invalid; the message names the key path and the reason."""
 
     status, code = 500, "config"
-
-
-class LocalStackError(JobwardenError):
-    """The local development stack could not be built or started."""
 
 
 class MalformedEventError(PermanentError):

@@ -169,7 +169,3 @@ def poll(
         if time.monotonic() >= deadline:
             return None
         sleep(interval)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

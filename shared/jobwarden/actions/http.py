@@ -50,7 +50,6 @@ from jobwarden.actions.common import (
     ActionRequest,
     Sleep,
     get_job_json,
-    iso,
     parse_request,
 )
 from jobwarden.actions.confirm import Binding, Confirmation, decode, issue
@@ -71,6 +70,7 @@ from jobwarden.errors import (
     status_for,
 )
 from jobwarden.httpapi import Answer, HttpRequest
+from jobwarden.jobevent import rfc3339
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import Runtime
 
@@ -210,7 +210,7 @@ class _Call:
             {
                 "status": "confirmation_required",
                 "confirmationToken": confirmation.token,
-                "expiresAt": iso(confirmation.expires_at),
+                "expiresAt": rfc3339(confirmation.expires_at),
                 "plan": plan_json,
                 "howToConfirm": "POST the same request with confirmationToken before expiresAt",
             },
@@ -259,7 +259,7 @@ class _Call:
         if entry is None:
             if token.expired(self.now):
                 raise StaleError(
-                    f"the confirmation expired at {iso(token.expires_at)}; ask for a new plan",
+                    f"the confirmation expired at {rfc3339(token.expires_at)}; ask for a new plan",
                     code="expired",
                 )
             job = get_job_json(api, req)

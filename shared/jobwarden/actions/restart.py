@@ -25,7 +25,6 @@ from jobwarden.actions.common import (
     Clock,
     Sleep,
     delete_pods,
-    iso,
     pod_name,
 )
 from jobwarden.actions.newjob import (
@@ -36,6 +35,7 @@ from jobwarden.actions.newjob import (
 )
 from jobwarden.config import RestartConfig
 from jobwarden.errors import ConflictError, StaleError
+from jobwarden.jobevent import rfc3339
 from jobwarden.kube import paths
 from jobwarden.kube.labels import (
     COMPLETE,
@@ -172,7 +172,7 @@ def follow(
     while True:
         job = Job.from_json(api.get(paths.job(namespace, name)))
         entry = {
-            "at": iso(clock()),
+            "at": rfc3339(clock()),
             "state": _state(job),
             "detail": job.state,
             "active": job.active,

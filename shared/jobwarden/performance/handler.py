@@ -30,6 +30,7 @@ from jobwarden.errors import BadRequestError, ConfigError, JobGoneError, Tempora
 from jobwarden.failure import analyse
 from jobwarden.httpapi import Answer, HttpRequest
 from jobwarden.intake import Trigger
+from jobwarden.kube.labels import COMPLETE, SUCCESS_CRITERIA_MET
 from jobwarden.kube.objects import JobRef
 from jobwarden.performance.analysis import analyse_runs, window
 from jobwarden.performance.evidence import run_events
@@ -101,9 +102,7 @@ def record_run(
         jlog.info("%s; recording the run from event %s", err, trigger.event_id)
         return _append(runtime, record, jlog)
     job = enrichment.job
-    if not (
-        job.failed_condition or job.condition("Complete") or job.condition("SuccessCriteriaMet")
-    ):
+    if not (job.failed_condition or job.condition(COMPLETE) or job.condition(SUCCESS_CRITERIA_MET)):
         raise TemporaryError(
             f"{ref}: event {trigger.event_id} says {trigger.transition} but the Job is "
             f"{job.state}; retrying until its condition is set"

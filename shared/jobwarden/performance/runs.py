@@ -34,7 +34,7 @@ from pydantic.alias_generators import to_camel
 
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.errors import ConfigError, PermanentError
-from jobwarden.kube.labels import COMPLETE, OOM_KILLED, SUCCESS_CRITERIA_MET
+from jobwarden.kube.labels import COMPLETE, FAILED, OOM_KILLED, SUCCESS_CRITERIA_MET
 from jobwarden.kube.objects import Job
 from jobwarden.quantities import parse_memory
 
@@ -277,7 +277,7 @@ def record_from_trigger(
     if event is None or trigger.transition not in ("succeeded", "failed") or not trigger.job_uid:
         return None
     status = event.status
-    kind = "Failed" if trigger.transition == "failed" else "Complete"
+    kind = FAILED if trigger.transition == "failed" else COMPLETE
     done = status.true_condition(kind)
     end = status.completion_time or (done.last_transition_time if done else None) or event.time
     start = status.start_time

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from jobwarden.errors import LocalStackError
+from jobwarden_dev.errors import LocalStackError
 
 
 def main(argv: list[str] | None = None) -> int:

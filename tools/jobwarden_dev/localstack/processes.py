@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jobwarden.errors import LocalStackError
+from jobwarden_dev.errors import LocalStackError
 
 _PR_SET_PDEATHSIG = 1
 

@@ -24,8 +24,8 @@ from types import TracebackType
 
 import urllib3
 
-from jobwarden.errors import LocalStackError
 from jobwarden.kubeapi import Credentials, KubeApi
+from jobwarden_dev.errors import LocalStackError
 from jobwarden_dev.localstack.pki import create_pki
 from jobwarden_dev.localstack.processes import (
     Process,

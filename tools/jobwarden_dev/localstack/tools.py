@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobwarden.errors import LocalStackError
+from jobwarden_dev.errors import LocalStackError
 
 K8S_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.7.3"
