@@ -1,17 +1,18 @@
-"""Who is calling, and may they do this? The target cluster answers both questions.
+"""Who is calling, and may they do this? Used by restart, delete and the on-demand reports.
 
 Authentication (`security.authentication`):
 - `kubernetes-token` (default): `Authorization: Bearer <token>` is sent to the target
-  cluster's TokenReview API; the cluster says whether it is valid and whose it is (user,
-  groups, uid, extra). Any token the cluster accepts works: ServiceAccount tokens,
-  OIDC tokens on clusters configured for them, GKE Google tokens.
-- `trusted-header`: for deployments behind IAP (or another proxy that authenticates
-  and sets the header): the user is the `X-Goog-Authenticated-User-Email` header, minus
-  IAP's `accounts.google.com:` prefix, with the group `system:authenticated`. Only safe
-  when nothing but that proxy can reach the function (Cloud Run ingress
-  "internal-and-cloud-load-balancing"); the header is not otherwise verified.
+  cluster's TokenReview API (with `security.tokenReviewAudiences` when set); the cluster
+  says whether it is valid and whose it is (user, groups, uid, extra). Any token the
+  cluster accepts works: ServiceAccount tokens, OIDC tokens on clusters configured for
+  them, GKE Google tokens.
+- `iap`: the caller is the `email` claim of a verified `X-Goog-IAP-JWT-Assertion`
+  (`jobwarden.iap`: ES256 signature by IAP's published keys, issuer, `security.iap.audience`,
+  expiry), with the group `system:authenticated`. A request without one, or with one
+  that fails any check, is 401 whatever other headers it carries (an unsigned
+  `X-Goog-Authenticated-User-Email` proves nothing).
 
-Authorization, in both modes: one SubjectAccessReview per verb the action uses, as the
+Authorization, in both modes: one SubjectAccessReview per verb the request needs, as the
 caller, in the Job's namespace. Every missing permission is named in one 403. Protected
 namespaces (`security.protectedNamespaces`) are refused whatever RBAC says.
 
@@ -26,13 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jobwarden.config import SecurityConfig
 from jobwarden.errors import DeniedError, UnauthenticatedError
 from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 
-TRUSTED_USER_HEADER = "X-Goog-Authenticated-User-Email"
-IAP_PREFIX = "accounts.google.com:"
-Mode = Literal["kubernetes-token", "trusted-header"]
+Mode = Literal["kubernetes-token", "iap"]
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,12 @@ class Permission:
     resource: str
     group: str = ""
     name: str | None = None
+    subresource: str = ""
 
     def __str__(self) -> str:
         what = f"{self.resource}.{self.group}" if self.group else self.resource
+        if self.subresource:
+            what = f"{self.resource}/{self.subresource}"
         return f"`{self.verb}` on `{what}`"
 
 
@@ -84,6 +87,16 @@ def delete_permissions(job: str, *, orphan: bool) -> list[Permission]:
     return needs if orphan else [*needs, Permission("delete", "pods")]
 
 
+def read_permissions(job: str, *, logs: bool) -> list[Permission]:
+    """An on-demand report reads the Job, lists its pods and events, and maybe pod logs."""
+    needs = [
+        Permission("get", "jobs", "batch", job),
+        Permission("list", "pods"),
+        Permission("list", "events"),
+    ]
+    return [*needs, Permission("get", "pods", subresource="log")] if logs else needs
+
+
 def _header(headers: Mapping[str, str], name: str) -> str:
     wanted = name.lower()
     return next((v for k, v in headers.items() if k.lower() == wanted), "").strip()
@@ -101,20 +114,30 @@ def _bearer(headers: Mapping[str, str]) -> str:
     return token.strip()
 
 
-def authenticate(api: KubeApi, headers: Mapping[str, str], *, mode: Mode, cluster: str) -> Caller:
-    """The caller, from a TokenReview of their bearer token or from the trusted header."""
-    if mode == "trusted-header":
-        email = _header(headers, TRUSTED_USER_HEADER).removeprefix(IAP_PREFIX).strip()
-        if not email:
+def authenticate(
+    api: KubeApi, headers: Mapping[str, str], *, security: SecurityConfig, cluster: str
+) -> Caller:
+    """The caller, from a verified IAP assertion or a TokenReview of their bearer token."""
+    if security.authentication == "iap":
+        from jobwarden import iap
+
+        assertion = _header(headers, iap.HEADER)
+        if not assertion or security.iap is None:
             raise UnauthenticatedError(
-                f"no {TRUSTED_USER_HEADER} header: this function must be called through "
-                "the identity-aware proxy that sets it"
+                f"no {iap.HEADER} header: this function only answers requests that come "
+                "through Identity-Aware Proxy"
             )
-        return Caller(username=email[:256], groups=("system:authenticated",), via=mode)
+        identity = iap.verify(
+            assertion, audience=security.iap.audience, keys=iap.key_set(security.iap.jwks_url)
+        )
+        return Caller(username=identity.email, groups=("system:authenticated",), via="iap")
     token = _bearer(headers)
+    spec: dict[str, object] = {"token": token}
+    if security.token_review_audiences:
+        spec["audiences"] = list(security.token_review_audiences)
     review = api.create(
         paths.TOKEN_REVIEWS,
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}},
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec},
     )
     result: dict[str, Any] = review.get("status") or {}
     user: dict[str, Any] = result.get("user") or {}
@@ -130,7 +153,7 @@ def authenticate(api: KubeApi, headers: Mapping[str, str], *, mode: Mode, cluste
         groups=tuple(str(g) for g in user.get("groups") or []),
         uid=str(user.get("uid") or ""),
         extra=extra,
-        via=mode,
+        via="kubernetes-token",
     )
 
 
@@ -138,7 +161,7 @@ def check_namespace(namespace: str, protected: Sequence[str], *, action: str) ->
     if namespace in protected:
         raise DeniedError(
             f"namespace {namespace} is protected (security.protectedNamespaces): "
-            f"jobwarden never runs {action} there",
+            f"jobwarden refuses to {action} there",
             code="protected_namespace",
         )
 
@@ -153,6 +176,8 @@ def allowed(api: KubeApi, caller: Caller, namespace: str, permission: Permission
     }
     if permission.name:
         attributes["name"] = permission.name
+    if permission.subresource:
+        attributes["subresource"] = permission.subresource
     spec: dict[str, object] = {
         "user": caller.username,
         "groups": list(caller.groups),
@@ -181,7 +206,9 @@ def authorize(
     missing = [p for p in needs if not allowed(api, caller, namespace, p)]
     if missing:
         wanted = " and ".join(str(p) for p in missing)
+        where = f"in namespace {namespace}" if namespace else "in every namespace"
+        grant = "a Role and RoleBinding" if namespace else "a ClusterRole and ClusterRoleBinding"
         raise DeniedError(
-            f"{caller.username} may not {action} here: needs {wanted} in namespace {namespace}; "
-            "grant it with a Role and RoleBinding"
+            f"{caller.username} may not {action} here: needs {wanted} {where}; "
+            f"grant it with {grant}"
         )

@@ -214,30 +214,77 @@ class SinksConfig(ConfigModel):
 # --- security, restart, exporter -----------------------------------------------------------
 
 
-class SecurityConfig(ConfigModel):
-    """Who may restart and delete, and how confirmations are signed."""
+class IapConfig(ConfigModel):
+    """How to verify Identity-Aware Proxy's signed header (`X-Goog-IAP-JWT-Assertion`)."""
 
-    authentication: Literal["kubernetes-token", "trusted-header"] = Field(
+    audience: str = Field(
+        min_length=1,
+        max_length=300,
+        pattern=r"^/projects/[0-9]+/(global/backendServices/[0-9]+|apps/[a-z][a-z0-9-]+)$",
+        description="The `aud` IAP signs for: `/projects/<project number>/global/backendServices/"
+        "<service id>` (load balancer) or `/projects/<project number>/apps/<project id>`.",
+    )
+    jwks_url: str = Field(
+        default="https://www.gstatic.com/iap/verify/public_key-jwk",
+        pattern=r"^https?://",
+        description="Where IAP publishes its public keys (a JWK set); fetched and cached.",
+    )
+
+
+#: A confirmation key shorter than this is refused (HMAC-SHA256 wants at least its output size).
+MIN_CONFIRMATION_KEY_BYTES = 32
+
+
+class SecurityConfig(ConfigModel):
+    """Who may restart, delete and read reports on request, and how confirmations are signed."""
+
+    authentication: Literal["kubernetes-token", "iap"] = Field(
         default="kubernetes-token",
         description="`kubernetes-token`: the target cluster checks the bearer token (TokenReview);"
-        " `trusted-header`: trust the identity set by IAP / Cloud Run IAM.",
+        " `iap`: the caller is the email of a verified `X-Goog-IAP-JWT-Assertion` (set"
+        " `security.iap.audience`).",
+    )
+    iap: IapConfig | None = Field(
+        default=None, description="IAP verification; required with `authentication: iap`."
+    )
+    token_review_audiences: list[str] = Field(
+        default=[],
+        description="Audiences a bearer token must be issued for (TokenReview `spec.audiences`);"
+        " empty: the API server's own audiences.",
     )
     confirmation_secret_env: EnvName = Field(
         default="JOBWARDEN_CONFIRM_SECRET",
-        description="Environment variable holding the key that signs confirmation tokens.",
+        description="Environment variable holding the key that signs confirmation tokens "
+        f"(at least {MIN_CONFIRMATION_KEY_BYTES} bytes).",
     )
     confirmation_ttl_seconds: int = Field(
         default=300, gt=0, le=86400, description="How long a confirmation token stays valid."
     )
     protected_namespaces: list[DnsLabel] = Field(
         default=["kube-system", "kube-public", "kube-node-lease"],
-        description="Namespaces where restart and delete are always refused.",
+        description="Namespaces where restart, delete and on-demand reports are always refused.",
     )
 
+    @model_validator(mode="after")
+    def _iap_needs_its_audience(self) -> SecurityConfig:
+        if self.authentication == "iap" and self.iap is None:
+            raise ValueError(
+                "authentication is iap but security.iap.audience is not set: set it to the "
+                "audience IAP signs for (/projects/<number>/global/backendServices/<id>)"
+            )
+        return self
+
     def confirmation_secret(self, env: Mapping[str, str] | None = None) -> SecretStr:
-        return resolve_secret(
+        """The confirmation key; ConfigError when unset or shorter than 32 bytes."""
+        secret = resolve_secret(
             self.confirmation_secret_env, env, used_by="signing confirmation tokens"
         )
+        if len(secret.get_secret_value().encode()) < MIN_CONFIRMATION_KEY_BYTES:
+            raise ConfigError(
+                f"environment variable {self.confirmation_secret_env} holds a key shorter than "
+                f"{MIN_CONFIRMATION_KEY_BYTES} bytes: generate one with `openssl rand -hex 32`"
+            )
+        return secret
 
 
 class RestartConfig(ConfigModel):

@@ -79,7 +79,7 @@ def test_two_clusters_report_to_one_place_and_a_restart_goes_to_the_right_cluste
         topic_id=f"t-{uuid.uuid4().hex[:8]}",
         namespaces=(ns,),
         http_functions=("job_restart",),
-        env={"JOBWARDEN_CONFIRM_SECRET": "k3y"},
+        env={"JOBWARDEN_CONFIRM_SECRET": "k3y-" + "0" * 40},
     )
     pipeline.start()
     try:

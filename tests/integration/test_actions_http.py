@@ -24,7 +24,7 @@ from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 from tests.support.runtime import make_runtime
 
-SECRET = "actions-test-secret"
+SECRET = "actions-test-secret-0123456789abcdef"  # 32+ bytes, as required
 FUNCTIONS = """
 import functions_framework
 

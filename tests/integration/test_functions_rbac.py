@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "infra" / "kubernetes" / "functions-rbac.yaml"
 KNATIVE = ROOT / "infra" / "knative" / "jobwarden-functions.yaml"
 RBAC_API = "/apis/rbac.authorization.k8s.io/v1"
-SECRET = "rbac-test-confirmation-secret"
+SECRET = "rbac-test-confirmation-secret-0123456789"
 CALLER_RULES = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},

@@ -19,6 +19,7 @@ from jobwarden.kube.events import Event, event_view
 from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.performance.analysis import analyse_runs, family_stats, window
 from jobwarden.performance.evidence import event_phases
+from jobwarden.performance.handler import window_report
 from jobwarden.performance.report import build_report
 from jobwarden.performance.runs import (
     ContainerUsage,
@@ -33,6 +34,7 @@ from jobwarden.performance.runs import (
     run_key,
 )
 from jobwarden.performance.stats import percentile, trend
+from jobwarden.render import render
 from jobwarden.render.html import render_html
 from jobwarden.runtime import Runtime, registry_for
 from jobwarden.sinks.storage import ReportStore, open_store
@@ -619,18 +621,36 @@ def stored(rt: Runtime, runs: list[RunRecord]) -> ReportStore:
     return rt.store
 
 
-def test_request_for_every_family_answers_html_with_charts_and_stores_it(tmp_path: Path) -> None:
+def test_the_window_report_of_every_family_has_charts(tmp_path: Path) -> None:
     rt = runtime(tmp_path)
     stored(rt, [run(i) for i in range(5)] + [run(5, family="other", job="other-1")])
-    status, body, ctype = handle_performance_request({}, {"format": "html"}, rt)
-    assert (status, ctype) == (200, "text/html; charset=utf-8")
-    assert (
-        "<svg" in body and "Performance of 2 Job families (all families in every cluster)" in body
+    report = window_report(rt, {}, ["prod"])
+    html = render(report, "html")
+    assert "<svg" in html
+    assert "Performance of 2 Job families (all families in every cluster)" in html
+    report = window_report(rt, {"cluster": "prod", "namespace": "batch"}, ["prod"])
+    assert report.workflow == "jobPerformanceAnalysis" and report.cluster == "prod"
+    assert window_report(rt, {}, ["elsewhere"]).summary != report.summary  # other clusters' runs
+
+
+def test_a_request_without_credentials_is_401(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
     )
-    status, body, _ = handle_performance_request({"cluster": "prod", "namespace": "batch"}, {}, rt)
-    doc = json.loads(body)
-    assert doc["workflow"] == "jobPerformanceAnalysis" and doc["cluster"] == "prod"
-    assert list((tmp_path / "store" / "prod" / "batch" / "all-families").rglob("*.json"))
+    settings = parse_config(
+        {
+            "clusters": [{"name": "prod", "kubeconfig": str(kubeconfig)}],
+            "sinks": {"storage": {"url": f"file://{tmp_path / 'store'}"}},
+        },
+        source="test",
+    )
+    rt = Runtime(settings=settings, clusters=registry_for(settings, {}), env={})
+    status, text, _ = handle_performance_request({"cluster": "prod"}, {}, rt)
+    assert status == 401 and "Authorization: Bearer" in json.loads(text)["error"]
+    assert not (tmp_path / "store").exists()
 
 
 @pytest.mark.parametrize(

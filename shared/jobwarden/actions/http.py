@@ -2,7 +2,7 @@
 
     POST {"cluster","namespace","name", "dryRun"?, "confirmationToken"?,
           "increaseMemory"? (restart), "propagationPolicy"? (delete)}
-    Authorization: Bearer <token>   (or X-Goog-Authenticated-User-Email behind IAP)
+    Authorization: Bearer <token>   (or, with `iap`, IAP's X-Goog-IAP-JWT-Assertion)
 
 | case                                                        | status | `status` / `code`  |
 |-------------------------------------------------------------|--------|--------------------|
@@ -100,9 +100,7 @@ class _Call:
         req = self.request = parse_request(self.action, body)
         api = self.runtime.clusters.client(req.cluster)
         security = self.runtime.settings.security
-        caller = self.caller = authenticate(
-            api, headers, mode=security.authentication, cluster=req.cluster
-        )
+        caller = self.caller = authenticate(api, headers, security=security, cluster=req.cluster)
         check_namespace(req.namespace, security.protected_namespaces, action=self.action)
         token = (
             decode(req.confirmation_token, secret=self._secret())

@@ -7,8 +7,10 @@ module of the runtime package writes a path (tests/unit/test_kube.py checks).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+import re
+from typing import Final, NamedTuple, Protocol
 
+from jobwarden.errors import BadRequestError
 from jobwarden.kube.labels import CONTROLLER_UID_LABELS
 from jobwarden.kube.objects import JSON
 from jobwarden.kubeapi import KubeApi
@@ -22,10 +24,31 @@ SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
+#: A namespace is a DNS label; an object name a DNS subdomain (what the API server accepts).
+NAMESPACE: Final = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def check_namespace_name(namespace: str) -> str:
+    """`namespace` if it is a valid namespace name; BadRequestError naming it otherwise."""
+    if not isinstance(namespace, str) or not NAMESPACE.fullmatch(namespace):
+        raise BadRequestError(
+            f"namespace {str(namespace)[:70]!r} is not a Kubernetes namespace name"
+        )
+    return namespace
+
+
+def check_object_name(name: str, kind: str = "object") -> str:
+    """`name` if it is a valid object name (DNS subdomain); BadRequestError otherwise."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        raise BadRequestError(f"{kind} name {str(name)[:70]!r} is not a Kubernetes {kind} name")
+    return name
+
+
 def _collection(prefix: str, resource: str, namespace: str | None) -> str:
     if not namespace:  # None or "" (Kubernetes' NamespaceAll): across all namespaces
         return f"{prefix}/{resource}"
-    return f"{prefix}/namespaces/{namespace}/{resource}"
+    return f"{prefix}/namespaces/{check_namespace_name(namespace)}/{resource}"
 
 
 def jobs(namespace: str | None) -> str:
@@ -33,7 +56,7 @@ def jobs(namespace: str | None) -> str:
 
 
 def job(namespace: str, name: str) -> str:
-    return f"{jobs(namespace)}/{name}"
+    return f"{jobs(namespace)}/{check_object_name(name)}"
 
 
 def cronjobs(namespace: str | None) -> str:
@@ -41,7 +64,7 @@ def cronjobs(namespace: str | None) -> str:
 
 
 def cronjob(namespace: str, name: str) -> str:
-    return f"{cronjobs(namespace)}/{name}"
+    return f"{cronjobs(namespace)}/{check_object_name(name)}"
 
 
 def pods(namespace: str | None) -> str:
@@ -49,7 +72,7 @@ def pods(namespace: str | None) -> str:
 
 
 def pod(namespace: str, name: str) -> str:
-    return f"{pods(namespace)}/{name}"
+    return f"{pods(namespace)}/{check_object_name(name)}"
 
 
 def pod_log(namespace: str, name: str) -> str:
@@ -72,7 +95,8 @@ def pod_metrics(namespace: str) -> str:
 
 
 def lease(namespace: str, name: str) -> str:
-    return f"{_collection('/apis/coordination.k8s.io/v1', 'leases', namespace)}/{name}"
+    leases = _collection("/apis/coordination.k8s.io/v1", "leases", namespace)
+    return f"{leases}/{check_object_name(name)}"
 
 
 def job_pod_selector(job_uid: str, label: str = CONTROLLER_UID_LABELS[0]) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
+from jobwarden.auth import Permission, authenticate, authorize, check_namespace
 from jobwarden.enrich import enrich, get_job
 from jobwarden.errors import BadRequestError, ConfigError, JobGoneError, TemporaryError
 from jobwarden.failure import analyse
@@ -32,6 +33,7 @@ from jobwarden.httpapi import Answer, HttpRequest
 from jobwarden.intake import Trigger
 from jobwarden.kube.labels import COMPLETE, SUCCESS_CRITERIA_MET
 from jobwarden.kube.objects import JobRef
+from jobwarden.kube.paths import check_namespace_name, check_object_name
 from jobwarden.performance.analysis import analyse_runs, window
 from jobwarden.performance.evidence import run_events
 from jobwarden.performance.report import WORKFLOW, build_report
@@ -47,8 +49,9 @@ from jobwarden.performance.runs import (
     run_key,
 )
 from jobwarden.render import CONTENT_TYPES, render
-from jobwarden.report import report_id
+from jobwarden.report import Report, report_id
 from jobwarden.runtime import Runtime, job_logger
+from jobwarden.sinks.storage import ON_REQUEST_PREFIX
 from jobwarden.workflowconfig import JobPerformanceAnalysis
 
 log = logging.getLogger("jobwarden")
@@ -126,14 +129,33 @@ def _params(body: Any, query: Mapping[str, str]) -> dict[str, str]:
             continue
         if not isinstance(value, str):
             raise BadRequestError(f"{key} must be a string")
+        if key == "namespace":
+            check_namespace_name(value)
+        elif key in ("cluster", "name"):
+            check_object_name(value, "Job" if key == "name" else key)
         out[key] = value
     if "name" in out and not ("cluster" in out and "namespace" in out):
         raise BadRequestError("a request naming a Job needs its cluster and namespace too")
     return out
 
 
+def _authorize(runtime: Runtime, request: HttpRequest, cluster: str, p: dict[str, str]) -> None:
+    """The caller may list Jobs where the request looks (and get the Job it names)."""
+    api = runtime.clusters.client(cluster)
+    security = runtime.settings.security
+    caller = authenticate(api, request.headers, security=security, cluster=cluster)
+    namespace = p.get("namespace", "")
+    what = "read the performance of Jobs"
+    if namespace:
+        check_namespace(namespace, security.protected_namespaces, action=what)
+    needs = [Permission("list", "jobs", "batch")]
+    if "name" in p:
+        needs.append(Permission("get", "jobs", "batch", p["name"]))
+    authorize(api, caller, namespace, needs, action=what)
+
+
 def _family_of_request(
-    runtime: Runtime, p: dict[str, str], runs: list[RunRecord], family_label: str
+    runtime: Runtime, p: Mapping[str, str], runs: list[RunRecord], family_label: str
 ) -> tuple[str, str]:
     """(family, how the named Job was found) of the Job a request names."""
     cluster, namespace, name = p["cluster"], p["namespace"], p["name"]
@@ -150,7 +172,7 @@ def _family_of_request(
     return job_family(job, family_label), f"job {namespace}/{name} (uid {job.uid})"
 
 
-def _scope(p: dict[str, str], family: str | None) -> str:
+def _scope(p: Mapping[str, str], family: str | None) -> str:
     where = f"cluster {p['cluster']}" if "cluster" in p else "every cluster"
     if family:
         return f"{p['namespace']}/{family} in {where}"
@@ -162,18 +184,36 @@ def _scope(p: dict[str, str], family: str | None) -> str:
 def analyse_request(
     request: HttpRequest, runtime: Runtime, *, family_label: str = DEFAULT_FAMILY_LABEL
 ) -> Answer:
-    """Analyse a window for a Job's family (or all families); see the module docstring."""
+    """Analyse a window for a Job's family (or all families); see the module docstring.
+
+    Only clusters the caller is authorized in are analysed: the one named, or every
+    configured cluster (each must accept the caller), never records of other clusters.
+    """
     fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
         raise BadRequestError(f"format {fmt[:20]!r} is not one of json, md, html")
-    cfg = _cfg(runtime)
     p = _params(request.body, request.query)
-    duration = p.get("duration", cfg.default_duration)
+    clusters = [p["cluster"]] if "cluster" in p else runtime.clusters.names
+    for cluster in clusters:
+        _authorize(runtime, request, cluster, p)
+    report = window_report(runtime, p, clusters, family_label=family_label)
+    stored = runtime.store.put_report(report, index=False)
+    return Answer(200, render(report, fmt, report_url=stored.url), FORMATS[fmt])
+
+
+def window_report(
+    runtime: Runtime,
+    p: Mapping[str, str],
+    clusters: list[str],
+    *,
+    family_label: str = DEFAULT_FAMILY_LABEL,
+) -> Report:
+    """The performance report of the runs recorded in `clusters` that `p` selects."""
+    duration = p.get("duration", _cfg(runtime).default_duration)
     try:
         since, until = window(duration, runtime.clock())
     except ConfigError as err:
         raise BadRequestError(f"duration: {err}") from err
-    clusters = [p["cluster"]] if "cluster" in p else None
     runs = load_runs(runtime.store, since, until, clusters)
     family, requested = None, None
     if "name" in p:
@@ -187,8 +227,10 @@ def analyse_request(
     analysis = analyse_runs(runs, since, until, duration)
     now = runtime.clock()
     place = (p.get("cluster", "all-clusters"), p.get("namespace", "all-namespaces"))
-    source = f"request/{place[0]}/{place[1]}/{family or '*'}/{duration}/{now.isoformat()}"
-    report = build_report(
+    source = (
+        f"{ON_REQUEST_PREFIX}{place[0]}/{place[1]}/{family or '*'}/{duration}/{now.isoformat()}"
+    )
+    return build_report(
         analysis,
         report_id=report_id(source, WORKFLOW),
         source_event_id=source,
@@ -199,5 +241,3 @@ def analyse_request(
         scope=_scope(p, family),
         requested=requested,
     )
-    stored = runtime.store.put_report(report)
-    return Answer(200, render(report, fmt, report_url=stored.url), FORMATS[fmt])

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 INDEX_JSON = "index.json"
 INDEX_HTML = "index.html"
 INDEX_LIMIT = 5000
+#: The source of a report made on request (`<name>_http`) starts with this; not indexed.
+ON_REQUEST_PREFIX = "request/"
 _SEGMENT_BAD = re.compile(r"[^A-Za-z0-9._-]")
 _KEY_SEGMENT = re.compile(r"^[^\x00-\x1f\\]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
@@ -105,7 +107,7 @@ class ReportStore(Protocol):
     @property
     def url(self) -> str: ...
 
-    def put_report(self, report: Report) -> StoreResult: ...
+    def put_report(self, report: Report, *, index: bool = True) -> StoreResult: ...
 
     def get_report(self, key: str) -> Report | None: ...
 
@@ -198,8 +200,12 @@ class BlobReportStore:
 
     # --- reports -----------------------------------------------------------------------------
 
-    def put_report(self, report: Report) -> StoreResult:
-        """Store `report` (JSON, Markdown, HTML), update the index; a no-op if already stored."""
+    def put_report(self, report: Report, *, index: bool = True) -> StoreResult:
+        """Store `report` (JSON, Markdown, HTML), update the index; a no-op if already stored.
+
+        `index=False` (reports made on request) keeps it out of the cross-cluster index, so
+        that nobody can crowd the index by asking for reports.
+        """
         from jobwarden.render.html import render_html
         from jobwarden.render.markdown import render_markdown
 
@@ -222,7 +228,8 @@ class BlobReportStore:
             for suffix in (".md", ".html", ".json"):
                 text, content_type = files[suffix]
                 self.blobs.write(latest + suffix, text.encode(), content_type=content_type)
-        self._add_to_index(IndexEntry.for_report(report, key))
+        if index:
+            self._add_to_index(IndexEntry.for_report(report, key))
         text, content_type = files[".json"]
         created = self.blobs.write(
             key + ".json", text.encode(), content_type=content_type, only_if_absent=True
@@ -291,6 +298,8 @@ class BlobReportStore:
                 except ValueError:
                     log.warning("skipping %s: not a report", key)
                     continue
+                if report.source_event_id.startswith(ON_REQUEST_PREFIX):
+                    continue  # made on request: stored, never indexed
                 entries.append(IndexEntry.for_report(report, key.removesuffix(".json")))
         written = self.blobs.update(
             INDEX_JSON,
