@@ -197,6 +197,10 @@ class RecordingTransport:
                 text = "\n".join(lines)
         return text.encode()
 
+    def scrub_json(self, value: Any) -> Any:
+        """`value` (a decoded answer) scrubbed as a recorded answer is."""
+        return json.loads(self.scrub(json.dumps(value).encode()))
+
     def _record(self, method: str, url: str, status: int, body: bytes, sent: bytes | None) -> None:
         exchange = Exchange(
             method.upper(),
