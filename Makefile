@@ -37,19 +37,19 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	@touch $@
 
 setup: $(VENV)/.synced
-	@$(PY) -m compileall -q shared functions bench/hello exporter >/dev/null
+	@$(PY) -m compileall -q shared exporter tools functions bench/hello >/dev/null
 
 tools: setup
-	@$(PY) -m jobwarden.localstack tools
+	@$(PY) -m jobwarden_dev.localstack tools
 
 up: setup
-	@$(PY) -m jobwarden.localstack up --dir $(STACK_DIR)
+	@$(PY) -m jobwarden_dev.localstack up --dir $(STACK_DIR)
 
 down: setup
-	@$(PY) -m jobwarden.localstack down --dir $(STACK_DIR)
+	@$(PY) -m jobwarden_dev.localstack down --dir $(STACK_DIR)
 
 status: setup
-	@$(PY) -m jobwarden.localstack status --dir $(STACK_DIR)
+	@$(PY) -m jobwarden_dev.localstack status --dir $(STACK_DIR)
 
 lint: setup
 	@$(VENV)/bin/ruff check .
@@ -64,11 +64,11 @@ test-integration: tools
 	@$(VENV)/bin/pytest tests/integration tests/e2e -q
 
 test: lint
-	@$(PY) -m jobwarden.localstack tools --unless-no-go
+	@$(PY) -m jobwarden_dev.localstack tools --unless-no-go
 	@$(VENV)/bin/pytest tests -q
 
 run: setup
-	@$(PY) -m jobwarden.cli run
+	@$(PY) -m jobwarden_dev.cli run
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
@@ -78,7 +78,7 @@ record: tools
 	@$(PY) -m tests.support.record_api
 
 bundle: setup
-	@$(PY) -m jobwarden.bundle --smoke
+	@$(PY) -m jobwarden_dev.bundle --smoke
 
 clean: down
 	rm -rf $(VENV) .jobwarden build

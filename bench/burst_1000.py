@@ -1,6 +1,6 @@
 """Benchmark: a burst of failing Jobs (default 1,000) through the exporter alone.
 
-The exporter (`python -m jobwarden.exporter`, scoped to one namespace) watches the local
+The exporter (`python -m jobwarden_exporter`, scoped to one namespace) watches the local
 stack while COUNT failing Jobs are created back to back; this script pulls every message
 from an unfiltered subscription on the exporter's topic and counts the `failed` ones:
 every failure must be published exactly once (published, distinct, duplicates, missing).
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.kube import job_manifest
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import LocalStack
+from jobwarden_dev.localstack.stack import LocalStack
 
 NS = "burst"
 TOPIC = "bench-burst"
@@ -104,7 +104,7 @@ def main() -> int:
         log = (Path(tmp) / "exporter.log").open("w")
         exporter = subprocess.Popen(
             [
-                *(sys.executable, "-m", "jobwarden.exporter", "--cluster", "bench"),
+                *(sys.executable, "-m", "jobwarden_exporter", "--cluster", "bench"),
                 *("--kubeconfig", info.kubeconfig, "--topic", topic, "--namespace", NS),
                 *("--host", "127.0.0.1", "--port", "0"),
             ],

@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.kube import job_manifest, wait_for
 
-from jobwarden.bridge import Bridge
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.embedded import Pipeline
-from jobwarden.localstack.stack import LocalStack
+from jobwarden_dev.bridge import Bridge
+from jobwarden_dev.localstack.embedded import Pipeline
+from jobwarden_dev.localstack.stack import LocalStack
 
 JOBS = 50
 BATCH = 10

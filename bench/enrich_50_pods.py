@@ -20,9 +20,9 @@ from tests.support.kube import job_condition, job_manifest, wait_for
 
 from jobwarden.enrich import MAX_LOGS, enrich
 from jobwarden.failure import analyse
+from jobwarden.kube.objects import JobRef
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import LocalStack
-from jobwarden.views import JobRef
+from jobwarden_dev.localstack.stack import LocalStack
 
 PODS = 50
 ROUNDS = 5

@@ -24,7 +24,7 @@ from tests.support.events import from_jobwarden, job_event
 from tests.support.kube import job_condition, job_manifest, wait_for
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import LocalStack
+from jobwarden_dev.localstack.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 FF = str(Path(sys.executable).parent / "functions-framework")

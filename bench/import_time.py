@@ -22,7 +22,7 @@ BASELINE = "import functions_framework"
 FLOOR = "import functions_framework; from pydantic import BaseModel"
 OURS = (
     "import functions_framework; "
-    "import jobwarden.workflows.edge, jobwarden.workflows.handler, jobwarden.intake, "
+    "import jobwarden.edge, jobwarden.workflows.events, jobwarden.intake, "
     "jobwarden.config, jobwarden.enrich, jobwarden.failure, jobwarden.report, "
     "jobwarden.sinks.storage, jobwarden.sinks.webhooks, jobwarden.render.html"
 )

@@ -20,8 +20,8 @@ import pytest
 
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import Credentials, KubeApi
-from jobwarden.localstack.stack import LocalStack, StackInfo
-from jobwarden.localstack.tools import go_missing
+from jobwarden_dev.localstack.stack import LocalStack, StackInfo
+from jobwarden_dev.localstack.tools import go_missing
 from tests.support.exporter import Inbox
 from tests.support.webhook import WebhookReceiver
 

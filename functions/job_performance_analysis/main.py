@@ -1,8 +1,9 @@
-"""job_performance_analysis: record every finished Job run; analyse a window on request.
+"""job_performance_analysis: record every finished Job run (`succeeded` / `failed`); on request, the
+performance report of a Job's family, or of every family, over `duration`.
 
-Thin edges (DESIGN §3.1): `job_performance_analysis` for Pub/Sub CloudEvents (records the
-run of a `succeeded` / `failed` Job), `job_performance_analysis_http` on request (the
-performance report of a Job's family, or of every family, over `duration`).
+Thin edge: `job_performance_analysis` for Pub/Sub CloudEvents,
+`job_performance_analysis_http` on request.
+Everything else is `jobwarden.edge`.
 """
 
 import functions_framework
@@ -12,13 +13,13 @@ from flask import Request
 
 @functions_framework.cloud_event
 def job_performance_analysis(event: CloudEvent) -> None:
-    from jobwarden.performance.edge import on_cloudevent
+    from jobwarden.edge import on_cloudevent
 
-    on_cloudevent(event)
+    on_cloudevent("jobPerformanceAnalysis", event)
 
 
 @functions_framework.http
 def job_performance_analysis_http(request: Request) -> tuple[str, int, dict[str, str]]:
-    from jobwarden.performance.edge import on_request
+    from jobwarden.edge import on_request
 
-    return on_request(request)
+    return on_request("jobPerformanceAnalysis", request)

@@ -1,6 +1,6 @@
-"""job_restart: Restart a failed Job: recreate it from its own spec under a new name (DESIGN §3.5).
+"""job_restart: Restart a failed Job: recreate it from its own spec under a new name.
 
-Thin HTTP edge: the caller's bearer token and JSON body go to jobwarden.actions.
+Thin HTTP edge: the request goes to `jobwarden.edge` (contract: README, Restart and delete).
 """
 
 import functions_framework
@@ -9,6 +9,6 @@ from flask import Request
 
 @functions_framework.http
 def job_restart(request: Request) -> tuple[str, int, dict[str, str]]:
-    from jobwarden.actions.edge import respond
+    from jobwarden.edge import on_request
 
-    return respond("restart", request)
+    return on_request("jobRestart", request)

@@ -18,10 +18,10 @@ locals {
     job_delete                    = { source = "job_delete", signature = "http" }
   }
 
-  # Default subscription filter per event target (DESIGN §3.1), on the Pub/Sub attributes
+  # Default subscription filter per event target (ARCHITECTURE.md §3.1), on the Pub/Sub attributes
   # jobwarden's exporter sets (jobwarden.jobevent.pubsub_attributes: type = the bare
   # transition, cluster, namespace, job, reason, and eventType for "event"). The local push
-  # bridge uses the same filters (jobwarden.bridge.FILTERS; a test compares them).
+  # bridge uses the same filters (jobwarden_dev.bridge.FILTERS; a test compares them).
   # kubernetes-event-exporter messages carry no attributes at all, so these filters would
   # drop every one of them: var.attribute_filters = false turns them off.
   default_filters = {

@@ -13,6 +13,7 @@ import json
 
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.failure import Cause, FailureAnalysis
+from jobwarden.kube.objects import Job
 from jobwarden.redact import redact_env_value
 from jobwarden.report import (
     FieldItem,
@@ -24,7 +25,6 @@ from jobwarden.report import (
     TimelineEntry,
 )
 from jobwarden.timeline import TimelineEntry as Entry
-from jobwarden.views import Job
 
 
 def fmt_time(value: dt.datetime | None) -> str:

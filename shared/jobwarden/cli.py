@@ -1,6 +1,7 @@
-"""The `jobwarden` command line.
+"""The `jobwarden` command line: the user commands, which need nothing but this package.
 
-jobwarden run                      the embedded default behind `make run`
+jobwarden run                      the embedded default behind `make run` (added by
+                                   `jobwarden_dev.cli`, the console entry point)
 jobwarden reports [--job NAME]     list stored reports, newest first
 jobwarden show ID [--format md]    print one report (md, json or html)
 jobwarden restart|delete --url URL --cluster C --namespace N --name JOB
@@ -13,28 +14,20 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobwarden.errors import JobwardenError
+
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from jobwarden.localstack.embedded import run_embedded
-
-    with tempfile.TemporaryDirectory(prefix="jobwarden-run-") as tmp:
-        workdir = Path(args.dir) if args.dir else Path(tmp)
-        code = run_embedded(workdir, Path(args.reports), _say)
-    _say("local stack stopped")
-    return code
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -138,15 +131,14 @@ def cmd_action(args: argparse.Namespace, ask: Callable[[str], str] = input) -> i
     return 0 if status == 200 else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*extra: Callable[[Subcommands], None]) -> argparse.ArgumentParser:
+    """The command line; each of `extra` adds its own subcommands (listed first)."""
     parser = argparse.ArgumentParser(
         prog="jobwarden", description="Know why a Kubernetes Job failed."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the embedded default: the pipeline on demo Jobs")
-    run.add_argument("--dir", help="keep the stack's files and logs here (default: temporary)")
-    run.add_argument("--reports", default="reports", help="where reports go (default ./reports)")
-    run.set_defaults(func=cmd_run)
+    for add in extra:
+        add(sub)
     for name, helptext, func in (
         ("reports", "list stored reports, newest first", cmd_reports),
         ("show", "print one report", cmd_show),
@@ -189,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *extra: Callable[[Subcommands], None]) -> int:
+    args = build_parser(*extra).parse_args(argv)
     try:
         return int(args.func(args))
     except JobwardenError as err:

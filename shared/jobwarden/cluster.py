@@ -20,16 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobwarden.errors import ApiUnavailableError, ConfigError, PermanentError
+from jobwarden.errors import ApiUnavailableError, ConfigError, UnknownClusterError
 from jobwarden.kubeapi import Credentials, KubeApi
 
 T = TypeVar("T")
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-
-class UnknownClusterError(PermanentError):
-    """An event or request names a cluster that is not in the configuration."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The configuration file: one YAML document shaped like Helm values (DESIGN §3.4).
+"""The configuration file: one YAML document shaped like Helm values (ARCHITECTURE.md §3.4).
 
 Each key is documented once, in its `Field(description=...)`; the JSON Schema
 (`config.schema.json`) and the README table are generated from these models.
@@ -40,9 +40,10 @@ from jobwarden.configtypes import (
     StorageUrl,
 )
 from jobwarden.errors import ConfigError
+from jobwarden.names import WorkflowName
 from jobwarden.quantities import next_memory_limit, parse_duration, parse_memory
 from jobwarden.schemadoc import error_lines, json_schema_of, markdown_table
-from jobwarden.workflowconfig import Workflows
+from jobwarden.workflowconfig import Workflows, WorkflowSection
 
 if TYPE_CHECKING:
     import yaml
@@ -52,7 +53,6 @@ __all__ = [
     "ClusterConfig",
     "Settings",
     "WebhookConfig",
-    "WorkflowKey",
     "config_table_markdown",
     "json_schema",
     "load_config",
@@ -62,15 +62,6 @@ __all__ = [
 ]
 
 CONFIG_ENV = "JOBWARDEN_CONFIG"
-WorkflowKey = Literal[
-    "jobFailureReporter",
-    "jobInfoEnricher",
-    "jobEventsEnricher",
-    "jobPodEnricher",
-    "jobRestart",
-    "jobDelete",
-    "jobPerformanceAnalysis",
-]
 
 
 # --- clusters -----------------------------------------------------------------------------
@@ -166,7 +157,7 @@ class WebhookConfig(ConfigModel):
     secret_env: EnvName | None = Field(
         default=None, description="Environment variable holding the HMAC secret (type json only)."
     )
-    workflows: list[WorkflowKey] | None = Field(
+    workflows: list[WorkflowName] | None = Field(
         default=None,
         min_length=1,
         description="Workflows whose reports are posted here (e.g. [jobFailureReporter]);"
@@ -182,7 +173,7 @@ class WebhookConfig(ConfigModel):
             raise ValueError(f"secretEnv is only used by json webhooks, not {self.type}")
         return self
 
-    def routes(self, workflow: WorkflowKey) -> bool:
+    def routes(self, workflow: WorkflowName) -> bool:
         """Whether reports of `workflow` go to this webhook."""
         return self.workflows is None or workflow in self.workflows
 
@@ -306,7 +297,9 @@ class Settings(ConfigModel):
 
     model_config = ConfigDict(title="jobwarden configuration")
 
-    workflows: Workflows = Field(default_factory=Workflows, description="The seed's workflows.")
+    workflows: Workflows = Field(
+        default_factory=Workflows, description="The Job workflows: a switch and options for each."
+    )
     clusters: list[ClusterConfig] | None = Field(
         default=None,
         description="Clusters by name. Absent: one cluster `default` through $KUBECONFIG (first"
@@ -327,6 +320,10 @@ class Settings(ConfigModel):
         _unique(value or [], "cluster")
         return value
 
+    def workflow(self, name: WorkflowName) -> WorkflowSection:
+        """The configuration section of workflow `name` (every section has `enabled`)."""
+        return self.workflows.job_workflows.section(name)
+
     def resolved_clusters(self, env: Mapping[str, str] | None = None) -> list[ClusterConfig]:
         """The configured clusters, or (when `clusters` is absent) the `default` cluster."""
         if self.clusters is not None:
@@ -339,7 +336,7 @@ class Settings(ConfigModel):
         """The cluster called `name` (events and requests name it), or None."""
         return next((c for c in self.resolved_clusters(env) if c.name == name), None)
 
-    def webhooks_for(self, workflow: WorkflowKey) -> list[WebhookConfig]:
+    def webhooks_for(self, workflow: WorkflowName) -> list[WebhookConfig]:
         """The webhooks that receive reports of `workflow` (storage receives them all)."""
         return [w for w in self.sinks.webhooks if w.routes(workflow)]
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from jobwarden.errors import ApiError, ForbiddenError, NotFoundError, PermanentError
+from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
+from jobwarden.kube import paths
+from jobwarden.kube.events import Event
+from jobwarden.kube.labels import COMPLETE, CREATED_POD_PREFIX, SUCCESSFUL_CREATE
+from jobwarden.kube.objects import CronJob, Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
-from jobwarden.timeline import KubeEvent, TimelineEntry, build_timeline, parse_events
-from jobwarden.views import CONTROLLER_UID_LABELS, Job, JobRef, Pod
+from jobwarden.timeline import TimelineEntry, build_timeline, parse_events
 
 LOG_TAIL_LINES = 200
 LOG_LIMIT_BYTES = 64 * 1024
@@ -26,10 +29,6 @@ _ERROR_LINE = re.compile(
     r"not found|no such|timeout|timed out|cannot|could not|unable to)\b",
     re.IGNORECASE,
 )
-
-
-class JobGoneError(PermanentError):
-    """The Job no longer exists (TTL, deleted by hand) or was recreated under the same name."""
 
 
 @dataclass(frozen=True)
@@ -71,15 +70,20 @@ class Enrichment:
     ref: JobRef
     job: Job
     pods: tuple[PodReport, ...]
-    events: tuple[KubeEvent, ...]
+    events: tuple[Event, ...]
     timeline: tuple[TimelineEntry, ...]
     usage_note: str
     api_calls: int
+    cron: CronHistory | None = None  # the owning CronJob's recent runs, when asked for
 
 
 @dataclass(frozen=True)
 class CronHistory:
-    """The recent runs of the CronJob that owns a Job (newest first)."""
+    """The recent runs of the CronJob that owns a Job (newest first).
+
+    `runs` are the Jobs still kept (the CronJob's history limits delete older ones);
+    `last_success` also counts the CronJob's own memory of its last successful run.
+    """
 
     cronjob: str
     runs: tuple[tuple[str, str, dt.datetime | None], ...]  # (job, state, finished)
@@ -87,22 +91,34 @@ class CronHistory:
     last_success: dt.datetime | None
 
 
+def get_cronjob(api: KubeApi, namespace: str, name: str) -> CronJob | None:
+    """The CronJob, or None when it is gone or these credentials may not read it
+    (`jobwarden-reader` grants `get cronjobs`; a binding made before it did may not)."""
+    try:
+        return CronJob.from_json(api.get(paths.cronjob(namespace, name)))
+    except (NotFoundError, ForbiddenError):
+        return None
+
+
 def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
-    """How the owning CronJob's recent runs ended (one list call), or None if not CronJob-owned."""
+    """How the owning CronJob's recent runs ended (two calls), or None if not CronJob-owned."""
     if not job.owner_cronjob:
         return None
-    items = api.get(f"/apis/batch/v1/namespaces/{job.namespace}/jobs").get("items", [])
+    cron = get_cronjob(api, job.namespace, job.owner_cronjob)
+    items = api.get(paths.jobs(job.namespace)).get("items", [])
     runs = [j for j in (Job.from_json(i) for i in items) if j.owner_cronjob == job.owner_cronjob]
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
     runs.sort(key=lambda j: j.start_time or j.created or epoch, reverse=True)
     consecutive = 0
     for run in runs:
         if not run.failed_condition:
-            if run.condition("Complete"):
+            if run.condition(COMPLETE):
                 break
             continue  # still running: does not break the streak
         consecutive += 1
-    successes = [r.finished_at for r in runs if r.condition("Complete") and r.finished_at]
+    successes = [r.finished_at for r in runs if r.condition(COMPLETE) and r.finished_at]
+    if cron and cron.last_successful:
+        successes.append(cron.last_successful)
     return CronHistory(
         cronjob=job.owner_cronjob,
         runs=tuple((r.name, r.state, r.finished_at) for r in runs),
@@ -118,7 +134,7 @@ def error_lines(lines: list[str] | tuple[str, ...]) -> tuple[int, ...]:
 
 def get_job(api: KubeApi, ref: JobRef) -> Job:
     try:
-        job = Job.from_json(api.get(f"/apis/batch/v1/namespaces/{ref.namespace}/jobs/{ref.name}"))
+        job = Job.from_json(api.get(paths.job(ref.namespace, ref.name)))
     except NotFoundError as err:
         raise JobGoneError(
             f"{ref} no longer exists (deleted by hand or by ttlSecondsAfterFinished before "
@@ -133,43 +149,39 @@ def get_job(api: KubeApi, ref: JobRef) -> Job:
 
 
 def list_pods(api: KubeApi, job: Job) -> list[Pod]:
-    base = f"/api/v1/namespaces/{job.namespace}/pods"
-    for label in CONTROLLER_UID_LABELS:
-        items = api.get(base, labelSelector=f"{label}={job.uid}").get("items", [])
-        if items:
-            pods = [Pod.from_json(p) for p in items]
-            return sorted(
-                pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name)
-            )
-    return []
+    """The Job's pods, oldest first."""
+    pods = [Pod.from_json(p) for p in paths.job_pods(api, job)]
+    return sorted(pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name))
 
 
-def list_events(api: KubeApi, namespace: str) -> list[KubeEvent]:
-    events: list[KubeEvent] = []
+def list_events(api: KubeApi, namespace: str) -> list[Event]:
+    events: list[Event] = []
     token = ""
     while True:
         params: dict[str, str | int | bool] = {"limit": 500}
         if token:
             params["continue"] = token
-        page = api.get(f"/api/v1/namespaces/{namespace}/events", **params)
+        page = api.get(paths.events(namespace), **params)
         events += parse_events(page.get("items", []))
         token = (page.get("metadata") or {}).get("continue") or ""
         if not token:
             return events
 
 
-def gone_pod_uids(job: Job, events: list[KubeEvent]) -> set[str]:
+def gone_pod_uids(job: Job, events: list[Event]) -> set[str]:
     """Uids of this Job's pods that no longer exist but left events behind.
 
     The job controller records `SuccessfulCreate` "Created pod: <name>" on the Job for
     every pod it makes, so a pod deleted at the deadline or by GC is still known by name.
     """
     created = {
-        e.message.removeprefix("Created pod: ")
+        e.message.removeprefix(CREATED_POD_PREFIX)
         for e in events
-        if e.object_uid == job.uid and e.reason == "SuccessfulCreate"
+        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_CREATE
     }
-    return {e.object_uid for e in events if e.object_kind == "Pod" and e.object_name in created}
+    return {
+        e.involved_uid for e in events if e.involved_kind == "Pod" and e.involved_name in created
+    }
 
 
 def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogTail:
@@ -181,7 +193,7 @@ def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogT
     if previous:
         params["previous"] = True
     try:
-        text = api.text(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/log", **params)
+        text = api.text(paths.pod_log(pod.namespace, pod.name), **params)
     except ForbiddenError as err:
         return LogTail(
             pod.name, container, previous, unavailable=f"not allowed to read logs: {err}"
@@ -212,8 +224,7 @@ def pod_usage(api: KubeApi, job: Job) -> tuple[dict[str, dict[str, Usage]], str]
     """Current usage per pod and container from metrics.k8s.io, or a note why there is none."""
     try:
         items = api.get(
-            f"/apis/metrics.k8s.io/v1beta1/namespaces/{job.namespace}/pods",
-            labelSelector=f"{CONTROLLER_UID_LABELS[0]}={job.uid}",
+            paths.pod_metrics(job.namespace), labelSelector=paths.job_pod_selector(job.uid)
         ).get("items", [])
     except NotFoundError:
         return {}, "metrics.k8s.io is not served by this cluster (install metrics-server for usage)"
@@ -259,7 +270,7 @@ def enrich(
     reports.reverse()
     uids = {job.uid} | {p.uid for p in pods} | gone_pod_uids(job, events)
     timeline = build_timeline(events, object_uids=uids, types=event_types)
-    relevant = tuple(e for e in events if e.object_uid in uids)
+    relevant = tuple(e for e in events if e.involved_uid in uids)
     return Enrichment(
         ref=ref,
         job=job,
@@ -269,3 +280,29 @@ def enrich(
         usage_note=note,
         api_calls=api.calls - before,
     )
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a workflow reads from the cluster about one Job (one `read` call)."""
+
+    logs: bool = False
+    events: bool = True
+    usage: bool = True
+    event_types: tuple[str, ...] | None = None  # None: every type
+    cron_history: bool = False
+
+
+def read(api: KubeApi, ref: JobRef, needs: Needs) -> Enrichment:
+    """Everything `needs` asks for about the Job `ref`, read once: JobGoneError if it is gone."""
+    enrichment = enrich(
+        api,
+        ref,
+        include_logs=needs.logs,
+        include_events=needs.events,
+        include_usage=needs.usage,
+        event_types=list(needs.event_types) if needs.event_types is not None else None,
+    )
+    if needs.cron_history and enrichment.job.owner_cronjob:
+        enrichment = replace(enrichment, cron=cron_history(api, enrichment.job))
+    return enrichment

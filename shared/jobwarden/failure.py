@@ -15,9 +15,21 @@ from dataclasses import dataclass
 
 from jobwarden.enrich import Enrichment, LogTail, PodReport
 from jobwarden.errors import ConfigError
+from jobwarden.kube.events import Event
+from jobwarden.kube.labels import (
+    BACKOFF_LIMIT_EXCEEDED,
+    DEADLINE_EXCEEDED,
+    EVICTED,
+    FAILED_INDEXES,
+    FAILED_SCHEDULING,
+    FAILURE_TARGET,
+    MAX_FAILED_INDEXES_EXCEEDED,
+    OOM_KILLED,
+    OOM_KILLING,
+    POD_FAILURE_POLICY,
+)
+from jobwarden.kube.objects import ContainerStatus, Job, Pod
 from jobwarden.quantities import format_memory, parse_memory
-from jobwarden.timeline import KubeEvent
-from jobwarden.views import ContainerStatus, Job, Pod
 
 _IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -147,11 +159,11 @@ def _container_cause(
             pod.name,
             name,
         )
-    oom = status.reason == "OOMKilled" or status.last_reason == "OOMKilled"
+    oom = OOM_KILLED in (status.reason, status.last_reason)
     if oom:
         limit = spec.resources.limits.get("memory") if spec else None
         return Cause(
-            "OOMKilled",
+            OOM_KILLED,
             f"Container `{name}` ran out of memory (OOMKilled, limit {limit or 'none'})",
             "The kernel killed the container because it used more memory than allowed.",
             (_memory_step(limit, name),),
@@ -162,9 +174,9 @@ def _container_cause(
             pod.name,
             name,
         )
-    if status.reason == "DeadlineExceeded":
+    if status.reason == DEADLINE_EXCEEDED:
         return Cause(
-            "DeadlineExceeded",
+            DEADLINE_EXCEEDED,
             f"Container `{name}` was stopped at the Job's deadline",
             "The Job's activeDeadlineSeconds passed while the container was running.",
             ("See the Job's deadline analysis",),
@@ -197,9 +209,9 @@ def pod_cause(
 ) -> Cause | None:
     """The reason this pod failed or is stuck, or None if it did not."""
     pod = report.pod
-    if pod.reason == "Evicted":
+    if pod.reason == EVICTED:
         return Cause(
-            "Evicted",
+            EVICTED,
             f"Pod {pod.name} was evicted from node {pod.node}",
             "The kubelet evicted the pod, usually because the node ran short of memory or disk.",
             (
@@ -240,25 +252,25 @@ def pod_cause(
     return None
 
 
-def event_causes(job: Job, events: tuple[KubeEvent, ...], known: set[str]) -> list[Cause]:
+def event_causes(job: Job, events: tuple[Event, ...], known: set[str]) -> list[Cause]:
     """Causes of pods that are gone (deadline, GC), read from the Warning events they left."""
     causes: dict[str, Cause] = {}
     image = next((c.image for c in job.containers if not c.init), "?")
     for e in sorted(events, key=lambda e: e.last or dt.datetime.min.replace(tzinfo=dt.UTC)):
-        if e.object_kind != "Pod" or e.object_name in known or e.type != "Warning":
+        if e.involved_kind != "Pod" or e.involved_name in known or e.type != "Warning":
             continue
-        pod, text = e.object_name, e.message
-        if e.reason == "FailedScheduling":
+        pod, text = e.involved_name, e.message
+        if e.reason == FAILED_SCHEDULING:
             causes.setdefault(pod, _unschedulable(job, pod, text))
         elif "pull" in text.lower() and e.reason in ("Failed", "BackOff", "ErrImagePull"):
             causes[pod] = _image_pull(image, pod, text)
-        elif e.reason in ("OOMKilling", "Evicted"):
-            code = "OOMKilled" if e.reason == "OOMKilling" else "Evicted"
+        elif e.reason in (OOM_KILLING, EVICTED):
+            code = OOM_KILLED if e.reason == OOM_KILLING else EVICTED
             causes[pod] = Cause(
                 code,
                 f"Pod {pod}: {e.reason}",
                 "The pod was killed for lack of memory on its node."
-                if code == "OOMKilled"
+                if code == OOM_KILLED
                 else "The kubelet evicted the pod, usually for node memory or disk pressure.",
                 ("Set resource requests and limits that reflect real use",),
                 (text,),
@@ -270,9 +282,9 @@ def event_causes(job: Job, events: tuple[KubeEvent, ...], known: set[str]) -> li
 def analyse(enrichment: Enrichment) -> FailureAnalysis:
     """Classify a failed (or stuck) Job's cause, with evidence and next steps."""
     job = enrichment.job
-    failed = job.failed_condition or job.condition("FailureTarget")
+    failed = job.failed_condition or job.condition(FAILURE_TARGET)
     scheduling = {
-        e.object_name: e.message for e in enrichment.events if e.reason == "FailedScheduling"
+        e.involved_name: e.message for e in enrichment.events if e.reason == FAILED_SCHEDULING
     }
     causes = [
         c
@@ -302,7 +314,7 @@ def _headline(
     runtime: dt.timedelta | None,
     identical: bool,
 ) -> Cause:
-    if reason == "DeadlineExceeded":
+    if reason == DEADLINE_EXCEEDED:
         stuck = [
             c
             for c in causes
@@ -315,15 +327,15 @@ def _headline(
         if stuck:
             steps.insert(0, f"First fix why the pods never ran: {stuck[0].title}")
         return Cause(
-            "DeadlineExceeded",
+            DEADLINE_EXCEEDED,
             f"Job ran {_fmt_seconds(runtime)}, past its deadline of {job.active_deadline_seconds}s",
             "Kubernetes stopped the Job because activeDeadlineSeconds passed before it finished.",
             tuple(steps),
             tuple(x for x in (message,) if x) + tuple(c.title for c in stuck[:1]),
         )
-    if reason == "PodFailurePolicy":
+    if reason == POD_FAILURE_POLICY:
         return Cause(
-            "PodFailurePolicy",
+            POD_FAILURE_POLICY,
             "A podFailurePolicy rule failed the Job at once",
             "A pod failure matched a FailJob rule of the Job's podFailurePolicy, so no retries "
             "were made.",
@@ -335,14 +347,14 @@ def _headline(
             common.pod if common else None,
             common.container if common else None,
         )
-    if reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
+    if reason in (FAILED_INDEXES, MAX_FAILED_INDEXES_EXCEEDED):
         return Cause(
             reason,
             f"Indexes {job.failed_indexes or '?'} of this Indexed Job failed",
             "Some completion indexes failed more often than backoffLimitPerIndex allows"
             + (
                 " and maxFailedIndexes was exceeded."
-                if reason == "MaxFailedIndexesExceeded"
+                if reason == MAX_FAILED_INDEXES_EXCEEDED
                 else "."
             ),
             ("Look at the failed indexes' pods below", *(common.next_steps if common else ())),
@@ -361,7 +373,7 @@ def _headline(
             ),
             tuple(x for x in (message,) if x),
         )
-    if reason == "BackoffLimitExceeded":
+    if reason == BACKOFF_LIMIT_EXCEEDED:
         attempts = len(causes)
         note = (
             f"All {attempts} attempts failed the same way, so more retries would not help"

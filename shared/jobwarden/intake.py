@@ -1,6 +1,6 @@
 """Event intake: every trigger a jobwarden function accepts, parsed into one `Trigger`.
 
-Accepted (DESIGN §3.2):
+Accepted (ARCHITECTURE.md §3.2):
   (a) an Eventarc Pub/Sub CloudEvent (`google.cloud.pubsub.topic.v1.messagePublished`),
       binary or structured mode: `parse_cloudevent(event.get_attributes(), event.data)`;
   (b) a raw Pub/Sub push body `{"message": {...}, "subscription": ...}`: `parse_push_body`;
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,73 +38,32 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import ValidationError
 
-from jobwarden.errors import PermanentError
+from jobwarden.errors import MalformedEventError, excerpt
 from jobwarden.jobevent import (
     CLOUDEVENT_TYPE_PREFIX,
-    MAPPING_TYPES,
     JobEvent,
-    K8sEvent,
     Transition,
     event_id,
     identity_defect,
-    k8s_event_view,
-    text,
 )
+from jobwarden.kube.events import Event, event_view
+from jobwarden.kube.labels import (
+    COMPLETED,
+    CONTROLLER_UID_LABELS,
+    JOB_FAILURE_REASONS,
+    JOB_NAME_LABELS,
+)
+from jobwarden.kube.objects import MAPPING_TYPES, text
 
 PUBSUB_CLOUDEVENT_TYPE: Final = "google.cloud.pubsub.topic.v1.messagePublished"
 SourceKind = Literal["jobwarden", "kubernetes-event-exporter"]
-JOB_FAILURE_REASONS: Final = frozenset(
-    {
-        "BackoffLimitExceeded",
-        "DeadlineExceeded",
-        "PodFailurePolicy",
-        "MaxFailedIndexesExceeded",
-        "FailedIndexes",
-    }
-)
-JOB_NAME_LABELS: Final = ("batch.kubernetes.io/job-name", "job-name")
-JOB_UID_LABELS: Final = ("batch.kubernetes.io/controller-uid", "controller-uid")
-EXCERPT_LIMIT: Final = 200
-
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
-_NOTHING: Final = object()
-# isinstance() tuples as constants, like jobevent.MAPPING_TYPES (why: see there)
-_BYTES: Final = (bytes, bytearray, memoryview)
+# isinstance() tuples as constants, like kube.objects.MAPPING_TYPES (why: see there)
 _BYTES_OR_TEXT: Final = (bytes, bytearray, memoryview, str)
-
-_repr = reprlib.Repr()
-_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxstring, _repr.maxother = 3, 8, 8, 80, 80
-
-
-class MalformedEventError(PermanentError):
-    """The input can never be processed (bad envelope, base64, JSON, shape or identity).
-
-    `message_id` is the Pub/Sub message id or CloudEvent id (None when the input has none);
-    `defect` says what is wrong.
-    """
-
-    def __init__(self, message_id: str | None, defect: str, payload: object = _NOTHING) -> None:
-        self.message_id = message_id
-        self.defect = defect
-        text = f"event {message_id or '(no id)'}: {defect}"
-        if payload is not _NOTHING:
-            text += f"; payload: {excerpt(payload)}"
-        super().__init__(text + " (cannot be processed: acknowledge it, do not retry)")
-
-
-def excerpt(payload: object, limit: int = EXCERPT_LIMIT) -> str:
-    """A short, safe rendering of any payload, at most `limit` characters."""
-    if isinstance(payload, _BYTES):
-        text = repr(bytes(payload[: limit + 1]))
-    elif isinstance(payload, str):
-        text = repr(payload[: limit + 1])
-    else:
-        text = _repr.repr(payload)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Not frozen, on purpose: a frozen dataclass's __init__ sets each field through
-# object.__setattr__; with K8sEvent's, that was a fifth of parsing a message
+# object.__setattr__; with kube.events.Event's, that was a fifth of parsing a message
 # (bench/parse_events.py). Treat it as immutable all the same; it stays hashable.
 @dataclass(slots=True, kw_only=True, unsafe_hash=True)
 class Trigger:
@@ -133,7 +91,7 @@ class Trigger:
     message_id: str | None
     source_kind: SourceKind
     original: Mapping[str, Any] = field(hash=False)
-    k8s_event: K8sEvent | None = None
+    k8s_event: Event | None = None
     job_event: JobEvent | None = field(default=None, hash=False)
     owner: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -264,7 +222,7 @@ def _from_job_event(
         message_id=mid,
         source_kind="jobwarden",
         original=payload,
-        k8s_event=None if job_event.event is None else k8s_event_view(job_event.event),
+        k8s_event=None if job_event.event is None else event_view(job_event.event),
         job_event=job_event,
         owner=job_event.owner,
         labels=job_event.labels,
@@ -284,7 +242,7 @@ def _from_k8s_event(
         raise MalformedEventError(
             mid, "Kubernetes Event's involvedObject is not an object", payload
         )
-    view = k8s_event_view(payload)
+    view = event_view(payload)
     cluster = text(payload.get("clusterName")) or attributes.get("cluster") or default_cluster
     _require("cluster", cluster, "clusterName, attribute 'cluster' or the default", mid)
     namespace = view.involved_namespace or view.namespace
@@ -312,7 +270,7 @@ def _from_k8s_event(
     transition: Transition = "event"
     if kind == "Job" and view.type == "Warning" and view.reason in JOB_FAILURE_REASONS:
         transition = "failed"
-    elif kind == "Job" and view.type == "Normal" and view.reason == "Completed":
+    elif kind == "Job" and view.type == "Normal" and view.reason == COMPLETED:
         transition = "succeeded"
     if job_uid and transition != "event":
         dedupe_id = event_id(cluster, job_uid, transition)
@@ -329,7 +287,7 @@ def _from_k8s_event(
         transition=transition,
         reason=view.reason,
         message=view.message,
-        time=view.last_time,
+        time=view.last,
         event_id=dedupe_id,
         message_id=mid,
         source_kind="kubernetes-event-exporter",
@@ -342,7 +300,7 @@ def _from_k8s_event(
 
 
 def _job_of_pod(
-    involved: Mapping[str, Any], view: K8sEvent, mid: str | None, where: str
+    involved: Mapping[str, Any], view: Event, mid: str | None, where: str
 ) -> tuple[str, str]:
     """(job name, job uid or "") of a Pod: its Job ownerReference, else its labels."""
     refs = involved.get("ownerReferences")
@@ -372,7 +330,7 @@ def _job_of_pod(
             mid,
             f"{where} cannot be joined to a Job: no Job ownerReference and no job-name label{why}",
         )
-    return name, next((labels[k] for k in JOB_UID_LABELS if labels.get(k)), "")
+    return name, next((labels[k] for k in CONTROLLER_UID_LABELS if labels.get(k)), "")
 
 
 def _owner_name(involved: Mapping[str, Any], kind: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The JobEvent: what jobwarden's exporter publishes for each transition of a Job (DESIGN §3.3).
+"""The JobEvent: what jobwarden's exporter publishes per transition of a Job (ARCHITECTURE §3.3).
 
 One JobEvent per transition, delivered as a CloudEvent (directly, or as the data of a
 Pub/Sub message). The wire shape is JSON with camelCase names; Python code may use either
@@ -27,22 +27,20 @@ fields). `event_id`, `cloudevent_attributes` and `pubsub_attributes` give the ex
 envelope of a JobEvent; the id is deterministic, so a redelivery or a second exporter
 replica publishes the same id and consumers deduplicate on it.
 
-`K8sEvent` / `k8s_event_view` are the typed view of the Kubernetes Event a JobEvent (or a
-kubernetes-event-exporter message) carries, with the events.k8s.io quirks smoothed over.
+The Kubernetes Event a JobEvent carries (`event`) is read through `jobwarden.kube.events`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+from jobwarden.kube.events import event_key
 
 Transition = Literal["started", "succeeded", "failed", "suspended", "resumed", "stuck", "event"]
 TRANSITIONS: Final[tuple[str, ...]] = get_args(Transition)
@@ -64,10 +62,6 @@ _IDENTITY_RULES: Final = {
     "uid": (re.compile(UID_PATTERN), "letters, digits and '-'; at most 128"),
 }
 _ID_SCHEME: Final = "jobwarden.event-id.v1"
-_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
-# isinstance() tuple for "a JSON object": `dict | Mapping` written inline builds a new union
-# object on every call, a measurable share of parsing a message (bench/parse_events.py).
-MAPPING_TYPES: Final = (dict, Mapping)
 
 
 # Identities seen valid, per kind: a stream names the same clusters, namespaces and Jobs
@@ -167,7 +161,7 @@ class JobEvent(_Wire):
 
     @model_validator(mode="after")
     def _event_transition_carries_its_event(self) -> JobEvent:
-        if self.transition == "event" and not k8s_event_key(self.event)[0]:
+        if self.transition == "event" and not event_key(self.event)[0]:
             raise ValueError(
                 "transition 'event' needs the Kubernetes Event in 'event' "
                 "(with metadata.uid or metadata.name)"
@@ -177,7 +171,7 @@ class JobEvent(_Wire):
     @property
     def id(self) -> str:
         """The deterministic id of this transition (see `event_id`)."""
-        key, count = k8s_event_key(self.event) if self.transition == "event" else ("", 0)
+        key, count = event_key(self.event) if self.transition == "event" else ("", 0)
         return event_id(
             self.cluster,
             self.uid,
@@ -239,36 +233,13 @@ def event_id(
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()[:_ID_HEX_LENGTH]
 
 
-def k8s_event_key(event: Mapping[str, Any] | None) -> tuple[str, int]:
-    """(identity, count) of a Kubernetes Event JSON: metadata.uid (else namespace/name) and
-    `count` (else `series.count`, else 1). ("", 0) when the event has no identity."""
-    event = mapping(event)
-    meta = mapping(event.get("metadata"))
-    key = _event_key(text(meta.get("uid")), text(meta.get("namespace")), text(meta.get("name")))
-    if not key:
-        return "", 0
-    series_count = positive_int(mapping(event.get("series")).get("count"))
-    return key, positive_int(event.get("count")) or series_count or 1
-
-
-def _event_key(uid: str, namespace: str, name: str) -> str:
-    return uid or (f"{namespace}/{name}" if name else "")
-
-
-def positive_int(value: object) -> int:
-    """`value` if it is a plausible positive JSON integer, else 0."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
-        return value
-    return 0
-
-
 def rfc3339(moment: datetime) -> str:
     """`moment` in UTC as RFC 3339 with a `Z` suffix."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def cloudevent_attributes(job_event: JobEvent) -> dict[str, str]:
-    """The CloudEvent context attributes of a JobEvent (DESIGN §3.3); `time` only when known."""
+    """The CloudEvent context attributes of a JobEvent (ARCHITECTURE §3.3); `time` if known."""
     attributes = {
         "specversion": SPECVERSION,
         "id": job_event.id,
@@ -302,99 +273,3 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
         if isinstance(event_type, str) and event_type:
             attributes["eventType"] = event_type
     return attributes
-
-
-# Not frozen, on purpose: a frozen dataclass's __init__ sets each field through
-# object.__setattr__; with Trigger's, that was a fifth of parsing a message
-# (bench/parse_events.py). Treat it as immutable all the same; it stays hashable.
-@dataclass(slots=True, kw_only=True, unsafe_hash=True)
-class K8sEvent:
-    """A normalized view of a Kubernetes Event (core/v1 or events.k8s.io as core/v1 JSON).
-
-    `count` is `count`, else `series.count`, else 1. `first_time` is firstTimestamp →
-    eventTime → lastTimestamp → metadata.creationTimestamp; `last_time` is
-    series.lastObservedTime → eventTime → lastTimestamp → firstTimestamp →
-    metadata.creationTimestamp. Unparseable times count as absent; `component` is
-    source.component, else reportingComponent / reportingController.
-    """
-
-    uid: str
-    name: str
-    namespace: str
-    type: str
-    reason: str
-    message: str
-    count: int
-    first_time: datetime | None
-    last_time: datetime | None
-    component: str
-    involved_kind: str
-    involved_namespace: str
-    involved_name: str
-    involved_uid: str
-    involved_deleted: bool
-
-    @property
-    def key(self) -> str:
-        """The Event's identity: its uid, else `<namespace>/<name>`, else ""."""
-        return _event_key(self.uid, self.namespace, self.name)
-
-
-def k8s_event_view(event: Mapping[str, Any]) -> K8sEvent:
-    """The normalized view of a Kubernetes Event JSON; lenient: missing fields are empty."""
-    # Written flat (no helper call per field): it runs once per message of a busy stream.
-    get = event.get
-    meta, involved, series = mapping(get("metadata")), mapping(get("involvedObject")), None
-    first, last, event_time = get("firstTimestamp"), get("lastTimestamp"), get("eventTime")
-    created = meta.get("creationTimestamp")
-    count = positive_int(get("count"))
-    observed = None
-    if not count or "series" in event:
-        series = mapping(get("series"))
-        count = count or positive_int(series.get("count")) or 1
-        observed = series.get("lastObservedTime")
-    component = get("source")
-    component = component.get("component") if isinstance(component, MAPPING_TYPES) else None
-    if not (isinstance(component, str) and component):
-        component = get("reportingComponent")
-        if not (isinstance(component, str) and component):
-            component = get("reportingController")
-    return K8sEvent(
-        uid=v if isinstance(v := meta.get("uid"), str) else "",
-        name=v if isinstance(v := meta.get("name"), str) else "",
-        namespace=v if isinstance(v := meta.get("namespace"), str) else "",
-        type=v if isinstance(v := get("type"), str) else "",
-        reason=v if isinstance(v := get("reason"), str) else "",
-        message=v if isinstance(v := get("message"), str) else "",
-        count=count,
-        first_time=_first_time(first, event_time, last, created),
-        last_time=_first_time(observed, event_time, last, first, created),
-        component=component if isinstance(component, str) else "",
-        involved_kind=v if isinstance(v := involved.get("kind"), str) else "",
-        involved_namespace=v if isinstance(v := involved.get("namespace"), str) else "",
-        involved_name=v if isinstance(v := involved.get("name"), str) else "",
-        involved_uid=v if isinstance(v := involved.get("uid"), str) else "",
-        involved_deleted=involved.get("deleted") is True,
-    )
-
-
-def text(value: object) -> str:
-    """`value` if it is a string, else ""."""
-    return value if isinstance(value, str) else ""
-
-
-def mapping(value: object) -> Mapping[str, Any]:
-    """`value` if it is a mapping, else an empty one."""
-    return value if isinstance(value, MAPPING_TYPES) else _EMPTY
-
-
-def _first_time(*values: object) -> datetime | None:
-    """The first of `values` that parses as a time (UTC when it names no zone)."""
-    for value in values:
-        if isinstance(value, str) and value:
-            try:
-                moment = datetime.fromisoformat(value)
-            except (ValueError, OverflowError):
-                continue
-            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return None

@@ -9,8 +9,10 @@ in-cluster or GKE credentials into a `Credentials` is the cluster adapter's job.
 The transport is the test seam (as in httpx and lightkube): `KubeApi` builds the
 URL and headers, counts calls, maps statuses to errors and decodes JSON; a
 `Transport` only moves bytes. The default, `Urllib3Transport`, is a urllib3 pool
-set up from the credentials; `jobwarden.apirecording` records real answers through
-it and replays them in unit tests, so all of `KubeApi`'s own code runs there too.
+set up from the credentials; `jobwarden_dev.apirecording` records real answers
+through it and replays them in unit tests, so all of `KubeApi`'s own code runs there
+too. A transport that cannot reach the server raises `ConnectionError` (any `OSError`
+is taken so); `KubeApi` turns it into `ApiUnavailableError` naming request and server.
 """
 
 from __future__ import annotations
@@ -56,11 +58,6 @@ class Credentials:
         return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
 
 
-class TransportError(Exception):
-    """A transport could not send a request or read its answer (`KubeApi` maps it to
-    `ApiUnavailableError`, naming the request and the server)."""
-
-
 class Stream(Protocol):
     """The answer to a streamed request: its status, then body chunks until closed."""
 
@@ -71,14 +68,14 @@ class Stream(Protocol):
         ...
 
     def chunks(self) -> Iterator[bytes]:
-        """Body chunks as they arrive; raises `TransportError` if the stream breaks."""
+        """Body chunks as they arrive; raises `ConnectionError` if the stream breaks."""
         ...
 
     def close(self) -> None: ...
 
 
 class Transport(Protocol):
-    """Moves one request's bytes; raises `TransportError` when the server cannot be reached.
+    """Moves one request's bytes; raises `ConnectionError` when the server cannot be reached.
 
     `url` is the full URL (server, path and query); `timeout` is the read timeout in
     seconds, None for the transport's default.
@@ -108,13 +105,13 @@ class _Urllib3Stream:
         try:
             return bytes(self._response.read())
         except urllib3.exceptions.HTTPError as err:
-            raise TransportError(f"{type(err).__name__}: {err}") from err
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
 
     def chunks(self) -> Iterator[bytes]:
         try:
             yield from self._response.stream(65536)
         except urllib3.exceptions.HTTPError as err:
-            raise TransportError(f"{type(err).__name__}: {err}") from err
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
 
     def close(self) -> None:
         self._response.release_conn()
@@ -157,7 +154,7 @@ class Urllib3Transport:
                 method, url, body=body, headers=dict(headers), timeout=self._timeout(timeout)
             )
         except urllib3.exceptions.HTTPError as err:
-            raise TransportError(f"{type(err).__name__}: {err}") from err
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
         return response.status, bytes(response.data)
 
     def stream(
@@ -172,7 +169,7 @@ class Urllib3Transport:
                 timeout=self._timeout(timeout),
             )
         except urllib3.exceptions.HTTPError as err:
-            raise TransportError(f"{type(err).__name__}: {err}") from err
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
         return _Urllib3Stream(response)
 
 
@@ -257,7 +254,7 @@ class KubeApi:
             status, answer = self.transport.request(
                 method, self._url(path, params), headers=headers, body=data, timeout=timeout
             )
-        except TransportError as err:
+        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
             raise ApiUnavailableError(
                 f"{method} {path}: cannot reach the API server at {self.credentials.server} "
                 f"({err}); check that it is running and reachable",
@@ -307,7 +304,7 @@ class KubeApi:
             stream = self.transport.stream(
                 "GET", self._url(path, query), headers=self._headers, timeout=timeout_seconds + 10
             )
-        except TransportError as err:
+        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
             raise ApiUnavailableError(
                 f"WATCH {path}: cannot reach the API server at {self.credentials.server} ({err})",
                 method="WATCH",
@@ -323,7 +320,7 @@ class KubeApi:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
-        except TransportError as err:
+        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
             raise ApiUnavailableError(
                 f"WATCH {path}: the stream broke ({err})", method="WATCH", path=path
             ) from err

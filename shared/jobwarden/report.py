@@ -1,4 +1,4 @@
-"""The canonical report: one JSON document per (event, workflow) (DESIGN §3.6).
+"""The canonical report: one JSON document per (event, workflow) (ARCHITECTURE.md §3.6).
 
 Every workflow builds a `Report`; renderers (`jobwarden.render`) turn it into
 Markdown, HTML, Slack Block Kit and a Teams card; sinks store and deliver it.
@@ -21,33 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-Workflow = Literal[
-    "jobFailureReporter",
-    "jobInfoEnricher",
-    "jobEventsEnricher",
-    "jobPodEnricher",
-    "jobRestart",
-    "jobDelete",
-    "jobPerformanceAnalysis",
-]
-WORKFLOWS: tuple[Workflow, ...] = (
-    "jobFailureReporter",
-    "jobInfoEnricher",
-    "jobEventsEnricher",
-    "jobPodEnricher",
-    "jobRestart",
-    "jobDelete",
-    "jobPerformanceAnalysis",
-)
-WORKFLOW_TITLES: dict[str, str] = {
-    "jobFailureReporter": "Job failure report",
-    "jobInfoEnricher": "Job info",
-    "jobEventsEnricher": "Job events",
-    "jobPodEnricher": "Job pods",
-    "jobRestart": "Job restart",
-    "jobDelete": "Job delete",
-    "jobPerformanceAnalysis": "Job performance analysis",
-}
+from jobwarden.names import TITLES, WorkflowName
+
 Severity = Literal["info", "warning", "error"]
 
 
@@ -187,7 +162,7 @@ class Report(_Model):
     """One report of one workflow about one Job run."""
 
     id: str = Field(min_length=1)
-    workflow: Workflow
+    workflow: WorkflowName
     cluster: str
     namespace: str
     job: str
@@ -206,7 +181,7 @@ class Report(_Model):
 
     @property
     def workflow_title(self) -> str:
-        return WORKFLOW_TITLES[self.workflow]
+        return TITLES[self.workflow]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document as a dict (camelCase keys, ISO times)."""
@@ -225,7 +200,7 @@ class IndexEntry(_Model):
     """One line of the storage index across clusters (`index.json`)."""
 
     id: str
-    workflow: Workflow
+    workflow: WorkflowName
     cluster: str
     namespace: str
     job: str

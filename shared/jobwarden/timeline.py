@@ -1,69 +1,22 @@
 """Events of a Job and its pods as one deduplicated timeline.
 
-Both core/v1 Events and events.k8s.io/v1 Events are read through the core/v1 list
-(the API server stores them once and serves both shapes); the scheduler's
-events.k8s.io events arrive with no `count`, null first/last timestamps and
-`eventTime`/`series` set, so times fall back eventTime -> lastTimestamp ->
-firstTimestamp -> metadata.creationTimestamp. Repeats of the same reason on the
-same object are merged, with their total count and first/last times.
+The Events are `jobwarden.kube.events.Event` views (how both API shapes are read is
+told there). `parse_events` makes them fit for a report: the message redacted and cut
+to 1000 characters, an Event of no type counted as Normal. Repeats of the same reason
+on the same object are merged, with their total count and first/last times.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from jobwarden.jobevent import k8s_event_view
+from jobwarden.kube.events import Event, event_view
 from jobwarden.redact import redact_text
-from jobwarden.views import JSON
 
 _MAX_MESSAGE = 1000
-
-
-@dataclass(frozen=True)
-class KubeEvent:
-    """One Kubernetes Event, normalised from either API shape."""
-
-    uid: str
-    type: str
-    reason: str
-    message: str
-    object_kind: str
-    object_name: str
-    object_uid: str
-    count: int
-    first: dt.datetime | None
-    last: dt.datetime | None
-    component: str
-
-    @classmethod
-    def from_json(cls, e: JSON) -> KubeEvent:
-        """From an Event's JSON; the normalization is `jobevent.k8s_event_view`'s (one
-        place for the events.k8s.io quirks), plus redaction and a length cap here."""
-        if "involvedObject" not in e and "regarding" in e:  # events.k8s.io/v1 native shape
-            e = {**e, "involvedObject": e["regarding"]}
-        view = k8s_event_view(e)
-        note = e.get("note")  # events.k8s.io's name for the message
-        message = view.message or (note if isinstance(note, str) else "")
-        return cls(
-            uid=view.uid,
-            type=view.type or "Normal",
-            reason=view.reason,
-            message=redact_text(message)[:_MAX_MESSAGE],
-            object_kind=view.involved_kind,
-            object_name=view.involved_name,
-            object_uid=view.involved_uid,
-            count=view.count,
-            first=view.first_time,
-            last=view.last_time,
-            component=view.component,
-        )
-
-    @property
-    def object(self) -> str:
-        return f"{self.object_kind}/{self.object_name}"
 
 
 @dataclass(frozen=True)
@@ -83,19 +36,21 @@ _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def build_timeline(
-    events: Iterable[KubeEvent], *, object_uids: set[str], types: Iterable[str] | None = None
+    events: Iterable[Event], *, object_uids: set[str], types: Iterable[str] | None = None
 ) -> list[TimelineEntry]:
     """Merge the events of the given objects, keep `types`, and order them by first time."""
     wanted = set(types) if types is not None else None
-    merged: dict[tuple[str, str, str], list[KubeEvent]] = {}
+    merged: dict[tuple[str, str, str], list[Event]] = {}
     seen: set[str] = set()
     for event in events:
-        if event.object_uid not in object_uids or (wanted is not None and event.type not in wanted):
+        if event.involved_uid not in object_uids or (
+            wanted is not None and event.type not in wanted
+        ):
             continue
         if event.uid and event.uid in seen:
             continue
         seen.add(event.uid)
-        merged.setdefault((event.object, event.reason, event.type), []).append(event)
+        merged.setdefault((event.involved, event.reason, event.type), []).append(event)
     entries = []
     for (obj, reason, kind), group in merged.items():
         group.sort(key=lambda e: e.last or _EPOCH)
@@ -127,5 +82,14 @@ def by_severity(entries: list[TimelineEntry]) -> list[TimelineEntry]:
     )
 
 
-def parse_events(items: Iterable[Any]) -> list[KubeEvent]:
-    return [KubeEvent.from_json(e) for e in items if isinstance(e, dict)]
+def parse_events(items: Iterable[Any]) -> list[Event]:
+    """Listed Events' JSON as views fit for a report (module doc); non-objects are skipped."""
+    return [_for_report(event_view(e)) for e in items if isinstance(e, dict)]
+
+
+def _for_report(event: Event) -> Event:
+    return replace(
+        event,
+        type=event.type or "Normal",
+        message=redact_text(event.message)[:_MAX_MESSAGE],
+    )

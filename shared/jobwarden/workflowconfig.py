@@ -1,8 +1,8 @@
-"""The seed's `workflows.jobWorkflows` block: exactly its keys, its values as defaults.
+"""The `workflows.jobWorkflows` block: one typed section per Job workflow.
 
-The seven Job workflows each have a switch (`enabled`) and one or two options; the
-functions read them from `Settings.workflows.job_workflows`. Kept apart from
-`jobwarden.config` so that the seed's contract is one short page.
+The seven Job workflows each have a switch (`enabled`) and one or two options; handlers
+read their own section (`Settings.workflow(name)`, or a spec's typed `section`). Kept apart
+from `jobwarden.config` so that this contract is one short page.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from typing import Literal
 from pydantic import Field
 
 from jobwarden.configtypes import ConfigModel, Duration
+from jobwarden.names import WorkflowName, snake
 from jobwarden.quantities import parse_duration
 
 
-class JobFailureReporter(ConfigModel):
+class WorkflowSection(ConfigModel):
+    """What every workflow's section has: its switch."""
+
+    enabled: bool = True
+
+
+class JobFailureReporter(WorkflowSection):
     """Reports on failed Jobs."""
 
     enabled: bool = Field(default=True, description="Report on Jobs that enter the Failed state.")
@@ -26,7 +33,7 @@ class JobFailureReporter(ConfigModel):
     include_events: bool = Field(default=True, description="Add the Job's and its pods' events.")
 
 
-class JobInfoEnricher(ConfigModel):
+class JobInfoEnricher(WorkflowSection):
     """Job status and configuration reports."""
 
     enabled: bool = Field(default=True, description="Report a Job's status, conditions and spec.")
@@ -36,7 +43,7 @@ class JobInfoEnricher(ConfigModel):
     )
 
 
-class JobEventsEnricher(ConfigModel):
+class JobEventsEnricher(WorkflowSection):
     """Event timelines of a Job and its pods."""
 
     enabled: bool = Field(default=True, description="Report the events of a Job and its pods.")
@@ -45,7 +52,7 @@ class JobEventsEnricher(ConfigModel):
     )
 
 
-class JobPodEnricher(ConfigModel):
+class JobPodEnricher(WorkflowSection):
     """Pod-by-pod analysis of a Job."""
 
     enabled: bool = Field(
@@ -56,7 +63,7 @@ class JobPodEnricher(ConfigModel):
     )
 
 
-class JobRestart(ConfigModel):
+class JobRestart(WorkflowSection):
     """Restart over HTTP."""
 
     enabled: bool = Field(default=True, description="Serve restart requests (`job_restart`).")
@@ -66,7 +73,7 @@ class JobRestart(ConfigModel):
     )
 
 
-class JobDelete(ConfigModel):
+class JobDelete(WorkflowSection):
     """Delete over HTTP."""
 
     enabled: bool = Field(default=True, description="Serve delete requests (`job_delete`).")
@@ -76,7 +83,7 @@ class JobDelete(ConfigModel):
     )
 
 
-class JobPerformanceAnalysis(ConfigModel):
+class JobPerformanceAnalysis(WorkflowSection):
     """Run records and performance reports."""
 
     enabled: bool = Field(
@@ -92,7 +99,7 @@ class JobPerformanceAnalysis(ConfigModel):
 
 
 class JobWorkflows(ConfigModel):
-    """The seven Job workflows of the seed."""
+    """The seven Job workflows."""
 
     job_failure_reporter: JobFailureReporter = Field(
         default_factory=JobFailureReporter, description="Failure reports (`job_failure_reporter`)."
@@ -115,9 +122,15 @@ class JobWorkflows(ConfigModel):
         description="Performance analysis (`job_performance_analysis`).",
     )
 
+    def section(self, name: WorkflowName) -> WorkflowSection:
+        """The section of workflow `name` (`jobFailureReporter` -> `job_failure_reporter`)."""
+        value = getattr(self, snake(name))
+        assert isinstance(value, WorkflowSection)
+        return value
+
 
 class Workflows(ConfigModel):
-    """Holds the seed's `jobWorkflows` block."""
+    """Holds the `jobWorkflows` block."""
 
     job_workflows: JobWorkflows = Field(
         default_factory=JobWorkflows, description="Switches and options of each Job workflow."

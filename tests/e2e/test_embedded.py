@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobwarden.localstack.embedded import run_embedded
+from jobwarden_dev.localstack.embedded import run_embedded
 
 
 def test_every_demo_failure_is_reported_once_with_its_cause(

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.embedded import Pipeline
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.localstack.embedded import Pipeline
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_manifest
 
 

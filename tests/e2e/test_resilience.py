@@ -15,9 +15,9 @@ import pytest
 
 from jobwarden.jobevent import pubsub_attributes
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.embedded import Pipeline
-from jobwarden.localstack.processes import free_ports, stop_pid
-from jobwarden.localstack.stack import LocalStack, StackInfo
+from jobwarden_dev.localstack.embedded import Pipeline
+from jobwarden_dev.localstack.processes import free_ports, stop_pid
+from jobwarden_dev.localstack.stack import LocalStack, StackInfo
 from tests.support.events import job_event
 from tests.support.kube import job_condition, job_manifest, unreachable_kubeconfig, wait_for
 from tests.support.webhook import WebhookReceiver

@@ -1,7 +1,7 @@
 """jobwarden.actions restart and delete over HTTP, with real tokens and RBAC on the local stack.
 
 Requests go through functions-framework's test client to two-line functions (written to a
-temporary folder) that call `jobwarden.actions.edge.respond`, with the runtime set by
+temporary folder) that call `jobwarden.edge.on_request`, with the runtime set by
 `jobwarden.runtime.set_default_runtime`.
 """
 
@@ -19,8 +19,8 @@ from functions_framework import create_app
 from jobwarden.actions import ledger
 from jobwarden.actions.confirm import decode
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import Runtime, set_default_runtime
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 from tests.support.runtime import make_runtime
 
@@ -31,16 +31,16 @@ import functions_framework
 
 @functions_framework.http
 def job_restart(request):
-    from jobwarden.actions.edge import respond
+    from jobwarden.edge import on_request
 
-    return respond("restart", request)
+    return on_request("jobRestart", request)
 
 
 @functions_framework.http
 def job_delete(request):
-    from jobwarden.actions.edge import respond
+    from jobwarden.edge import on_request
 
-    return respond("delete", request)
+    return on_request("jobDelete", request)
 """
 OPERATOR = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from jobwarden.bridge import Bridge, Route
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.bridge import Bridge, Route
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.webhook import WebhookReceiver
 
 

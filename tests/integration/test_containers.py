@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobwarden import bundle
+from jobwarden_dev import bundle
 from tests.support.checkov import run_checkov
 from tests.support.dockerfile import Stage, final_stage, instructions
 
@@ -134,7 +134,7 @@ def test_the_function_image_refuses_to_build_without_a_function() -> None:
 
 def test_the_exporter_image_runs_the_exporter_program(tmp_path: Path) -> None:
     stage = final_stage(EXPORTER_DOCKERFILE)
-    assert stage.entrypoint == ["python", "-m", "jobwarden.exporter"]
+    assert stage.entrypoint == ["python", "-m", "jobwarden_exporter"]
     assert stage.user == NOBODY
     assert stage.exposed == ["8080"]
     assert stage.env["PATH"].startswith("/venv/bin:")

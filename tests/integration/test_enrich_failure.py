@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
-from jobwarden.enrich import JobGoneError, enrich
-from jobwarden.errors import ForbiddenError
+from jobwarden.enrich import cron_history, enrich, get_cronjob
+from jobwarden.errors import ForbiddenError, JobGoneError
 from jobwarden.failure import analyse
+from jobwarden.kube import paths
+from jobwarden.kube.objects import Job, JobRef
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import JobRef
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 
 
@@ -226,3 +228,43 @@ def test_failed_indexes_of_an_indexed_job_are_listed(admin: KubeApi, namespace: 
     result = analyse(enrich(admin, ref))
     assert result.job_reason == "FailedIndexes"
     assert "Indexes 0,1 of this Indexed Job failed" in result.headline.title
+
+
+def test_cron_history_knows_a_last_success_whose_job_is_gone(
+    admin: KubeApi, namespace: str
+) -> None:
+    cron = admin.create(
+        paths.cronjobs(namespace),
+        {
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "schedule": "0 3 * * *",
+                "suspend": True,  # no runs of its own during the test
+                "jobTemplate": {"spec": job_manifest("x", outcome="fail")["spec"]},
+            },
+        },
+    )
+    # what the CronJob controller records when a run succeeds; that run's Job may be
+    # deleted since (successfulJobsHistoryLimit), the CronJob remembers
+    admin.merge_patch(
+        paths.cronjob(namespace, "nightly") + "/status",
+        {"status": {"lastSuccessfulTime": "2026-01-02T03:04:05Z"}},
+    )
+    view = get_cronjob(admin, namespace, "nightly")
+    assert view is not None and (view.schedule, view.suspend) == ("0 3 * * *", True)
+    manifest = job_manifest("nightly-1", outcome="fail")
+    manifest["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "name": "nightly",
+            "uid": cron["metadata"]["uid"],
+            "controller": True,
+        }
+    ]
+    ref = _run(admin, namespace, manifest)
+    history = cron_history(admin, Job.from_json(admin.get(paths.job(namespace, ref.name))))
+    assert history is not None
+    assert history.consecutive_failures == 1
+    assert history.last_success == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert get_cronjob(admin, namespace, "gone") is None

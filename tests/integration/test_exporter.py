@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from jobwarden.exporter.leader import LeaseConfig
-from jobwarden.exporter.server import StatusServer
-from jobwarden.exporter.service import Exporter, ExporterStartupError
 from jobwarden.jobevent import JobEvent, event_id
 from jobwarden.kubeapi import Credentials, KubeApi
-from jobwarden.localstack.processes import free_ports
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.localstack.processes import free_ports
+from jobwarden_dev.localstack.stack import StackInfo
+from jobwarden_exporter.leader import LeaseConfig
+from jobwarden_exporter.server import StatusServer
+from jobwarden_exporter.service import Exporter, ExporterStartupError
 from tests.support.exporter import CLUSTER, Inbox, make_exporter
 from tests.support.kube import job_condition, job_manifest, wait_for
 from tests.support.tcpproxy import TcpProxy

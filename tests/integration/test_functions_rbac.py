@@ -23,8 +23,8 @@ from functions_framework import create_app
 
 from jobwarden.errors import ApiError, ApiUnavailableError, ForbiddenError, NotFoundError
 from jobwarden.kubeapi import Credentials, KubeApi
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import set_default_runtime
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.events import from_jobwarden, job_event
 from tests.support.helm import apply
 from tests.support.knative import install_service_crd

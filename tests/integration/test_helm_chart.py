@@ -30,13 +30,13 @@ from functions_framework import create_app
 
 from jobwarden.config import Settings, parse_config
 from jobwarden.errors import ForbiddenError, NotFoundError
-from jobwarden.exporter.leader import LeaseConfig
-from jobwarden.exporter.service import needed_permissions
-from jobwarden.exporter.watcher import WatchOptions
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.processes import free_ports
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import set_default_runtime
+from jobwarden_dev.localstack.processes import free_ports
+from jobwarden_dev.localstack.stack import StackInfo
+from jobwarden_exporter.leader import LeaseConfig
+from jobwarden_exporter.service import needed_permissions
+from jobwarden_exporter.watcher import WatchOptions
 from tests.support.events import eventarc
 from tests.support.exporter import Inbox, Message
 from tests.support.helm import apply, find, notes, object_path, one, template
@@ -389,7 +389,7 @@ class Installed:
                     return f"{flag}{eq}{path}{value.removeprefix(mount_path)}"
             return arg
 
-        argv = [sys.executable, "-m", "jobwarden.exporter", *map(local, box["args"])]
+        argv = [sys.executable, "-m", "jobwarden_exporter", *map(local, box["args"])]
         return argv, env
 
     def run(self, stack: StackInfo, token: str) -> subprocess.Popen[str]:

@@ -9,12 +9,13 @@ import pytest
 import yaml
 
 from jobwarden.config import Settings, json_schema
-from jobwarden.helmschema import main, readme_with_table, render, values_schema
+from jobwarden_dev.helmschema import main, readme_with_table, render, values_schema
 from tests.support.helm import CHART, REQUIRED, lint, template_error
 
 REGENERATE = (
-    "regenerate: python -m jobwarden.helmschema > infra/helm/jobwarden-exporter/values.schema.json"
-    " (or `python -m jobwarden.helmschema --write`, which also updates the README table)"
+    "regenerate: python -m jobwarden_dev.helmschema"
+    " > infra/helm/jobwarden-exporter/values.schema.json"
+    " (or `python -m jobwarden_dev.helmschema --write`, which also updates the README table)"
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from jobwarden.errors import ForbiddenError
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 
 JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"

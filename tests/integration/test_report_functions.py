@@ -15,9 +15,9 @@ import pytest
 from functions_framework import create_app
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden.sinks.webhooks import verify_signature
+from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.events import eventarc, from_event_exporter, from_jobwarden, job_event
 from tests.support.kube import job_condition, job_manifest, unreachable_kubeconfig, wait_for
 from tests.support.runtime import make_runtime

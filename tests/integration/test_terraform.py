@@ -28,12 +28,12 @@ import hcl2
 import pytest
 import yaml
 
-from jobwarden.bridge import FILTERS as BRIDGE_FILTERS
-from jobwarden.bundle import discover_functions, targets_of
 from jobwarden.config import CONFIG_ENV, Settings, parse_config
 from jobwarden.configtypes import ENV_PATTERN
 from jobwarden.intake import PUBSUB_CLOUDEVENT_TYPE, parse_cloudevent
 from jobwarden.jobevent import TRANSITIONS, JobEvent, pubsub_attributes
+from jobwarden_dev.bridge import FILTERS as BRIDGE_FILTERS
+from jobwarden_dev.bundle import discover_functions, targets_of
 from tests.support.checkov import run_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,7 +309,7 @@ def test_pubsub_service_agent_may_dead_letter() -> None:
 
 # --- 3. filters take exactly each workflow's transitions ----------------------------------------
 
-#: DESIGN §3.1: the transitions each event workflow is triggered by.
+#: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
     "job_failure_reporter": {"failed"},
     "job_info_enricher": {"failed", "stuck"},
@@ -387,7 +387,7 @@ def test_http_functions_are_invoked_only_by_the_listed_members() -> None:
     push = resource("google_cloud_run_v2_service_iam_member", "push_invoker")
     assert push["for_each"] == "${local.event_targets}"
     assert push["member"] == "serviceAccount:${google_service_account.push.email}"
-    # run.invoker belongs on the Cloud Run service (notes/event-formats.md §4), not elsewhere.
+    # run.invoker belongs on the Cloud Run service (ARCHITECTURE.md §4.4), not elsewhere.
     kinds = {rtype for rtype, _ in resources()}
     assert not {
         k
@@ -574,7 +574,7 @@ builds_tofu = pytest.mark.timeout(1800)
 
 @pytest.fixture(scope="session")
 def tofu() -> Path:
-    from jobwarden.localstack.tools import ensure_tools
+    from jobwarden_dev.localstack.tools import ensure_tools
 
     return ensure_tools(only=["tofu"])["tofu"]
 
@@ -847,7 +847,7 @@ def test_push_subscription_body_reaches_the_function_as_the_pubsub_cloudevent(
 ) -> None:
     from functions_framework import create_app
 
-    import jobwarden.workflows.edge as edge
+    import jobwarden.edge as edge
 
     seen: list[tuple[str, Any]] = []
     monkeypatch.setattr(edge, "on_cloudevent", lambda wf, event: seen.append((wf, event)))

@@ -1,7 +1,7 @@
 """Build the triggers a function really receives: Eventarc Pub/Sub CloudEvents (binary mode).
 
 Two payload formats ride inside: a jobwarden JobEvent (our exporter) and a
-kubernetes-event-exporter Event (resmoio shape, notes/event-formats.md §2).
+kubernetes-event-exporter Event (resmoio shape, ARCHITECTURE.md §4.2).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from jobwarden.exporter.transitions import Detected
-from jobwarden.exporter.watcher import job_event as exporter_job_event
 from jobwarden.jobevent import JobEvent, pubsub_attributes
-from jobwarden.views import Job
+from jobwarden.kube.objects import Job
+from jobwarden_exporter.transitions import Detected
+from jobwarden_exporter.watcher import job_event as exporter_job_event
 
 TOPIC = "//pubsub.googleapis.com/projects/jobwarden-local/topics/job-events"
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jobwarden.exporter.leader import LeaseConfig
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.publisher import BufferedPublisher
-from jobwarden.exporter.pubsub import PubSubClient
-from jobwarden.exporter.service import Exporter
-from jobwarden.exporter.watcher import WatchOptions
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.leader import LeaseConfig
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.publisher import BufferedPublisher
+from jobwarden_exporter.pubsub import PubSubClient
+from jobwarden_exporter.service import Exporter
+from jobwarden_exporter.watcher import WatchOptions
 
 CLUSTER = "local"
 

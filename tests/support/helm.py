@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.tools import ensure_tools
+from jobwarden_dev.localstack.tools import ensure_tools
 
 JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]

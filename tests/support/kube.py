@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import KubeApi
-from jobwarden.localstack.processes import free_ports
-from jobwarden.localstack.stack import StackInfo
+from jobwarden_dev.localstack.processes import free_ports
+from jobwarden_dev.localstack.stack import StackInfo
 
 T = TypeVar("T")
 JSON = dict[str, Any]

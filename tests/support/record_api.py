@@ -6,7 +6,7 @@ controller to mark them, then posts the Eventarc Pub/Sub CloudEvent announcing t
 transition to each workflow's real function (functions-framework test client) with
 cluster `local` reached through a `RecordingTransport`. So exactly the requests the code
 makes are recorded, with the answers the real API server gave. One file per scenario:
-`tests/fixtures/recorded/<scenario>.json` (format: `jobwarden.apirecording`). The files
+`tests/fixtures/recorded/<scenario>.json` (format: `jobwarden_dev.apirecording`). The files
 hold no credentials: request headers are not recorded, the server's address is replaced
 by `https://kube-apiserver.invalid`, and `metadata.managedFields` is dropped.
 
@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobwarden.apirecording import Exchange, Recording, RecordingTransport
 from jobwarden.errors import NotFoundError
 from jobwarden.kubeapi import KubeApi, Urllib3Transport
-from jobwarden.localstack.stack import LocalStack, StackInfo
+from jobwarden_dev.apirecording import Exchange, Recording, RecordingTransport
+from jobwarden_dev.localstack.stack import LocalStack, StackInfo
 from tests.support.kube import job_manifest, wait_for
 from tests.support.replay import (
     FUNCTIONS,

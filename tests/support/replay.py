@@ -15,13 +15,13 @@ from typing import Any
 
 from functions_framework import create_app
 
-from jobwarden.apirecording import Recording
 from jobwarden.cluster import ClusterRegistry, ClusterSpec
 from jobwarden.config import parse_config
 from jobwarden.kubeapi import Credentials, KubeApi, Transport
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden.sinks.memory import MemoryBlobs
 from jobwarden.sinks.storage import BlobReportStore
+from jobwarden_dev.apirecording import Recording
 from tests.support.events import from_jobwarden, job_event
 
 ROOT = Path(__file__).resolve().parents[2]

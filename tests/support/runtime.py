@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from jobwarden.config import parse_config
-from jobwarden.localstack.stack import StackInfo
 from jobwarden.runtime import Runtime, registry_for
+from jobwarden_dev.localstack.stack import StackInfo
 
 
 def make_runtime(

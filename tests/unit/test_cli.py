@@ -13,6 +13,7 @@ import pytest
 
 from jobwarden import cli
 from jobwarden.sinks.storage import open_store
+from jobwarden_dev import cli as console
 from tests.support.reports import oomkilled_report, performance_report
 
 
@@ -35,6 +36,20 @@ def test_reports_lists_newest_first_and_filters(
     (line,) = capsys.readouterr().out.splitlines()
     assert oomkilled_report().id in line
     assert "OOMKilled" in line or "memory" in line
+
+
+def test_the_console_command_offers_run_and_every_user_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        console.main(["--help"])
+    assert exited.value.code == 0
+    listed = capsys.readouterr().out
+    for command in ("run", "reports", "show", "restart", "delete"):
+        assert command in listed
+    assert cli.build_parser(console.add_run).parse_args(["run"]).func is console.cmd_run
+    with pytest.raises(SystemExit):  # the runtime's own parser has no demo to run
+        cli.build_parser().parse_args(["run"])
 
 
 def test_show_prints_a_report_in_markdown(

@@ -28,7 +28,7 @@ from jobwarden.quantities import format_memory, parse_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The Configuration block of the seed (seed/000_d91477610f1d4e32.txt), verbatim.
+# The documented `workflows.jobWorkflows` block with its defaults, verbatim.
 SEED_BLOCK = """
 workflows:
   jobWorkflows:

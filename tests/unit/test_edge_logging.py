@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from jobwarden.edge import RetryWithoutTraceback
 from jobwarden.errors import ApiUnavailableError
-from jobwarden.workflows.edge import RetryWithoutTraceback
 
 
 def _render(exc: BaseException) -> str:

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import responses
 
-from jobwarden.apirecording import Recording, ReplayTransport
 from jobwarden.report import Report
 from jobwarden.runtime import Runtime
 from jobwarden.sinks import webhooks
 from jobwarden.sinks.storage import BlobReportStore
+from jobwarden_dev.apirecording import Recording, ReplayTransport
 from tests.support.replay import (
     REPORT_WORKFLOWS,
     default_runtime,
@@ -329,7 +329,6 @@ def test_a_busy_webhook_makes_the_event_retried_then_one_post_once_it_is_healthy
     assert played.report(workflow).id == report.id
 
 
-@pytest.mark.xfail(strict=True, reason="handler fix on main")
 @pytest.mark.parametrize("workflow", REPORT_WORKFLOWS)
 def test_a_webhook_refusing_with_400_is_acknowledged_and_recorded_with_its_status(
     scenario: Any, hook: responses.RequestsMock, workflow: str

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from jobwarden.errors import NotFoundError
-from jobwarden.exporter.leader import LeaseConfig
-from jobwarden.exporter.service import ExporterStartupError, needed_permissions, preflight
-from jobwarden.exporter.watcher import WatchOptions
+from jobwarden_exporter.leader import LeaseConfig
+from jobwarden_exporter.service import ExporterStartupError, needed_permissions, preflight
+from jobwarden_exporter.watcher import WatchOptions
 
 USER = "system:serviceaccount:jobwarden:exporter"
 LEASE = LeaseConfig("jobwarden", "exporter-lease", "pod-0")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.publisher import BufferedPublisher, PublishRejectedError, message_for
 from jobwarden.jobevent import JobEvent, event_id
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.publisher import BufferedPublisher, PublishRejectedError, message_for
 
 TOPIC = "projects/p/topics/job-events"
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobwarden.exporter.tracker import EventMemory, JobTracker
-from jobwarden.exporter.transitions import detect, first_look, stuck
-from jobwarden.views import Job
+from jobwarden.kube.objects import Job
+from jobwarden_exporter.tracker import EventMemory, JobTracker
+from jobwarden_exporter.transitions import detect, first_look, stuck
 
 T0 = dt.datetime(2026, 5, 1, 2, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)

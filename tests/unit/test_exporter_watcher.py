@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from jobwarden.errors import ApiUnavailableError, ForbiddenError
-from jobwarden.exporter.metrics import Metrics
-from jobwarden.exporter.watcher import JobWatch, WatchOptions
 from jobwarden.jobevent import JobEvent
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.watcher import JobWatch, WatchOptions
 
 JSON = dict[str, Any]
 NS = "batch"

@@ -6,7 +6,7 @@ from typing import Any
 
 from jobwarden.enrich import Enrichment, PodReport, phase_times
 from jobwarden.failure import analyse
-from jobwarden.views import Job, JobRef, Pod
+from jobwarden.kube.objects import Job, JobRef, Pod
 
 T0 = "2026-11-01T10:00:00Z"
 

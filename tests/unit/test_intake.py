@@ -340,9 +340,9 @@ def test_pod_backoff_event_is_joined_to_its_job_through_the_owner_reference() ->
     assert (view.involved_kind, view.involved_name) == ("Pod", "nightly-28744-x7k2p")
     assert view.component == "kubelet"
     assert view.count == 5
-    assert view.first_time == datetime(2024, 5, 1, 2, 1, 10, tzinfo=UTC)
-    assert view.last_time == datetime(2024, 5, 1, 2, 4, 55, tzinfo=UTC)
-    assert trigger.time == view.last_time
+    assert view.first == datetime(2024, 5, 1, 2, 1, 10, tzinfo=UTC)
+    assert view.last == datetime(2024, 5, 1, 2, 4, 55, tzinfo=UTC)
+    assert trigger.time == view.last
 
 
 def test_owner_reference_wins_over_labels_when_they_disagree() -> None:
@@ -423,7 +423,7 @@ def test_scheduler_event_takes_its_time_from_event_time_and_counts_once() -> Non
     assert view is not None
     assert (trigger.namespace, trigger.job, trigger.job_uid) == ("ml", "train-7", None)
     assert view.count == 1
-    assert view.first_time == view.last_time == datetime(2024, 5, 1, 4, 0, 0, 123456, tzinfo=UTC)
+    assert view.first == view.last == datetime(2024, 5, 1, 4, 0, 0, 123456, tzinfo=UTC)
     assert view.component == "default-scheduler"
     assert trigger.reason == "FailedScheduling"
 
@@ -434,7 +434,7 @@ def test_event_with_no_times_at_all_falls_back_to_its_creation_timestamp() -> No
     view = parse_push_body(push_body(event)).k8s_event
 
     assert view is not None
-    assert view.last_time == datetime(2024, 5, 1, 4, 0, tzinfo=UTC)
+    assert view.last == datetime(2024, 5, 1, 4, 0, tzinfo=UTC)
 
 
 def test_cluster_comes_from_cluster_name_then_message_attribute_then_default() -> None:

@@ -18,7 +18,7 @@ from jobwarden.errors import (
     TemporaryError,
 )
 from jobwarden.kubeapi import Credentials, KubeApi
-from jobwarden.localstack.processes import free_ports
+from jobwarden_dev.localstack.processes import free_ports
 
 STATUS_FOR_PATH = {"/missing": 404, "/forbidden": 403, "/conflict": 409, "/busy": 429, "/down": 503}
 

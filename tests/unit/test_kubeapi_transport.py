@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from jobwarden.apirecording import (
+from jobwarden.errors import ApiUnavailableError, NotFoundError
+from jobwarden.kubeapi import Credentials, KubeApi, Stream
+from jobwarden_dev.apirecording import (
     SCRUBBED_SERVER,
     Exchange,
-    NotRecordedError,
     Recording,
     RecordingTransport,
     ReplayTransport,
 )
-from jobwarden.errors import ApiUnavailableError, NotFoundError
-from jobwarden.kubeapi import Credentials, KubeApi, Stream, TransportError
+from jobwarden_dev.errors import NotRecordedError
 
 SERVER = "https://10.9.8.7:6443"
 TOKEN = "tok-very-secret"
@@ -55,13 +55,13 @@ class _Scripted:
     ) -> tuple[int, bytes]:
         self.headers.append(dict(headers))
         if url.endswith("/down"):
-            raise TransportError("ConnectionRefused")
+            raise ConnectionRefusedError("ConnectionRefused")
         return self.answers[url.removeprefix(SERVER)]
 
     def stream(
         self, method: str, url: str, *, headers: Mapping[str, str], timeout: float | None
     ) -> Stream:
-        raise TransportError("no streams here")
+        raise ConnectionError("no streams here")
 
 
 def test_replayed_answers_go_through_kubeapis_json_errors_and_call_count() -> None:

@@ -13,16 +13,16 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from jobwarden.localstack.logagent import cri_lines
-from jobwarden.localstack.pki import create_pki
-from jobwarden.localstack.processes import (
+from jobwarden_dev.localstack.logagent import cri_lines
+from jobwarden_dev.localstack.pki import create_pki
+from jobwarden_dev.localstack.processes import (
     Process,
     free_ports,
     process_gone,
     process_start_time,
     stop_pid,
 )
-from jobwarden.localstack.tools import TOOLS, repo_root, tool_key
+from jobwarden_dev.localstack.tools import TOOLS, repo_root, tool_key
 
 
 def test_tool_cache_key_changes_when_a_pin_changes(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_stop_pid_stops_the_whole_process_group(tmp_path: Path) -> None:
 def test_kubeconfig_keeps_yaml_boolean_like_names_as_strings(tmp_path: Path) -> None:
     import yaml
 
-    from jobwarden.localstack.stack import _kubeconfig
+    from jobwarden_dev.localstack.stack import _kubeconfig
 
     text = _kubeconfig("no", "https://127.0.0.1:1", tmp_path / "ca", tmp_path / "c", tmp_path / "k")
     config = yaml.safe_load(text)
@@ -125,7 +125,7 @@ def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_without_go_the_stack_tiers_skip_in_one_line_and_with_ci_they_fail() -> None:
     a_stack_test = "tests/integration/test_local_stack.py::test_pod_logs_are_served_through_the_api"
     pytest_argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", a_stack_test]
-    tools_argv = [sys.executable, "-m", "jobwarden.localstack", "tools", "--unless-no-go"]
+    tools_argv = [sys.executable, "-m", "jobwarden_dev.localstack", "tools", "--unless-no-go"]
 
     skipped = _run(pytest_argv, _without_go())
     assert skipped.returncode == 0, skipped.stdout

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from jobwarden.config import parse_config
+from jobwarden.edge import handle_cloudevent, handle_http
 from jobwarden.enrich import Enrichment, PodReport, Usage, phase_times
+from jobwarden.httpapi import HttpRequest
 from jobwarden.jobevent import JobEvent
+from jobwarden.kube.events import Event, event_view
+from jobwarden.kube.objects import Job, JobRef, Pod
 from jobwarden.performance.analysis import analyse_runs, family_stats, window
 from jobwarden.performance.evidence import event_phases
-from jobwarden.performance.handler import handle_performance_event, handle_performance_request
 from jobwarden.performance.report import build_report
 from jobwarden.performance.runs import (
     ContainerUsage,
@@ -33,8 +36,6 @@ from jobwarden.performance.stats import percentile, trend
 from jobwarden.render.html import render_html
 from jobwarden.runtime import Runtime, registry_for
 from jobwarden.sinks.storage import ReportStore, open_store
-from jobwarden.timeline import KubeEvent
-from jobwarden.views import Job, JobRef, Pod
 
 T0 = dt.datetime(2024, 5, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -373,9 +374,18 @@ def test_record_of_an_unfinished_job_is_refused() -> None:
 
 
 def test_phases_of_pods_deleted_at_the_deadline_come_from_their_events() -> None:
-    def event(kind: str, name: str, uid: str, reason: str, at: int, message: str = "") -> KubeEvent:
-        when = T0 + dt.timedelta(seconds=at)
-        return KubeEvent("", "Normal", reason, message, kind, name, uid, 1, when, when, "")
+    def event(kind: str, name: str, uid: str, reason: str, at: int, message: str = "") -> Event:
+        when = (T0 + dt.timedelta(seconds=at)).isoformat()
+        return event_view(
+            {
+                "involvedObject": {"kind": kind, "name": name, "uid": uid},
+                "type": "Normal",
+                "reason": reason,
+                "message": message,
+                "firstTimestamp": when,
+                "lastTimestamp": when,
+            }
+        )
 
     e = failed_enrichment()
     events = (
@@ -558,6 +568,17 @@ def runtime(tmp_path: Path, **flow: Any) -> Runtime:
         env={},
         clock=lambda: T0 + dt.timedelta(hours=23),
     )
+
+
+def handle_performance_event(attributes: Any, data: Any, rt: Runtime) -> str:
+    return handle_cloudevent("jobPerformanceAnalysis", attributes, data, rt)
+
+
+def handle_performance_request(
+    body: Any, query: dict[str, str], rt: Runtime
+) -> tuple[int, str, str]:
+    answer = handle_http("jobPerformanceAnalysis", HttpRequest("POST", body, query), rt)
+    return answer.status, answer.text, answer.content_type
 
 
 def ce(event: JobEvent) -> tuple[dict[str, str], bytes]:

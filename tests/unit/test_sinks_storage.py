@@ -1,4 +1,4 @@
-"""file:// report storage: DESIGN layout, idempotent and atomic writes, cross-cluster index."""
+"""file:// report storage: the documented layout, idempotent atomic writes, cross-cluster index."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobwarden.timeline import KubeEvent, build_timeline, by_severity, parse_events
+from jobwarden.kube.events import Event
+from jobwarden.timeline import build_timeline, by_severity, parse_events
 
 JOB_UID, POD_UID = "job-uid", "pod-uid"
 
@@ -108,5 +109,5 @@ def test_type_filter_and_most_severe_first() -> None:
 
 def test_secret_in_an_event_message_is_redacted() -> None:
     (event,) = parse_events([core("a", "Failed", message="pull with password=hunter2 failed")])
-    assert isinstance(event, KubeEvent)
+    assert isinstance(event, Event)
     assert "hunter2" not in event.message

@@ -14,9 +14,7 @@ from responses import matchers
 
 from jobwarden.errors import (
     ConfigError,
-    PermanentError,
     TemporaryError,
-    WebhookRejectedError,
     WebhookUnavailableError,
 )
 from jobwarden.report import Report
@@ -29,6 +27,7 @@ from jobwarden.sinks.webhooks import (
     RetryPolicy,
     Webhook,
     deliver,
+    delivery_key,
     sign,
     verify_signature,
 )
@@ -195,27 +194,36 @@ def test_connection_errors_and_timeouts_are_retried(
 
 
 @responses.activate
-def test_a_400_is_not_retried_and_is_a_permanent_error_naming_webhook_and_status(
-    store: ReportStore, poster: Poster, sleeps: list[float]
+def test_a_400_is_not_retried_and_is_recorded_as_refused_naming_webhook_and_status(
+    store: ReportStore, poster: Poster, sleeps: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
     responses.post(SLACK_URL, status=400, body="invalid_blocks")
-    with pytest.raises(WebhookRejectedError) as caught:
-        deliver(oomkilled_report(), [slack()], store, poster=poster)
-    assert isinstance(caught.value, PermanentError)
+    report = oomkilled_report()
+    results = deliver(report, [slack()], store, poster=poster)
+    assert [(r.webhook, r.status, r.http_status) for r in results] == [("oncall", "refused", 400)]
     assert len(responses.calls) == 1 and sleeps == []
-    message = str(caught.value)
-    assert (
-        "oncall (hooks.slack.com)" in message and "400" in message and "invalid_blocks" in message
-    )
-    assert caught.value.webhook == "oncall" and caught.value.status == 400
-    assert store.list("deliveries/") == []
+    logged = caplog.text
+    assert "oncall (hooks.slack.com)" in logged and "400" in logged and "invalid_blocks" in logged
+    record = store.get_json(delivery_key(report.id, "oncall"))
+    assert record["outcome"] == "refused" and record["httpStatus"] == 400
+    assert "invalid_blocks" in record["error"]
+    again = deliver(report, [slack()], store, poster=poster)  # a redelivery: no second post
+    assert [r.status for r in again] == ["already refused"] and len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_408_is_retried_like_a_429(store: ReportStore, poster: Poster) -> None:
+    responses.post(SLACK_URL, status=408, body="request timeout")
+    responses.post(SLACK_URL, status=200, body="ok")
+    results = deliver(oomkilled_report(), [slack()], store, poster=poster)
+    assert [(r.status, r.attempts) for r in results] == [("delivered", 2)]
 
 
 @responses.activate
 def test_a_redirect_is_not_followed(store: ReportStore, poster: Poster) -> None:
     responses.post(SLACK_URL, status=302, headers={"Location": "https://elsewhere.example.com/"})
-    with pytest.raises(WebhookRejectedError, match="302"):
-        deliver(oomkilled_report(), [slack()], store, poster=poster)
+    results = deliver(oomkilled_report(), [slack()], store, poster=poster)
+    assert [(r.status, r.http_status) for r in results] == [("refused", 302)]
     assert len(responses.calls) == 1
 
 
@@ -278,27 +286,26 @@ def test_webhooks_only_get_the_workflows_routed_to_them(store: ReportStore, post
 
 
 @responses.activate
-def test_webhook_urls_never_appear_in_errors_logs_or_reprs(
+def test_webhook_urls_never_appear_in_errors_logs_records_or_reprs(
     store: ReportStore, poster: Poster, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     responses.post(SLACK_URL, body=requests.ConnectionError(f"cannot reach {SLACK_URL}"))
     responses.post(JSON_URL, status=403, body=f"forbidden for {JSON_URL}")
-    errors: list[BaseException] = []
-    for hook in (slack(), audit()):
-        try:
-            deliver(oomkilled_report(), [hook], store, poster=poster)
-        except (WebhookRejectedError, WebhookUnavailableError) as err:
-            errors.append(err)
-    assert len(errors) == 2
-    seen = [str(e) for e in errors] + [repr(e) for e in errors] + [repr(slack()), repr(audit())]
+    report = oomkilled_report()
+    with pytest.raises(WebhookUnavailableError) as caught:
+        deliver(report, [slack(), audit()], store, poster=poster)
+    err = caught.value
+    refusal = store.get_json(delivery_key(report.id, "audit"))
+    seen = [str(err), repr(err), repr(slack()), repr(audit()), json.dumps(refusal)]
     seen += [r.getMessage() for r in caplog.records]
-    seen += [str(e.__cause__) for e in errors] + [str(e.__context__) for e in errors]
+    seen += [str(err.__cause__), str(err.__context__)]
     for text in seen:
         for secret in (*SECRETS, "s3cr3t"):
             assert secret not in text, text
-    assert "connection failed (ConnectionError)" in str(errors[0])
-    assert "audit (audit.example.com)" in str(errors[1])
+    assert "connection failed (ConnectionError)" in str(err)
+    assert refusal["outcome"] == "refused" and refusal["httpStatus"] == 403
+    assert "audit (audit.example.com)" in refusal["error"]
 
 
 @responses.activate

@@ -1,6 +1,6 @@
-"""Restart and delete a Job on an operator's request (DESIGN §3.5).
+"""Restart and delete a Job on an operator's request (README: Restart and delete).
 
-    http.py      `handle_action(action, body, headers, runtime)`: the HTTP contract, one place
+    http.py      `serve(action, request, runtime)`: the HTTP contract, one place
     auth.py      who is calling (TokenReview or a trusted header) and may they (SubjectAccessReview)
     confirm.py   signed, short-lived confirmation tokens bound to the Job's uid and resourceVersion
     ledger.py    a confirmation token is used once: a retried call gets the first answer
@@ -8,8 +8,7 @@
     newjob.py    the new Job's object: cleaned, renamed, memory raised after OOMKilled
     delete.py    delete a Job with a propagation policy and confirm it and its pods are gone
     audit.py     one audit record per plan, dry run, execution and refusal
-    common.py    the request, the error tree (with HTTP statuses), a Job's pods
-    edge.py      the functions-framework edge: Flask request in, (JSON, status, headers) out
+    common.py    the request, a Job's pods, polling (errors: `jobwarden.errors`)
 
 The caller's own RBAC decides (SubjectAccessReview as the caller, for every verb the
 action uses); the cluster calls are then made with jobwarden's credentials for that cluster.

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jobwarden.actions.common import iso
+from jobwarden.jobevent import rfc3339
 from jobwarden.sinks.storage import ReportStore
 
 Phase = Literal["plan", "dry_run", "execute", "refused", "error"]
@@ -49,7 +49,7 @@ class AuditRecord:
             "namespace": self.namespace,
             "name": self.name,
             "uid": self.uid,
-            "when": iso(self.when),
+            "when": rfc3339(self.when),
             "result": self.result,
             "httpStatus": self.http_status,
             "details": self.details,

@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jobwarden.actions.common import DeniedError, UnauthenticatedError
+from jobwarden.errors import DeniedError, UnauthenticatedError
+from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 
 TRUSTED_USER_HEADER = "X-Goog-Authenticated-User-Email"
@@ -112,7 +113,7 @@ def authenticate(api: KubeApi, headers: Mapping[str, str], *, mode: Mode, cluste
         return Caller(username=email[:256], groups=("system:authenticated",), via=mode)
     token = _bearer(headers)
     review = api.create(
-        "/apis/authentication.k8s.io/v1/tokenreviews",
+        paths.TOKEN_REVIEWS,
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}},
     )
     result: dict[str, Any] = review.get("status") or {}
@@ -162,7 +163,7 @@ def allowed(api: KubeApi, caller: Caller, namespace: str, permission: Permission
     if caller.extra:
         spec["extra"] = {k: list(v) for k, v in caller.extra.items()}
     review = api.create(
-        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        paths.SUBJECT_ACCESS_REVIEWS,
         {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
     )
     return bool((review.get("status") or {}).get("allowed"))

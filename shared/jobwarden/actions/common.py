@@ -1,11 +1,8 @@
-"""What restart and delete share: the request, the errors that become HTTP statuses, a Job's pods.
+"""What restart and delete share: the request, a Job's pods, polling.
 
-ActionError (a PermanentError; `status` is the HTTP status, `code` a stable word)
-├── BadRequestError       400  malformed body, unknown cluster, a request the Job cannot meet
-├── UnauthenticatedError  401  no or invalid bearer token / identity header
-├── DeniedError           403  RBAC says no, protected namespace, disabled workflow, another's token
-├── JobMissingError       404  the Job does not exist
-└── StaleError            409  the Job changed since the plan, the token expired, still running
+Their errors (BadRequestError 400, UnauthenticatedError 401, DeniedError 403, JobGoneError
+404, StaleError 409) live with every other error in `jobwarden.errors`, which maps each to
+its HTTP status and code.
 """
 
 from __future__ import annotations
@@ -18,17 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from jobwarden.errors import (
-    ApiError,
-    ConfigError,
+    BadRequestError,
     ConflictError,
-    ForbiddenError,
-    InvalidError,
+    JobGoneError,
     NotFoundError,
-    PermanentError,
-    TemporaryError,
 )
+from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import CONTROLLER_UID_LABELS
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -50,38 +43,6 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
-class ActionError(PermanentError):
-    """A request that cannot be served as asked; `status` and `code` go into the response."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class BadRequestError(ActionError):
-    status, code = 400, "bad_request"
-
-
-class UnauthenticatedError(ActionError):
-    status, code = 401, "unauthenticated"
-
-
-class DeniedError(ActionError):
-    status, code = 403, "forbidden"
-
-
-class JobMissingError(ActionError):
-    status, code = 404, "not_found"
-
-
-class StaleError(ActionError):
-    status, code = 409, "stale"
-
-
 @dataclass(frozen=True)
 class ActionRequest:
     """A validated request body. `options` holds only the options the caller sent."""
@@ -100,7 +61,7 @@ class ActionRequest:
 
     @property
     def job_path(self) -> str:
-        return f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{self.name}"
+        return paths.job(self.namespace, self.name)
 
     def __str__(self) -> str:
         return f"job {self.namespace}/{self.name} in cluster {self.cluster}"
@@ -158,22 +119,13 @@ def parse_request(action: Action, body: object) -> ActionRequest:
 
 
 def get_job_json(api: KubeApi, request: ActionRequest) -> JSON:
-    """The Job as JSON, or JobMissingError (404)."""
+    """The Job as JSON, or JobGoneError (404)."""
     try:
         return api.get(request.job_path)
     except NotFoundError as err:
-        raise JobMissingError(
+        raise JobGoneError(
             f"{request} does not exist (deleted, or removed by ttlSecondsAfterFinished)"
         ) from err
-
-
-def job_pods(api: KubeApi, namespace: str, job_uid: str) -> list[JSON]:
-    """The pods of the Job with this uid, by controller-uid label (newer label first)."""
-    for label in CONTROLLER_UID_LABELS:
-        items = api.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"{label}={job_uid}")
-        if items.get("items"):
-            return list(items["items"])
-    return []
 
 
 def pod_name(pod: JSON) -> str:
@@ -194,9 +146,7 @@ def delete_pods(api: KubeApi, pods: list[JSON]) -> list[str]:
             "preconditions": {"uid": meta.get("uid")},
         }
         try:
-            api.delete(
-                f"/api/v1/namespaces/{meta.get('namespace')}/pods/{meta.get('name')}", options
-            )
+            api.delete(paths.pod(str(meta.get("namespace")), str(meta.get("name"))), options)
         except (NotFoundError, ConflictError):
             continue  # already gone, or a different pod now has this name
         deleted.append(str(meta.get("name")))
@@ -219,39 +169,3 @@ def poll(
         if time.monotonic() >= deadline:
             return None
         sleep(interval)
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def error_response(err: Exception, cluster: str | None = None) -> tuple[int, JSON]:
-    """An error as (status, {"error", "code"}): the table of `jobwarden.actions.http`."""
-    from jobwarden.actions.confirm import InvalidTokenError
-    from jobwarden.cluster import UnknownClusterError
-
-    where = f"cluster {cluster}" if cluster else "the cluster"
-    if isinstance(err, ActionError):
-        return err.status, {"error": str(err), "code": err.code}
-    if isinstance(err, InvalidTokenError):
-        return 400, {"error": f"{err}; ask for a new plan", "code": "bad_token"}
-    if isinstance(err, UnknownClusterError):
-        return 400, {"error": str(err), "code": "unknown_cluster"}
-    if isinstance(err, NotFoundError):
-        return 404, {"error": str(err), "code": "not_found"}
-    if isinstance(err, ForbiddenError):
-        return 500, {
-            "error": f"jobwarden's own credentials for {where} are not allowed this: {err}",
-            "code": "jobwarden_forbidden",
-        }
-    if isinstance(err, ConflictError):
-        return 409, {"error": str(err), "code": "conflict"}
-    if isinstance(err, InvalidError):
-        return 400, {"error": f"{where} refused the request: {err}", "code": "invalid"}
-    if isinstance(err, ApiError):
-        return 502, {"error": f"{where} answered: {err}", "code": "api_error"}
-    if isinstance(err, TemporaryError):
-        return 503, {"error": f"{err}; try again", "code": "unavailable"}
-    if isinstance(err, ConfigError):
-        return 500, {"error": f"jobwarden is misconfigured: {err}", "code": "config"}
-    return 500, {"error": str(err)[:500], "code": "internal"}

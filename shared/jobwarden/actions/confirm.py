@@ -24,14 +24,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from jobwarden.errors import PermanentError
+from jobwarden.errors import InvalidTokenError
 
 PREFIX = "jw1"
 MAX_TOKEN_CHARS = 8192
-
-
-class InvalidTokenError(PermanentError):
-    """The token is not one of ours: bad format, or the signature does not match."""
 
 
 class Verdict(StrEnum):

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from jobwarden.actions.common import (
     JSON,
     Sleep,
-    StaleError,
     delete_pods,
-    job_pods,
     pod_name,
     poll,
 )
-from jobwarden.errors import ConflictError, NotFoundError
+from jobwarden.errors import ConflictError, NotFoundError, StaleError
+from jobwarden.kube import paths
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import Job
 
 #: How long to wait for the Job and its pods to disappear.
 CONFIRM_TIMEOUT_SECONDS = 60.0
@@ -71,7 +70,7 @@ class DeletePlan:
 
 def plan_delete(api: KubeApi, job: JSON, *, propagation: str) -> DeletePlan:
     view = Job.from_json(job)
-    pods = job_pods(api, view.namespace, view.uid)
+    pods = paths.job_pods(api, view)
     return DeletePlan(
         namespace=view.namespace,
         name=view.name,
@@ -85,7 +84,7 @@ def plan_delete(api: KubeApi, job: JSON, *, propagation: str) -> DeletePlan:
 
 def _job_gone(api: KubeApi, plan: DeletePlan) -> bool:
     try:
-        job = api.get(f"/apis/batch/v1/namespaces/{plan.namespace}/jobs/{plan.name}")
+        job = api.get(paths.job(plan.namespace, plan.name))
     except NotFoundError:
         return True
     return (job.get("metadata") or {}).get("uid") != plan.uid  # a new Job of the same name
@@ -107,7 +106,7 @@ def execute_delete(
         "preconditions": {"uid": plan.uid},
     }
     try:
-        api.delete(f"/apis/batch/v1/namespaces/{plan.namespace}/jobs/{plan.name}", options)
+        api.delete(paths.job(plan.namespace, plan.name), options)
     except NotFoundError:
         pass  # already gone (a resumed call, or someone was quicker): confirm below
     except ConflictError as err:
@@ -118,14 +117,14 @@ def execute_delete(
     removed: list[str] = []
 
     def gone() -> tuple[bool, list[JSON]] | None:
-        pods = job_pods(api, plan.namespace, plan.uid)
+        pods = paths.job_pods(api, plan)
         if not plan.orphan:
             removed.extend(delete_pods(api, pods))
         job_gone = _job_gone(api, plan)
         return (job_gone, pods) if job_gone and (plan.orphan or not pods) else None
 
     done = poll(gone, timeout=timeout, sleep=sleep)
-    pods = job_pods(api, plan.namespace, plan.uid)
+    pods = paths.job_pods(api, plan)
     job_gone = done is not None or _job_gone(api, plan)
     pods_gone = not pods
     body: JSON = {

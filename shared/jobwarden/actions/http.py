@@ -1,4 +1,4 @@
-"""The restart / delete HTTP contract (DESIGN §3.5), in one function: `handle_action`.
+"""The restart / delete HTTP contract, in one function: `serve` (the edge calls it).
 
     POST {"cluster","namespace","name", "dryRun"?, "confirmationToken"?,
           "increaseMemory"? (restart), "propagationPolicy"? (delete)}
@@ -20,10 +20,11 @@
 | cluster API or storage unavailable                          | 503    | unavailable        |
 | jobwarden misconfigured or its own RBAC too narrow          | 500    | config, ...        |
 
-Order of checks: enabled, body, cluster, authentication, protected namespace, the
-token's signature and binding, RBAC, the Job. With `requireConfirmation: false` a
+Order of checks: enabled (at the edge), method, body, cluster, authentication, protected
+namespace, the token's signature and binding, RBAC, the Job. With `requireConfirmation: false` a
 request without a token executes at once. A token confirms once: a retried call gets
-the first answer back (`"replayed": true`). Every answer but `disabled` is audited.
+the first answer back (`"replayed": true`). Every answer but `disabled` and a wrong
+method is audited. Statuses come from `jobwarden.errors.status_for`, like every target's.
 """
 
 from __future__ import annotations
@@ -47,13 +48,8 @@ from jobwarden.actions.common import (
     JSON,
     Action,
     ActionRequest,
-    BadRequestError,
-    DeniedError,
     Sleep,
-    StaleError,
-    error_response,
     get_job_json,
-    iso,
     parse_request,
 )
 from jobwarden.actions.confirm import Binding, Confirmation, decode, issue
@@ -65,16 +61,22 @@ from jobwarden.actions.delete import (
 )
 from jobwarden.actions.restart import RestartPlan, execute_restart, plan_restart
 from jobwarden.errors import (
+    BadRequestError,
+    DeniedError,
     JobwardenError,
+    StaleError,
     TemporaryError,
+    error_body,
+    status_for,
 )
+from jobwarden.httpapi import Answer, HttpRequest
+from jobwarden.jobevent import rfc3339
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import Runtime
 
 log = logging.getLogger("jobwarden.actions")
 Response = tuple[int, JSON]
 Plan = RestartPlan | DeletePlan
-WORKFLOW = {"restart": "jobRestart", "delete": "jobDelete"}
 
 
 class _Call:
@@ -208,7 +210,7 @@ class _Call:
             {
                 "status": "confirmation_required",
                 "confirmationToken": confirmation.token,
-                "expiresAt": iso(confirmation.expires_at),
+                "expiresAt": rfc3339(confirmation.expires_at),
                 "plan": plan_json,
                 "howToConfirm": "POST the same request with confirmationToken before expiresAt",
             },
@@ -257,7 +259,7 @@ class _Call:
         if entry is None:
             if token.expired(self.now):
                 raise StaleError(
-                    f"the confirmation expired at {iso(token.expires_at)}; ask for a new plan",
+                    f"the confirmation expired at {rfc3339(token.expires_at)}; ask for a new plan",
                     code="expired",
                 )
             job = get_job_json(api, req)
@@ -289,7 +291,7 @@ class _Call:
             ledger.release(store, token.token_id, plan_json, self.now)
             raise
         except JobwardenError as err:  # permanent: every retry gets this same answer
-            status, body = error_response(err, req.cluster)
+            status, body = status_for(err), error_body(err, cluster=req.cluster)
         ledger.finish(store, token.token_id, plan_json, self.runtime.clock(), status, body)
         return status, body
 
@@ -353,44 +355,48 @@ class _Call:
             return None
 
 
-def handle_action(
+def serve(
     action: Action,
-    request_json: object,
-    headers: dict[str, str],
+    request: HttpRequest,
     runtime: Runtime,
     *,
     sleep: Sleep = time.sleep,
     delete_timeout: float = CONFIRM_TIMEOUT_SECONDS,
-) -> Response:
-    """Serve one restart or delete request; (HTTP status, JSON body). See the module docstring."""
-    key = WORKFLOW[action]
-    workflow = getattr(
-        runtime.settings.workflows.job_workflows,
-        "job_restart" if action == "restart" else "job_delete",
-    )
-    if not workflow.enabled:
-        log.info(
-            "%s is disabled (workflows.jobWorkflows.%s.enabled: false); request refused", key, key
+) -> Answer:
+    """Serve one restart or delete request; see the module docstring."""
+    if request.method != "POST":
+        return Answer(
+            405,
+            json.dumps(
+                {
+                    "error": f"use POST with a JSON body to {action} a Job",
+                    "code": "method_not_allowed",
+                }
+            ),
+            headers={"Allow": "POST"},
         )
-        return 403, {
-            "error": f"{key} is disabled in the configuration "
-            f"(workflows.jobWorkflows.{key}.enabled)",
-            "code": "disabled",
-        }
+    workflow = (
+        runtime.settings.workflows.job_workflows.job_restart
+        if action == "restart"
+        else runtime.settings.workflows.job_workflows.job_delete
+    )
     call = _Call(action, runtime, sleep, delete_timeout)
     try:
-        status, body = call.serve(request_json, headers, workflow.require_confirmation)
+        status, body = call.serve(
+            request.body, dict(request.headers), workflow.require_confirmation
+        )
     except JobwardenError as err:
-        status, body = error_response(err, call.request.cluster if call.request else None)
+        cluster = call.request.cluster if call.request else None
+        status, body = status_for(err), error_body(err, cluster=cluster)
     audit_id = call.audit(status, body)
     if audit_id is None and call.phase == "plan" and status == 200:
-        return 503, {
-            "error": "the audit record could not be written; try again",
-            "code": "unavailable",
-        }
+        return Answer.json(
+            503,
+            {"error": "the audit record could not be written; try again", "code": "unavailable"},
+        )
     who = call.caller.username if call.caller else "anonymous"
     target = f"{call.request.namespace}/{call.request.name}" if call.request else "?"
     log.info(
         "[%s] %s by %s: %s %s", target, action, who, status, body.get("status") or body.get("code")
     )
-    return status, {**body, "auditId": audit_id}
+    return Answer.json(status, {**body, "auditId": audit_id})

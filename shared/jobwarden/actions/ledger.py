@@ -16,9 +16,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jobwarden.actions.common import JSON, iso
+from jobwarden.actions.common import JSON
+from jobwarden.jobevent import rfc3339
+from jobwarden.kube.objects import parse_time
 from jobwarden.sinks.storage import ReportStore
-from jobwarden.views import parse_time
 
 State = Literal["started", "retryable", "done"]
 
@@ -58,7 +59,7 @@ def lookup(store: ReportStore, token_id: str) -> Entry | None:
 def _record(
     state: State, now: dt.datetime, plan: JSON, status: int | None, body: JSON | None
 ) -> JSON:
-    return {"state": state, "at": iso(now), "plan": plan, "status": status, "body": body}
+    return {"state": state, "at": rfc3339(now), "plan": plan, "status": status, "body": body}
 
 
 def claim(store: ReportStore, token_id: str, plan: JSON, now: dt.datetime) -> bool:

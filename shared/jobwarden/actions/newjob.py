@@ -21,18 +21,20 @@ import copy
 import re
 from dataclasses import dataclass
 
-from jobwarden.actions.common import JSON, BadRequestError
+from jobwarden.actions.common import JSON
 from jobwarden.config import RestartConfig
-from jobwarden.errors import ConfigError
+from jobwarden.errors import BadRequestError, ConfigError
+from jobwarden.kube.labels import (
+    CONFIRMATION,
+    CONTROLLER_UID_LABELS,
+    JOB_NAME_LABELS,
+    LAST_APPLIED,
+    MEMORY_RAISED,
+    OOM_KILLED,
+)
 from jobwarden.quantities import format_memory, parse_memory
-from jobwarden.views import CONTROLLER_UID_LABELS, JOB_NAME_LABELS
 
 MAX_NAME = 63
-RESTARTED_FROM = "jobwarden.dev/restarted-from"
-RESTARTED_FROM_UID = "jobwarden.dev/restarted-from-uid"
-RESTARTED_BY = "jobwarden.dev/restarted-by"
-CONFIRMATION = "jobwarden.dev/confirmation"
-MEMORY_RAISED = "jobwarden.dev/memory-raised"
 _JOB_LABELS = (*CONTROLLER_UID_LABELS, *JOB_NAME_LABELS)
 _SERVER_META = (
     "uid",
@@ -47,7 +49,7 @@ _SERVER_META = (
     "generateName",
 )
 _DROP_ANNOTATIONS = (
-    "kubectl.kubernetes.io/last-applied-configuration",
+    LAST_APPLIED,
     MEMORY_RAISED,
     CONFIRMATION,
 )
@@ -149,7 +151,7 @@ def oomkilled(pods: list[JSON]) -> dict[str, JSON]:
                 ((s.get("state") or {}).get("terminated") or {}).get("reason"),
                 ((s.get("lastState") or {}).get("terminated") or {}).get("reason"),
             }
-            if "OOMKilled" in reasons and s.get("name") not in found:
+            if OOM_KILLED in reasons and s.get("name") not in found:
                 found[str(s.get("name"))] = (specs.get(s.get("name")) or {}).get("resources") or {}
     return found
 

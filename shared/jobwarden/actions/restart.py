@@ -24,27 +24,30 @@ from jobwarden.actions.common import (
     JSON,
     Clock,
     Sleep,
-    StaleError,
     delete_pods,
-    iso,
-    job_pods,
     pod_name,
 )
 from jobwarden.actions.newjob import (
-    CONFIRMATION,
-    MEMORY_RAISED,
-    RESTARTED_BY,
-    RESTARTED_FROM,
-    RESTARTED_FROM_UID,
     MemoryChange,
     clean_manifest,
     next_name,
     raise_memory,
 )
 from jobwarden.config import RestartConfig
-from jobwarden.errors import ConflictError
+from jobwarden.errors import ConflictError, StaleError
+from jobwarden.jobevent import rfc3339
+from jobwarden.kube import paths
+from jobwarden.kube.labels import (
+    COMPLETE,
+    CONFIRMATION,
+    FAILED,
+    MEMORY_RAISED,
+    RESTARTED_BY,
+    RESTARTED_FROM,
+    RESTARTED_FROM_UID,
+)
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-from jobwarden.views import Job
 
 
 @dataclass(frozen=True)
@@ -103,15 +106,15 @@ def plan_restart(
 ) -> RestartPlan:
     """What a restart of `job` would do. Refuses (409) a Job that has not finished."""
     view = Job.from_json(job)
-    if not (view.condition("Failed") or view.condition("Complete")):
+    if not (view.condition(FAILED) or view.condition(COMPLETE)):
         raise StaleError(
             f"job {view.namespace}/{view.name} has not finished ({view.state}): only failed "
             "or completed Jobs are restarted; wait for it, or delete it",
             code="not_finished",
         )
-    pods = job_pods(api, view.namespace, view.uid)
+    pods = paths.job_pods(api, view)
     if new_name is None:
-        listed = api.get(f"/apis/batch/v1/namespaces/{view.namespace}/jobs").get("items", [])
+        listed = api.get(paths.jobs(view.namespace)).get("items", [])
         taken = {str((j.get("metadata") or {}).get("name")) for j in listed}
         new_name = next_name(view.name, cfg.new_name_pattern, taken)
     manifest = clean_manifest(job, new_name=new_name)
@@ -142,19 +145,17 @@ def plan_restart(
     )
 
 
-def _jobs(plan: RestartPlan) -> str:
-    return f"/apis/batch/v1/namespaces/{plan.namespace}/jobs"
-
-
 def dry_run(api: KubeApi, plan: RestartPlan) -> JSON:
     """The new Job as the API server would create it (server-side dry run: nothing changes)."""
-    return api.request("POST", _jobs(plan), body=plan.manifest, params={"dryRun": "All"})
+    return api.request(
+        "POST", paths.jobs(plan.namespace), body=plan.manifest, params={"dryRun": "All"}
+    )
 
 
 def _state(job: Job) -> str:
-    if job.condition("Failed"):
+    if job.condition(FAILED):
         return "failed"
-    if job.condition("Complete"):
+    if job.condition(COMPLETE):
         return "succeeded"
     return "active" if job.active or job.ready else "pending"
 
@@ -169,9 +170,9 @@ def follow(
     deadline = time.monotonic() + timeout
     progress: list[JSON] = []
     while True:
-        job = Job.from_json(api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"))
+        job = Job.from_json(api.get(paths.job(namespace, name)))
         entry = {
-            "at": iso(clock()),
+            "at": rfc3339(clock()),
             "state": _state(job),
             "detail": job.state,
             "active": job.active,
@@ -213,12 +214,12 @@ def execute_restart(
     # already, the create below tells ours (a resumed call) from another's.
     with contextlib.suppress(ConflictError):
         dry_run(api, plan)
-    deleted = delete_pods(api, job_pods(api, plan.namespace, plan.old_uid))
+    deleted = delete_pods(api, paths.job_pods(api, paths.JobId(plan.namespace, plan.old_uid)))
     resumed = False
     try:
-        created = api.create(_jobs(plan), plan.manifest)
+        created = api.create(paths.jobs(plan.namespace), plan.manifest)
     except ConflictError as err:
-        existing = api.get(f"{_jobs(plan)}/{plan.new_name}")
+        existing = api.get(paths.job(plan.namespace, plan.new_name))
         ours = (plan.manifest["metadata"]["annotations"]).get(CONFIRMATION)
         theirs = ((existing.get("metadata") or {}).get("annotations") or {}).get(CONFIRMATION)
         if not ours or ours != theirs:
@@ -230,7 +231,7 @@ def execute_restart(
     progress, job, timed_out = follow(
         api, plan.namespace, plan.new_name, timeout=follow_timeout, clock=clock, sleep=sleep
     )
-    pods = [_pod_summary(p) for p in job_pods(api, plan.namespace, job.uid)]
+    pods = [_pod_summary(p) for p in paths.job_pods(api, job)]
     body: dict[str, Any] = {
         "status": "restarted",
         "newJob": {

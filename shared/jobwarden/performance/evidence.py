@@ -14,21 +14,20 @@ import datetime as dt
 from collections.abc import Iterable
 
 from jobwarden.enrich import gone_pod_uids, list_events
+from jobwarden.kube.events import Event
+from jobwarden.kube.labels import CREATED_POD_PREFIX, SCHEDULED, STARTED, SUCCESSFUL_CREATE
+from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
-from jobwarden.timeline import KubeEvent
-from jobwarden.views import Job
-
-CREATED = "Created pod: "
 
 
-def run_events(api: KubeApi, job: Job) -> tuple[KubeEvent, ...]:
+def run_events(api: KubeApi, job: Job) -> tuple[Event, ...]:
     """The events of `job` and of its pods, gone ones included (one paginated list call)."""
     events = list_events(api, job.namespace)
     uids = {job.uid} | gone_pod_uids(job, events)
-    return tuple(e for e in events if e.object_uid in uids)
+    return tuple(e for e in events if e.involved_uid in uids)
 
 
-def _first(events: Iterable[KubeEvent], reason: str) -> dt.datetime | None:
+def _first(events: Iterable[Event], reason: str) -> dt.datetime | None:
     times = [e.first for e in events if e.reason == reason and e.first]
     return min(times) if times else None
 
@@ -38,19 +37,19 @@ def _span(start: dt.datetime | None, end: dt.datetime | None) -> float:
 
 
 def event_phases(
-    job: Job, events: Iterable[KubeEvent], end: dt.datetime
+    job: Job, events: Iterable[Event], end: dt.datetime
 ) -> list[tuple[float, float, float]]:
     """(pending, pulling, running) seconds of each pod the Job created, from events."""
     events = list(events)
     created = {
-        e.message.removeprefix(CREATED): e.first
+        e.message.removeprefix(CREATED_POD_PREFIX): e.first
         for e in events
-        if e.object_uid == job.uid and e.reason == "SuccessfulCreate" and e.first
+        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_CREATE and e.first
     }
     out = []
     for pod, made in created.items():
-        own = [e for e in events if e.object_kind == "Pod" and e.object_name == pod]
-        scheduled, started = _first(own, "Scheduled"), _first(own, "Started")
+        own = [e for e in events if e.involved_kind == "Pod" and e.involved_name == pod]
+        scheduled, started = _first(own, SCHEDULED), _first(own, STARTED)
         out.append(
             (
                 _span(made, scheduled or end),

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 
 from jobwarden.errors import ConfigError
+from jobwarden.kube.labels import DEADLINE_EXCEEDED
 from jobwarden.performance.runs import parse_cpu
 from jobwarden.performance.stats import (
     SEVERITY_RANK,
@@ -67,7 +68,7 @@ def _deadline(s: FamilyStats) -> list[Finding]:
             )
         ]
     killed = [
-        r for r in timed if r.reason == "DeadlineExceeded" or (r.duration_seconds or 0) > deadline
+        r for r in timed if r.reason == DEADLINE_EXCEEDED or (r.duration_seconds or 0) > deadline
     ]
     if deadline < s.p95:
         return [

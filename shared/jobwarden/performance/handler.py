@@ -1,21 +1,21 @@
 """The two entry points of `job_performance_analysis`: record a run, analyse a window.
 
-`handle_performance_event` (CloudEvent target): on a `succeeded` or `failed` transition,
-read the Job once (no logs, no events) and append its run record; a redelivery finds the
-record there and writes nothing. Disabled: one log line, nothing written. Malformed
-events and permanent problems (unknown cluster, RBAC) are logged and acknowledged; a Job
-already deleted is recorded from the JobEvent's status snapshot when it carries a start
-time, else acknowledged; a Job that is not finished yet (the announcement raced the
-Job's condition) and storage or API outages raise, so the platform retries.
+`record_run` (CloudEvent target, after the edge decoded the event and checked `enabled`):
+on a `succeeded` or `failed` transition, read the Job once (no logs, no events) and append
+its run record; a redelivery finds the record there and writes nothing. A Job already
+deleted is recorded from the JobEvent's status snapshot when it carries a start time, else
+acknowledged; a Job that is not finished yet (the announcement raced the Job's condition)
+and storage or API outages raise TemporaryError, so the platform retries. Permanent
+problems (unknown cluster, RBAC) are raised for the edge to log and acknowledge.
 
-`handle_performance_request` (HTTP target): JSON `{"cluster", "namespace", "name",
+`analyse_request` (HTTP target): JSON `{"cluster", "namespace", "name",
 "duration"?}` (or the same names as query parameters; the body wins) answers the analysis
 of the named Job's family over the window (`duration`, default `defaultDuration`).
 Without `name`, every family in scope: `cluster` and `namespace` narrow it when given,
 neither means every cluster. The Job may be gone: its family is then taken from its run
 records, else from its name. The report is stored, and returned as JSON, or Markdown /
-HTML with `?format=md|html`. Statuses: 400 bad request, unknown cluster or duration; 403
-disabled or forbidden; 503 cluster API unavailable (retry).
+HTML with `?format=md|html`. Errors are raised and answered by the edge: 400 bad request,
+unknown cluster or duration; 403 disabled; 503 cluster API unavailable (retry).
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from jobwarden.cluster import UnknownClusterError
-from jobwarden.enrich import JobGoneError, enrich, get_job
-from jobwarden.errors import ConfigError, ForbiddenError, PermanentError, TemporaryError
+from jobwarden.enrich import enrich, get_job
+from jobwarden.errors import BadRequestError, ConfigError, JobGoneError, TemporaryError
 from jobwarden.failure import analyse
-from jobwarden.intake import MalformedEventError, parse_cloudevent
+from jobwarden.httpapi import Answer, HttpRequest
+from jobwarden.intake import Trigger
+from jobwarden.kube.labels import COMPLETE, SUCCESS_CRITERIA_MET
+from jobwarden.kube.objects import JobRef
 from jobwarden.performance.analysis import analyse_runs, window
 from jobwarden.performance.evidence import run_events
 from jobwarden.performance.report import WORKFLOW, build_report
@@ -47,20 +49,16 @@ from jobwarden.performance.runs import (
 from jobwarden.render import CONTENT_TYPES, render
 from jobwarden.report import report_id
 from jobwarden.runtime import Runtime, job_logger
-from jobwarden.views import JobRef
-from jobwarden.workflows.ondemand import error_response
+from jobwarden.workflowconfig import JobPerformanceAnalysis
 
 log = logging.getLogger("jobwarden")
 
-Outcome = Literal[
-    "recorded", "already recorded", "disabled", "malformed", "ignored", "job gone", "rejected"
-]
-Response = tuple[int, str, str]
+Outcome = Literal["recorded", "already recorded", "ignored", "job gone"]
 FORMATS = CONTENT_TYPES
 FINISHED = ("succeeded", "failed")
 
 
-def _cfg(runtime: Runtime) -> Any:
+def _cfg(runtime: Runtime) -> JobPerformanceAnalysis:
     return runtime.settings.workflows.job_workflows.job_performance_analysis
 
 
@@ -77,23 +75,10 @@ def _append(runtime: Runtime, record: RunRecord, jlog: logging.LoggerAdapter[Any
     return "recorded" if created else "already recorded"
 
 
-def handle_performance_event(
-    attributes: Mapping[str, Any],
-    data: Any,
-    runtime: Runtime,
-    *,
-    family_label: str = DEFAULT_FAMILY_LABEL,
+def record_run(
+    trigger: Trigger, runtime: Runtime, *, family_label: str = DEFAULT_FAMILY_LABEL
 ) -> Outcome:
     """Record the run a `succeeded`/`failed` event announces; see the module docstring."""
-    event_id = str(attributes.get("id", "?")) if isinstance(attributes, Mapping) else "?"
-    if not _cfg(runtime).enabled:
-        log.info("%s is disabled in the configuration; event %s acknowledged", WORKFLOW, event_id)
-        return "disabled"
-    try:
-        trigger = parse_cloudevent(attributes, data)
-    except MalformedEventError as err:
-        log.error("%s: acknowledged a malformed event: %s", WORKFLOW, err)
-        return "malformed"
     jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
     if trigger.transition not in FINISHED:
         jlog.info(
@@ -116,13 +101,8 @@ def handle_performance_event(
             return "job gone"
         jlog.info("%s; recording the run from event %s", err, trigger.event_id)
         return _append(runtime, record, jlog)
-    except PermanentError as err:
-        jlog.error("event %s acknowledged, run not recorded: %s", trigger.event_id, err)
-        return "rejected"
     job = enrichment.job
-    if not (
-        job.failed_condition or job.condition("Complete") or job.condition("SuccessCriteriaMet")
-    ):
+    if not (job.failed_condition or job.condition(COMPLETE) or job.condition(SUCCESS_CRITERIA_MET)):
         raise TemporaryError(
             f"{ref}: event {trigger.event_id} says {trigger.transition} but the Job is "
             f"{job.state}; retrying until its condition is set"
@@ -133,22 +113,22 @@ def handle_performance_event(
     return _append(runtime, record_from_enrichment(enrichment, analysis, family_label), jlog)
 
 
-def _params(body: Any, query: Mapping[str, str]) -> dict[str, str] | str:
-    """The request's cluster/namespace/name/duration, or what is wrong with it."""
+def _params(body: Any, query: Mapping[str, str]) -> dict[str, str]:
+    """The request's cluster/namespace/name/duration; BadRequestError says what is wrong."""
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        return 'send a JSON object {"cluster", "namespace", "name", "duration"?}'
+        raise BadRequestError('send a JSON object {"cluster", "namespace", "name", "duration"?}')
     out = {}
     for key in ("cluster", "namespace", "name", "duration"):
         value = body.get(key, query.get(key))
         if value is None or value == "":
             continue
         if not isinstance(value, str):
-            return f"{key} must be a string"
+            raise BadRequestError(f"{key} must be a string")
         out[key] = value
     if "name" in out and not ("cluster" in out and "namespace" in out):
-        return "a request naming a Job needs its cluster and namespace too"
+        raise BadRequestError("a request naming a Job needs its cluster and namespace too")
     return out
 
 
@@ -179,42 +159,25 @@ def _scope(p: dict[str, str], family: str | None) -> str:
     return f"all families in {where}"
 
 
-def handle_performance_request(
-    body: Any,
-    query: Mapping[str, str],
-    runtime: Runtime,
-    *,
-    family_label: str = DEFAULT_FAMILY_LABEL,
-) -> Response:
+def analyse_request(
+    request: HttpRequest, runtime: Runtime, *, family_label: str = DEFAULT_FAMILY_LABEL
+) -> Answer:
     """Analyse a window for a Job's family (or all families); see the module docstring."""
-    fmt = query.get("format", "json")
+    fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
-        return error_response(400, f"format {fmt[:20]!r} is not one of json, md, html")
+        raise BadRequestError(f"format {fmt[:20]!r} is not one of json, md, html")
     cfg = _cfg(runtime)
-    if not cfg.enabled:
-        return error_response(403, f"{WORKFLOW} is disabled in the configuration")
-    p = _params(body, query)
-    if isinstance(p, str):
-        return error_response(400, p)
+    p = _params(request.body, request.query)
     duration = p.get("duration", cfg.default_duration)
     try:
         since, until = window(duration, runtime.clock())
     except ConfigError as err:
-        return error_response(400, f"duration: {err}")
+        raise BadRequestError(f"duration: {err}") from err
     clusters = [p["cluster"]] if "cluster" in p else None
     runs = load_runs(runtime.store, since, until, clusters)
     family, requested = None, None
     if "name" in p:
-        try:
-            family, requested = _family_of_request(runtime, p, runs, family_label)
-        except UnknownClusterError as err:
-            return error_response(400, str(err))
-        except ForbiddenError as err:
-            return error_response(403, str(err))
-        except PermanentError as err:
-            return error_response(400, str(err))
-        except TemporaryError as err:
-            return error_response(503, str(err))
+        family, requested = _family_of_request(runtime, p, runs, family_label)
     runs = [
         r
         for r in runs
@@ -237,4 +200,4 @@ def handle_performance_request(
         requested=requested,
     )
     stored = runtime.store.put_report(report)
-    return 200, render(report, fmt, report_url=stored.url), FORMATS[fmt]
+    return Answer(200, render(report, fmt, report_url=stored.url), FORMATS[fmt])

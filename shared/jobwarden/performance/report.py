@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from jobwarden.names import WorkflowName
 from jobwarden.performance.analysis import WindowAnalysis
 from jobwarden.performance.runs import RunRecord
 from jobwarden.performance.stats import FamilyStats, fmt_seconds, percentile
@@ -25,10 +26,9 @@ from jobwarden.report import (
     Report,
     Series,
     TableBlock,
-    Workflow,
 )
 
-WORKFLOW: Workflow = "jobPerformanceAnalysis"
+WORKFLOW: WorkflowName = "jobPerformanceAnalysis"
 MAX_DURATION_CHARTS = 6
 MAX_POINTS = 60
 BUCKETS = 24

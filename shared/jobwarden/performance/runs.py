@@ -34,8 +34,9 @@ from pydantic.alias_generators import to_camel
 
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.errors import ConfigError, PermanentError
+from jobwarden.kube.labels import COMPLETE, FAILED, OOM_KILLED, SUCCESS_CRITERIA_MET
+from jobwarden.kube.objects import Job
 from jobwarden.quantities import parse_memory
-from jobwarden.views import Job
 
 if TYPE_CHECKING:
     from jobwarden.failure import Cause, FailureAnalysis
@@ -205,7 +206,7 @@ def record_from_enrichment(
     """The run record of a finished Job (`analysis`: its failure analysis, if it failed)."""
     job = enrichment.job
     failed = job.failed_condition
-    done = failed or job.condition("Complete") or job.condition("SuccessCriteriaMet")
+    done = failed or job.condition(COMPLETE) or job.condition(SUCCESS_CRITERIA_MET)
     end = job.finished_at or (done.last_transition if done else None)
     if end is None:
         raise ValueError(f"job {job.namespace}/{job.name} has not finished: no run to record")
@@ -219,7 +220,7 @@ def record_from_enrichment(
         c.name
         for p in enrichment.pods
         for c in p.pod.containers
-        if "OOMKilled" in (c.reason, c.last_reason)
+        if OOM_KILLED in (c.reason, c.last_reason)
     }
     if analysis:
         oom |= {c.container for c in _oom_causes(analysis) if c.container}
@@ -261,7 +262,7 @@ def _cause(analysis: FailureAnalysis) -> str:
 
 
 def _oom_causes(analysis: FailureAnalysis) -> list[Cause]:
-    return [c for c in (analysis.headline, *analysis.pod_causes) if c.code == "OOMKilled"]
+    return [c for c in (analysis.headline, *analysis.pod_causes) if c.code == OOM_KILLED]
 
 
 def record_from_trigger(
@@ -276,7 +277,7 @@ def record_from_trigger(
     if event is None or trigger.transition not in ("succeeded", "failed") or not trigger.job_uid:
         return None
     status = event.status
-    kind = "Failed" if trigger.transition == "failed" else "Complete"
+    kind = FAILED if trigger.transition == "failed" else COMPLETE
     done = status.true_condition(kind)
     end = status.completion_time or (done.last_transition_time if done else None) or event.time
     start = status.start_time

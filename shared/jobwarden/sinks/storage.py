@@ -1,6 +1,6 @@
 """Report storage behind one interface, for `file://<path>` and `gs://<bucket>/<prefix>`.
 
-Layout under the store's root (DESIGN §3.6):
+Layout under the store's root (ARCHITECTURE.md §3.6):
 
     <cluster>/<namespace>/<job>/<uid>/<workflow>.{json,md,html}            the latest report
         of that workflow about that Job run (an older, late redelivery never replaces it)
@@ -67,6 +67,24 @@ class Blobs(Protocol):
 
 
 @dataclass(frozen=True)
+class ReportAddress:
+    """Where a report with a known id lives, before it is built: "was this already reported?"."""
+
+    workflow: str
+    cluster: str
+    namespace: str
+    job: str
+    job_uid: str
+    report_id: str
+
+    @property
+    def key(self) -> str:
+        return report_key(
+            self.cluster, self.namespace, self.job, self.job_uid, self.workflow, self.report_id
+        )
+
+
+@dataclass(frozen=True)
 class StoreResult:
     """What storing one report did."""
 
@@ -90,6 +108,8 @@ class ReportStore(Protocol):
     def put_report(self, report: Report) -> StoreResult: ...
 
     def get_report(self, key: str) -> Report | None: ...
+
+    def find_report(self, address: ReportAddress) -> Report | None: ...
 
     def read_index(self) -> list[IndexEntry]: ...
 
@@ -221,6 +241,10 @@ class BlobReportStore:
         except (ValueError, KeyError, TypeError):
             return True  # unreadable: replace it
         return report.created_at >= stored_at
+
+    def find_report(self, address: ReportAddress) -> Report | None:
+        """The report stored at `address`, or None (one read)."""
+        return self.get_report(address.key)
 
     def get_report(self, key: str) -> Report | None:
         """The report stored at key stem `key` (with or without `.json`), or None."""

@@ -16,15 +16,18 @@ The signature is `hex(hmac_sha256(secret, f"{timestamp}.{body}"))` over the exac
 body bytes. Receivers check it with `verify_signature(secret, timestamp, body,
 signature)`, which also refuses timestamps more than 5 minutes away (replays).
 
-Retries: exponential backoff with full jitter on 429 and 503 (honouring `Retry-After`
-up to a cap), other 5xx, connection errors and timeouts; none on any other status, which raises
-`WebhookRejectedError` (permanent). After the last attempt, `WebhookUnavailableError`
-(temporary: the platform retries the event). Redirects are not followed.
+Retries: exponential backoff with full jitter on 408, 429 and 503 (honouring `Retry-After`
+up to a cap), other 5xx, connection errors and timeouts. After the last attempt,
+`WebhookUnavailableError` (temporary: the platform retries the event). Any other status
+(a 4xx other than 408 and 429) is a refusal for good: resending cannot help, so it is
+recorded like a delivery (which webhook refused, with its HTTP status) and never retried.
+Redirects are not followed.
 
-Idempotency: after a successful post, a record `deliveries/<report id>/<webhook>.json`
-is created in the report store (create-only); it is checked before posting, so a
-redelivered event never posts twice. (If the record cannot be written after a post
-succeeded, the error is temporary and a retry may post again: at least once.)
+Idempotency: after a post is answered (2xx, or a refusal), a record
+`deliveries/<report id>/<webhook>.json` is created in the report store (create-only; its
+`outcome` is `delivered` or `refused`); it is checked before posting, so a redelivered event
+never posts twice. (If the record cannot be written after a post succeeded, the error is
+temporary and a retry may post again: at least once.)
 
 A webhook URL is a secret: it is never logged and never put in an error; messages
 name the webhook and its host only.
@@ -47,11 +50,16 @@ from urllib.parse import urlsplit
 
 from jobwarden import __version__
 from jobwarden.errors import ConfigError, WebhookRejectedError, WebhookUnavailableError
+from jobwarden.names import WorkflowName
 from jobwarden.report import Report
 from jobwarden.sinks.storage import ReportStore, segment
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import requests
+
+    from jobwarden.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +120,7 @@ with no delays, so a webhook answering 503 or 429 costs them no sleeping."""
 @dataclass(frozen=True)
 class DeliveryResult:
     webhook: str
-    status: Literal["delivered", "already delivered", "not routed"]
+    status: Literal["delivered", "already delivered", "refused", "already refused", "not routed"]
     attempts: int = 0
     http_status: int | None = None
 
@@ -261,7 +269,7 @@ class Poster:
                     if not legacy_error:
                         return status, attempt
                     problem = f"answered {status} but reported: {text}"
-                elif status == 429 or status >= 500:
+                elif status in (408, 429) or status >= 500:
                     problem = f"answered {status} {text}".rstrip()
                     if status in (429, 503):
                         retry_after = _retry_after(
@@ -303,6 +311,29 @@ def delivery_key(report_id: str, webhook_name: str) -> str:
     return f"deliveries/{segment(report_id)}/{segment(webhook_name)}.json"
 
 
+def webhooks_for(
+    settings: Settings, workflow: WorkflowName, env: Mapping[str, str]
+) -> list[Webhook]:
+    """The configured webhooks that receive `workflow`'s reports, with their secrets resolved.
+
+    A secret missing from the environment raises ConfigError (naming the variable only).
+    """
+    hooks = []
+    for w in settings.webhooks_for(workflow):
+        secret = w.secret(env)
+        hooks.append(
+            Webhook(
+                name=w.name,
+                type=w.type,
+                url=w.url(env).get_secret_value(),
+                secret=secret.get_secret_value() if secret else None,
+                workflows=frozenset(w.workflows) if w.workflows else None,
+                timeout_s=float(w.timeout_seconds),
+            )
+        )
+    return hooks
+
+
 def deliver(
     report: Report,
     webhooks: Iterable[Webhook],
@@ -313,47 +344,69 @@ def deliver(
 ) -> list[DeliveryResult]:
     """Post `report` to every webhook routed its workflow, at most once per webhook.
 
-    Every webhook is tried even when an earlier one fails; then the first temporary
-    error is raised if any (so the event is retried; delivered webhooks are skipped
-    next time), else the first permanent one.
+    Every webhook is tried even when an earlier one fails. A refusal for good is recorded
+    (and logged) like a delivery and not raised: the report is stored, resending cannot
+    help, and retrying the event would only post to the other webhooks again. Then the
+    first temporary error is raised if any (so the event is retried; answered webhooks are
+    skipped next time).
     """
     poster = poster or Poster()
     results: list[DeliveryResult] = []
-    errors: list[WebhookRejectedError | WebhookUnavailableError] = []
+    errors: list[WebhookUnavailableError] = []
     for webhook in webhooks:
         if not webhook.wants(report.workflow):
             results.append(DeliveryResult(webhook.name, "not routed"))
             continue
         key = delivery_key(report.id, webhook.name)
-        if store.get_json(key) is not None:
-            log.info("report %s already delivered to webhook %s", report.id, webhook.label)
-            results.append(DeliveryResult(webhook.name, "already delivered"))
+        previous = store.get_json(key)
+        if previous is not None:
+            refused = isinstance(previous, dict) and previous.get("outcome") == "refused"
+            log.info(
+                "report %s already %s webhook %s",
+                report.id,
+                "refused by" if refused else "delivered to",
+                webhook.label,
+            )
+            results.append(
+                DeliveryResult(webhook.name, "already refused" if refused else "already delivered")
+            )
             continue
         body = payload(report, webhook, report_url)
-        try:
-            status, attempts = poster.post(webhook, report, body)
-        except (WebhookRejectedError, WebhookUnavailableError) as err:
-            log.error("%s", err)
-            errors.append(err)
-            continue
-        record = {
+        record: dict[str, object] = {
             "reportId": report.id,
             "webhook": webhook.name,
             "type": webhook.type,
             "host": webhook.host,
+            "bytes": len(body),
+        }
+        try:
+            status, attempts = poster.post(webhook, report, body)
+        except WebhookUnavailableError as err:
+            log.error("%s", err)
+            errors.append(err)
+            continue
+        except WebhookRejectedError as err:
+            log.error("%s; recorded as refused, the event will not be retried for it", err)
+            record |= {
+                "outcome": "refused",
+                "httpStatus": err.http_status,
+                "error": str(err)[:500],
+                "refusedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            store.put_json(key, record, only_if_absent=True)
+            results.append(DeliveryResult(webhook.name, "refused", 1, err.http_status))
+            continue
+        record |= {
+            "outcome": "delivered",
             "httpStatus": status,
             "attempts": attempts,
             "deliveredAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "bytes": len(body),
         }
         store.put_json(key, record, only_if_absent=True)
         log.info(
             "delivered report %s to webhook %s (%d attempts)", report.id, webhook.label, attempts
         )
         results.append(DeliveryResult(webhook.name, "delivered", attempts, status))
-    temporary = [e for e in errors if isinstance(e, WebhookUnavailableError)]
-    if temporary:
-        raise temporary[0]
     if errors:
         raise errors[0]
     return results

@@ -1,7 +1,8 @@
-"""Build the enrichers' and the failure reporter's reports from an enrichment.
+"""Build the enrichers' and the failure reporter's reports from what was read.
 
-Pure functions of already-fetched data (no I/O): the failure report, job info,
-events and pods reports, each honouring its workflow's configuration keys.
+Pure functions of already-fetched data (no I/O): the failure report, job info, events
+and pods reports, each honouring its workflow's configuration keys, and the report on a
+Job deleted before it could be read (from its event alone).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from jobwarden.blocks import (
 )
 from jobwarden.enrich import CronHistory, Enrichment
 from jobwarden.failure import FailureAnalysis
+from jobwarden.intake import Trigger
+from jobwarden.kube.objects import Job
+from jobwarden.names import WorkflowName
 from jobwarden.report import Block, FieldItem, FieldsBlock, MarkdownBlock, Report
 from jobwarden.timeline import by_severity
-from jobwarden.views import Job
 
 
 def _base(
@@ -270,5 +273,32 @@ def pods_report(
             "summary": f"{len(e.pods)} pod(s); longest wait to be scheduled: "
             f"{fmt_duration(slowest)}.",
             "blocks": blocks,
+        }
+    )
+
+
+def gone_report(
+    workflow: WorkflowName, trigger: Trigger, *, report_id: str, now: dt.datetime
+) -> Report:
+    """What can be said of a Job deleted before it could be read: what the event carried."""
+    what = f"{trigger.reason}: {trigger.message}".strip(": ") or trigger.transition
+    return Report.model_validate(
+        {
+            "id": report_id,
+            "workflow": workflow,
+            "cluster": trigger.cluster,
+            "namespace": trigger.namespace,
+            "job": trigger.job,
+            "job_uid": trigger.job_uid or "",
+            "created_at": now,
+            "severity": "error" if trigger.transition == "failed" else "warning",
+            "title": f"Job {trigger.namespace}/{trigger.job} {trigger.transition} "
+            f"({trigger.reason or '-'}); it was deleted before jobwarden could read it",
+            "summary": f"{what}. Keep finished Jobs longer (ttlSecondsAfterFinished) to get pods, "
+            "logs and events in this report.",
+            "blocks": [
+                {"type": "markdown", "text": f"**Event**: `{what}` (id {trigger.event_id})"}
+            ],
+            "source_event_id": trigger.event_id,
         }
     )

@@ -1,74 +1,50 @@
 """The enrichers on request (`<name>_http`): `{"cluster","namespace","name"}` -> the report.
 
-Answers JSON by default, Markdown or HTML with `?format=md|html`. The report is also
-stored (so on-demand reports show in the index like the others).
+The same spec as the Pub/Sub path, run on a Job named by a request instead of an event:
+read the cluster once, analyse, build (pure), store, answer. JSON by default, Markdown or
+HTML with `?format=md|html`. Errors are raised; the edge answers `status_for(error)`
+(400 bad request or unknown cluster, 404 no such Job, 503 cluster unavailable).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from jobwarden.cluster import UnknownClusterError
-from jobwarden.enrich import JobGoneError
-from jobwarden.errors import ForbiddenError, PermanentError
+from jobwarden.enrich import read
+from jobwarden.errors import BadRequestError
+from jobwarden.failure import analyse
+from jobwarden.httpapi import Answer, HttpRequest
+from jobwarden.kube.objects import JobRef
 from jobwarden.render import CONTENT_TYPES, render
 from jobwarden.report import report_id
 from jobwarden.runtime import Runtime
-from jobwarden.views import JobRef
-from jobwarden.workflows.handler import ReportWorkflow, _config, build, enrich_for
+from jobwarden.workflows.specs import BuildContext, C, ReportSpec
 
-Response = tuple[int, str, str]
 FORMATS = CONTENT_TYPES
+USAGE = 'send JSON {"cluster": ..., "namespace": ..., "name": ...}'
 
 
-def error_response(status: int, message: str) -> Response:
-    """An http target's error answer: status, `{"error": message}`, JSON content type."""
-    return status, json.dumps({"error": message}), "application/json"
-
-
-def handle_request(
-    workflow: ReportWorkflow, body: Any, args: dict[str, str], runtime: Runtime
-) -> Response:
-    fmt = args.get("format", "json")
+def output_format(request: HttpRequest) -> str:
+    """The `?format=` a request asks for (json, md, html); BadRequestError otherwise."""
+    fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
-        return error_response(400, f"format {fmt!r} is not one of json, md, html")
-    if not _config(runtime, workflow).enabled:
-        return error_response(403, f"{workflow} is disabled in the configuration")
+        raise BadRequestError(f"format {fmt[:20]!r} is not one of json, md, html")
+    return fmt
+
+
+def handle_request(spec: ReportSpec[C], request: HttpRequest, runtime: Runtime) -> Answer:
+    """Build, store and return `spec`'s report on the Job the request names."""
+    fmt = output_format(request)
+    body = request.body
     if not isinstance(body, dict) or not all(
         isinstance(body.get(k), str) and body.get(k) for k in ("cluster", "namespace", "name")
     ):
-        return error_response(400, 'send JSON {"cluster": ..., "namespace": ..., "name": ...}')
+        raise BadRequestError(USAGE)
+    cfg = spec.config(runtime.settings.workflows.job_workflows)
     ref = JobRef(body["cluster"], body["namespace"], body["name"])
-    cfg = _config(runtime, workflow)
-    try:
-        enrichment = enrich_for(workflow, runtime, ref, cfg)
-    except UnknownClusterError as err:
-        return error_response(400, str(err))
-    except JobGoneError as err:
-        return error_response(404, str(err))
-    except ForbiddenError as err:
-        return error_response(403, str(err))
-    except PermanentError as err:
-        return error_response(400, str(err))
+    facts = read(runtime.clusters.client(ref.cluster), ref, spec.needs(cfg))
     now = runtime.clock()
-    source = f"request/{ref.cluster}/{enrichment.job.uid}/{now.isoformat()}"
-    from jobwarden.intake import Trigger
-
-    trigger = Trigger(
-        cluster=ref.cluster,
-        namespace=ref.namespace,
-        job=ref.name,
-        job_uid=enrichment.job.uid,
-        transition="failed" if enrichment.job.failed_condition else "event",
-        reason="requested",
-        message="",
-        time=now,
-        event_id=source,
-        message_id=None,
-        source_kind="jobwarden",
-        original={},
-    )
-    report = build(workflow, enrichment, cfg, report_id(source, workflow), trigger, runtime)
+    source = f"request/{ref.cluster}/{facts.job.uid}/{now.isoformat()}"
+    analysis = analyse(facts) if facts.job.failed_condition else None
+    ctx = BuildContext(report_id=report_id(source, spec.name), source_event_id=source, now=now)
+    report = spec.build(facts, analysis, cfg, ctx)
     stored = runtime.store.put_report(report)
-    return 200, render(report, fmt, report_url=stored.url), FORMATS[fmt]
+    return Answer(200, render(report, fmt, report_url=stored.url), FORMATS[fmt])

@@ -66,7 +66,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The exporter's rules: exactly the requests it makes (see jobwarden.exporter.service). */}}
+{{/* The exporter's rules: exactly the requests it makes (see jobwarden_exporter.service). */}}
 {{- define "jobwarden-exporter.rules" -}}
 - apiGroups: ["batch"]
   resources: ["jobs"]

@@ -1,0 +1,352 @@
+"""Keep a cluster's Jobs (and the Warning Events of Jobs and their Pods) in view; emit JobEvents.
+
+`JobWatch` runs one leadership term: a `Reflector` per namespace (or one for all) for
+Jobs and one for Events, a `JobTracker` that turns observations into transitions, and a
+ticker that finds stuck Jobs. Every transition becomes a `JobEvent` handed to `emit`
+(the publisher's `submit`). The first list of a term reconciles: finished Jobs report
+their terminal transition (a failure that happened while no exporter ran is published;
+its id is deterministic, so consumers drop a repeat). Relists after a gap diff against
+the last known state, so within a term nothing is lost or repeated.
+
+Events: the watch takes `type=Warning` only. An Event's Job is found by the involved
+object (a Job by uid or name; a Pod by its generated name `<job>-[<index>-]xxxxx`); an
+Event whose Job is not known yet waits up to `unmatched_ttl` seconds for it. Each Event
+is relayed once per count (a repeat whose count went up is relayed again, with a new id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from jobwarden.jobevent import JobEvent
+from jobwarden.kube import paths
+from jobwarden.kube.events import event_key, event_view
+from jobwarden.kube.objects import Job
+from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.metrics import Metrics
+from jobwarden_exporter.reflector import JSON, Reflector
+from jobwarden_exporter.tracker import EventMemory, JobTracker
+from jobwarden_exporter.transitions import Detected
+
+log = logging.getLogger("jobwarden.exporter")
+UNMATCHED_LIMIT = 1000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """What one exporter watches and how (CLI flags / `exporter` settings)."""
+
+    cluster: str
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    label_selector: str | None = None
+    stuck_after: dt.timedelta = dt.timedelta(hours=1)
+    watch_timeout: int = 300  # seconds a watch runs before the server ends it
+    relay_events: bool = True
+    tick: float = 5.0  # seconds between stuck checks
+    unmatched_ttl: float = 120.0
+
+
+def job_event(cluster: str, job: Job, detected: Detected, *, event: JSON | None = None) -> JobEvent:
+    """The JobEvent of one transition of `job` (ARCHITECTURE.md §3.3)."""
+    status = job.raw.get("status") or {}
+    return JobEvent.model_validate(
+        {
+            "cluster": cluster,
+            "namespace": job.namespace,
+            "name": job.name,
+            "uid": job.uid,
+            "transition": detected.transition,
+            "reason": detected.reason,
+            "message": detected.message,
+            "time": detected.time,
+            "status": {
+                "conditions": status.get("conditions") or [],
+                "active": job.active,
+                "succeeded": job.succeeded,
+                "failed": job.failed,
+                "startTime": status.get("startTime"),
+                "completionTime": status.get("completionTime"),
+            },
+            "owner": job.owner_cronjob,
+            "labels": job.labels,
+            "generation": job.generation or None,
+            "event": event,
+        }
+    )
+
+
+def slim_job(obj: JSON) -> JSON:
+    """The parts of a Job the exporter keeps in memory (no pod template, no managedFields)."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    return {
+        "metadata": {
+            k: meta[k]
+            for k in (
+                "name",
+                "namespace",
+                "uid",
+                "resourceVersion",
+                "generation",
+                "labels",
+                "creationTimestamp",
+                "ownerReferences",
+            )
+            if k in meta
+        },
+        "spec": {k: v for k, v in spec.items() if k not in ("template", "selector")},
+        "status": obj.get("status") or {},
+    }
+
+
+def _clean_event(event: JSON) -> JSON:
+    meta = {k: v for k, v in (event.get("metadata") or {}).items() if k != "managedFields"}
+    return {**event, "metadata": meta}
+
+
+class JobWatch:
+    """One term of watching: start(), then stop(); emits JobEvents until stopped."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        options: WatchOptions,
+        emit: Callable[[JobEvent], object],
+        *,
+        metrics: Metrics | None = None,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.api = api
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self._emit = emit
+        self._now = now
+        self._stop = threading.Event()
+        self._emit_lock = threading.Lock()
+        self.tracker = JobTracker(
+            stuck_after=options.stuck_after,
+            on_new=lambda _job: self.metrics.inc("jobs_seen_total"),
+        )
+        self.relayed = EventMemory()
+        self._unmatched: dict[str, tuple[JSON, float]] = {}
+        self._unmatched_lock = threading.Lock()
+        scopes: tuple[str | None, ...] = options.namespaces or (None,)
+        job_params = {"labelSelector": options.label_selector} if options.label_selector else {}
+        self.job_reflectors = [
+            self._reflector(
+                paths.jobs(ns),
+                f"jobs in {ns}" if ns else "jobs",
+                functools.partial(self._jobs_listed, ns),
+                self._job_changed,
+                job_params,
+            )
+            for ns in scopes
+        ]
+        self.event_reflectors = [
+            self._reflector(
+                paths.events(ns),
+                f"events in {ns}" if ns else "events",
+                functools.partial(self._events_listed, ns),
+                self._event_changed,
+                {"fieldSelector": "type=Warning"},
+            )
+            for ns in (scopes if options.relay_events else ())
+        ]
+        self._threads: list[threading.Thread] = []
+
+    def _reflector(
+        self,
+        path: str,
+        resource: str,
+        on_list: Callable[[list[JSON], bool], None],
+        on_event: Callable[[str, JSON], None],
+        params: dict[str, str],
+    ) -> Reflector:
+        # each long-running watch gets its own connection pool (KubeApi keeps 4 per pool)
+        api = KubeApi(self.api.credentials) if isinstance(self.api, KubeApi) else self.api
+        return Reflector(
+            api,
+            path,
+            resource=resource,
+            on_list=on_list,
+            on_event=on_event,
+            stop=self._stop,
+            metrics=self.metrics,
+            params=params,
+            watch_timeout=self.options.watch_timeout,
+        )
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> JobWatch:
+        for reflector in self.job_reflectors:
+            self._thread(reflector.run, reflector.resource)
+        self._thread(self._after_jobs_synced, "events-starter")
+        self._thread(self._ticker, "stuck-ticker")
+        return self
+
+    def _thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=f"exporter {name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _after_jobs_synced(self) -> None:
+        """Events are matched to known Jobs: start their watch once Jobs are listed."""
+        for reflector in self.job_reflectors:
+            while not reflector.synced.wait(0.5):
+                if self._stop.is_set():
+                    return
+        for reflector in self.event_reflectors:
+            if not self._stop.is_set():
+                self._thread(reflector.run, reflector.resource)
+
+    def stop(self, timeout: float = 0.0) -> None:
+        """Stop emitting now; threads end at their next event or watch expiry."""
+        with self._emit_lock:
+            self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        """True once every collection was listed (Jobs first, then Events)."""
+        deadline = time.monotonic() + timeout
+        for reflector in [*self.job_reflectors, *self.event_reflectors]:
+            if not reflector.synced.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def health(self) -> tuple[bool, str]:
+        states = [r.health() for r in [*self.job_reflectors, *self.event_reflectors]]
+        bad = [reason for ok, reason in states if not ok]
+        if bad:
+            return False, "; ".join(bad)
+        return True, f"watching {len(self.tracker)} Jobs; " + "; ".join(r for _, r in states)
+
+    @property
+    def api_calls(self) -> int:
+        reflectors = [*self.job_reflectors, *self.event_reflectors]
+        return sum(r.api.calls for r in reflectors if r.api is not self.api) + self.api.calls
+
+    # -- Jobs -----------------------------------------------------------------------
+    def _jobs_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:
+        jobs = [Job.from_json(slim_job(item)) for item in items]
+        for job, detected in self.tracker.sync(jobs, namespace=namespace, startup=initial):
+            self._report(job, detected)
+        self.metrics.set("tracked_jobs", float(len(self.tracker)))
+
+    def _job_changed(self, kind: str, obj: JSON) -> None:
+        job = Job.from_json(slim_job(obj))
+        found = self.tracker.deleted(job) if kind == "DELETED" else self.tracker.observe(job)
+        for detected in found:
+            self._report(job, detected)
+        if kind == "ADDED" and self._unmatched:
+            self._retry_unmatched()
+
+    def _ticker(self) -> None:
+        while not self._stop.wait(self.options.tick):
+            for job, detected in self.tracker.due_stuck(self._now()):
+                self._report(job, detected)
+            if self._unmatched:
+                self._retry_unmatched()
+            self.metrics.set("tracked_jobs", float(len(self.tracker)))
+
+    def _report(self, job: Job, detected: Detected, *, event: JSON | None = None) -> None:
+        try:
+            job_ev = job_event(self.options.cluster, job, detected, event=event)
+        except ValidationError as err:
+            self.metrics.inc("dropped_total", transition=detected.transition, reason="invalid")
+            log.error(
+                "[%s %s/%s] %s not published: not a valid JobEvent (%s)",
+                self.options.cluster,
+                job.namespace,
+                job.name,
+                detected.transition,
+                "; ".join(e["msg"] for e in err.errors(include_input=False)[:3]),
+            )
+            return
+        with self._emit_lock:
+            if self._stop.is_set():
+                return
+            self.metrics.inc("transitions_total", transition=detected.transition)
+            log.info(
+                "[%s %s/%s] %s%s",
+                self.options.cluster,
+                job.namespace,
+                job.name,
+                detected.transition,
+                f" ({detected.reason})" if detected.reason else "",
+            )
+            self._emit(job_ev)
+
+    # -- Events -----------------------------------------------------------------------
+    def _events_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:
+        self.relayed.retain(items, namespace=namespace)
+        for item in items:
+            self._relay(item)
+
+    def _event_changed(self, kind: str, obj: JSON) -> None:
+        if kind == "DELETED":
+            self.relayed.forget(obj)
+            return
+        self._relay(obj)
+
+    def _job_of(self, event: JSON) -> Job | None:
+        involved = event.get("involvedObject") or {}
+        namespace, name = str(involved.get("namespace") or ""), str(involved.get("name") or "")
+        if involved.get("kind") == "Job":
+            uid = str(involved.get("uid") or "")
+            return (self.tracker.job(uid) if uid else None) or self.tracker.job_named(
+                namespace, name
+            )
+        if involved.get("kind") == "Pod":
+            return self.tracker.job_of_pod(namespace, name)
+        return None
+
+    def _relay(self, event: JSON, *, since: float | None = None) -> None:
+        """Relay one Warning Event of a known Job or of its Pod (once per count)."""
+        if event.get("type") != "Warning":
+            return
+        if (event.get("involvedObject") or {}).get("kind") not in ("Job", "Pod"):
+            return
+        job = self._job_of(event)
+        if job is None:
+            self._wait_for_job(event, since)
+            return
+        if not self.relayed.fresh(event):
+            return
+        view = event_view(event)
+        detected = Detected("event", view.reason, view.message, view.last)
+        self._report(job, detected, event=_clean_event(event))
+
+    def _wait_for_job(self, event: JSON, since: float | None) -> None:
+        """Keep an Event whose Job is not known (yet) for `unmatched_ttl` seconds."""
+        key = event_key(event)[0]
+        now = time.monotonic()
+        since = now if since is None else since
+        with self._unmatched_lock:
+            if not key or now - since > self.options.unmatched_ttl:
+                return
+            if len(self._unmatched) < UNMATCHED_LIMIT or key in self._unmatched:
+                self._unmatched[key] = (event, since)
+
+    def _retry_unmatched(self) -> None:
+        with self._unmatched_lock:
+            waiting, self._unmatched = self._unmatched, {}
+        for event, since in waiting.values():
+            self._relay(event, since=since)

@@ -1,0 +1,250 @@
+"""The one function edge: a CloudEvent or an HTTP request in, a call, an answer out.
+
+Every `functions/<name>/main.py` calls `on_cloudevent(workflow, event)` or
+`on_request(workflow, request)` here, and nothing else. This module
+
+- builds the process's runtime on first use (`default_runtime`) and sets up logging;
+- answers `enabled: false` (an event is acknowledged with one line; a request gets 403);
+- decodes a CloudEvent into a `Trigger` (a malformed one is acknowledged with its id);
+- runs the workflow's handler, looked up in `TARGETS` (the registry of the seven workflows'
+  entry points, imported lazily so that a function loads only what it runs);
+- turns an exception into an answer: a `TemporaryError` is raised again for a CloudEvent
+  (the platform answers 500 and redelivers) and is 503 for a request; a `PermanentError`
+  is acknowledged with one log line naming the Job, the event id and the fix; an HTTP
+  target answers `status_for(error)` with `{"error", "code"}` (see `jobwarden.errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from jobwarden.errors import (
+    DisabledError,
+    JobwardenError,
+    MalformedEventError,
+    PermanentError,
+    TemporaryError,
+    status_for,
+)
+from jobwarden.httpapi import Answer, HttpRequest
+from jobwarden.names import WorkflowName
+
+if TYPE_CHECKING:
+    from jobwarden.actions.common import Action
+    from jobwarden.intake import Trigger
+    from jobwarden.runtime import Runtime
+
+log = logging.getLogger("jobwarden")
+FlaskAnswer = tuple[str, int, dict[str, str]]
+
+
+class EventHandler(Protocol):
+    """A workflow's CloudEvent entry: handle one decoded trigger; returns what it did."""
+
+    def __call__(self, trigger: Trigger, runtime: Runtime) -> str: ...
+
+
+class RequestHandler(Protocol):
+    """A workflow's HTTP entry: answer one request (or raise a JobwardenError)."""
+
+    def __call__(self, request: HttpRequest, runtime: Runtime) -> Answer: ...
+
+
+# --- the registry of entry points (lazy: a function imports only the workflow it runs) ---
+
+
+def _report_event(name: WorkflowName) -> Callable[[], EventHandler]:
+    def load() -> EventHandler:
+        from jobwarden.workflows.events import handle_event
+        from jobwarden.workflows.specs import SPECS
+
+        spec = SPECS[name]
+        return lambda trigger, runtime: handle_event(spec, trigger, runtime)
+
+    return load
+
+
+def _report_request(name: WorkflowName) -> Callable[[], RequestHandler]:
+    def load() -> RequestHandler:
+        from jobwarden.workflows.ondemand import handle_request
+        from jobwarden.workflows.specs import SPECS
+
+        spec = SPECS[name]
+        return lambda request, runtime: handle_request(spec, request, runtime)
+
+    return load
+
+
+def _performance_event() -> EventHandler:
+    from jobwarden.performance.handler import record_run
+
+    return record_run
+
+
+def _performance_request() -> RequestHandler:
+    from jobwarden.performance.handler import analyse_request
+
+    return analyse_request
+
+
+def _action(action: Action) -> Callable[[], RequestHandler]:
+    def load() -> RequestHandler:
+        from jobwarden.actions.http import serve
+
+        return lambda request, runtime: serve(action, request, runtime)
+
+    return load
+
+
+@dataclass(frozen=True)
+class Target:
+    """A workflow's entry points: what its CloudEvent and its HTTP functions run."""
+
+    event: Callable[[], EventHandler] | None = None
+    request: Callable[[], RequestHandler] | None = None
+
+
+TARGETS: dict[WorkflowName, Target] = {
+    "jobFailureReporter": Target(event=_report_event("jobFailureReporter")),
+    "jobInfoEnricher": Target(_report_event("jobInfoEnricher"), _report_request("jobInfoEnricher")),
+    "jobEventsEnricher": Target(
+        _report_event("jobEventsEnricher"), _report_request("jobEventsEnricher")
+    ),
+    "jobPodEnricher": Target(_report_event("jobPodEnricher"), _report_request("jobPodEnricher")),
+    "jobPerformanceAnalysis": Target(_performance_event, _performance_request),
+    "jobRestart": Target(request=_action("restart")),
+    "jobDelete": Target(request=_action("delete")),
+}
+
+
+# --- logging -------------------------------------------------------------------------------
+
+
+class RetryWithoutTraceback(logging.Filter):
+    """Shorten the framework's "Exception on / [POST]" record for a TemporaryError to one line.
+
+    Raising is how a CloudEvent function asks for redelivery; the handler has already logged
+    which Job and event will be retried and why, so a 100-line traceback per attempt only
+    buries that line. Other exceptions (bugs) keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TemporaryError):
+            original = record.getMessage()
+            record.msg = "%s; answered 500 so that the event is redelivered (%s: %s)"
+            record.args = (original, type(exc).__name__, exc)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def setup_logging() -> None:
+    """INFO for jobwarden's lines; one line (no traceback) per retried event."""
+    ours = logging.getLogger("jobwarden")
+    if ours.level == logging.NOTSET:
+        ours.setLevel(logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
+        )
+    for handler in root.handlers:
+        if not any(isinstance(f, RetryWithoutTraceback) for f in handler.filters):
+            handler.addFilter(RetryWithoutTraceback())
+
+
+# --- the two contracts ---------------------------------------------------------------------
+
+
+def handle_cloudevent(
+    workflow: WorkflowName, attributes: Mapping[str, Any], data: Any, runtime: Runtime
+) -> str:
+    """Run `workflow` for one CloudEvent delivery; returns the outcome, raises to be retried.
+
+    Outcomes: what the handler did ("reported", "already reported", "recorded", "ignored",
+    "job gone", ...), or "disabled", "malformed", "rejected" (a permanent error, logged).
+    """
+    from jobwarden.intake import parse_cloudevent
+    from jobwarden.runtime import job_logger
+
+    target = TARGETS[workflow].event
+    event_id = str(attributes.get("id", "?")) if isinstance(attributes, Mapping) else "?"
+    if target is None:
+        log.error("%s has no CloudEvent target; event %s acknowledged", workflow, event_id)
+        return "rejected"
+    if not runtime.settings.workflow(workflow).enabled:
+        log.info("%s is disabled in the configuration; event %s acknowledged", workflow, event_id)
+        return "disabled"
+    try:
+        trigger = parse_cloudevent(attributes, data)
+    except MalformedEventError as err:
+        log.error("%s: acknowledged a malformed event: %s", workflow, err)
+        return "malformed"
+    jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
+    try:
+        return target()(trigger, runtime)
+    except TemporaryError as err:
+        jlog.warning(
+            "%s: event %s will be retried (temporary failure): %s", workflow, trigger.event_id, err
+        )
+        raise
+    except PermanentError as err:
+        jlog.error(
+            "%s: event %s acknowledged, not retried (%s): %s",
+            workflow,
+            trigger.event_id,
+            err.code,
+            err,
+        )
+        return "rejected"
+
+
+def handle_http(workflow: WorkflowName, request: HttpRequest, runtime: Runtime) -> Answer:
+    """Answer one HTTP request for `workflow`; every error becomes `status_for(error)`."""
+    target = TARGETS[workflow].request
+    if target is None:
+        return Answer.json(404, {"error": f"{workflow} has no HTTP target", "code": "not_found"})
+    try:
+        if not runtime.settings.workflow(workflow).enabled:
+            raise DisabledError(
+                f"{workflow} is disabled in the configuration "
+                f"(workflows.jobWorkflows.{workflow}.enabled)"
+            )
+        return target()(request, runtime)
+    except JobwardenError as err:
+        cluster = request.body.get("cluster") if isinstance(request.body, dict) else None
+        level = logging.WARNING if status_for(err) >= 500 else logging.INFO
+        log.log(level, "%s: answered %d (%s): %s", workflow, status_for(err), err.code, err)
+        return Answer.error(err, cluster=cluster if isinstance(cluster, str) else None)
+
+
+def on_cloudevent(workflow: WorkflowName, event: Any) -> str:
+    """The functions-framework CloudEvent edge; raising means 'retry me'."""
+    from jobwarden.runtime import default_runtime
+
+    setup_logging()
+    return handle_cloudevent(workflow, event.get_attributes(), event.get_data(), default_runtime())
+
+
+def on_request(workflow: WorkflowName, request: Any) -> FlaskAnswer:
+    """The functions-framework HTTP edge: a Flask request in, (text, status, headers) out."""
+    from jobwarden.runtime import default_runtime
+
+    setup_logging()
+    answer = handle_http(
+        workflow,
+        HttpRequest(
+            method=str(request.method),
+            body=request.get_json(silent=True),
+            query=dict(request.args),
+            headers=dict(request.headers.items()),
+        ),
+        default_runtime(),
+    )
+    return answer.text, answer.status, {"Content-Type": answer.content_type, **answer.headers}

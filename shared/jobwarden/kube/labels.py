@@ -1,0 +1,68 @@
+"""The words Kubernetes (and jobwarden) write on Jobs and Pods: label and annotation keys,
+condition types, reasons. Each is defined here once; compare against these names.
+
+Labels come in pairs where Kubernetes renamed them (1.27): the `batch.kubernetes.io/` key
+first, the legacy one second; read both, newest first.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- labels the job controller puts on a Job's pods (and its pod template) --------------
+JOB_NAME_LABELS: Final = ("batch.kubernetes.io/job-name", "job-name")
+CONTROLLER_UID_LABELS: Final = ("batch.kubernetes.io/controller-uid", "controller-uid")
+
+# -- annotations ---------------------------------------------------------------------
+#: On an Indexed Job's pods: the pod's completion index.
+JOB_COMPLETION_INDEX: Final = "batch.kubernetes.io/job-completion-index"
+#: kubectl's copy of the applied object (dropped from a restarted Job).
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+#: jobwarden's, on the new Job of a restart (see `jobwarden.actions.restart`).
+RESTARTED_FROM: Final = "jobwarden.dev/restarted-from"
+RESTARTED_FROM_UID: Final = "jobwarden.dev/restarted-from-uid"
+RESTARTED_BY: Final = "jobwarden.dev/restarted-by"
+CONFIRMATION: Final = "jobwarden.dev/confirmation"
+MEMORY_RAISED: Final = "jobwarden.dev/memory-raised"
+
+# -- condition types -------------------------------------------------------------------
+# Job
+FAILED: Final = "Failed"
+COMPLETE: Final = "Complete"
+FAILURE_TARGET: Final = "FailureTarget"
+SUCCESS_CRITERIA_MET: Final = "SuccessCriteriaMet"
+SUSPENDED: Final = "Suspended"
+# Pod
+POD_SCHEDULED: Final = "PodScheduled"
+DISRUPTION_TARGET: Final = "DisruptionTarget"
+
+# -- reasons ---------------------------------------------------------------------------
+# of a Job's Failed condition (and of the job controller's Warning Events on the Job)
+BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
+DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+POD_FAILURE_POLICY: Final = "PodFailurePolicy"
+MAX_FAILED_INDEXES_EXCEEDED: Final = "MaxFailedIndexesExceeded"
+FAILED_INDEXES: Final = "FailedIndexes"
+JOB_FAILURE_REASONS: Final = frozenset(
+    {
+        BACKOFF_LIMIT_EXCEEDED,
+        DEADLINE_EXCEEDED,
+        POD_FAILURE_POLICY,
+        MAX_FAILED_INDEXES_EXCEEDED,
+        FAILED_INDEXES,
+    }
+)
+#: The job controller's Normal Event on a Job that completed.
+COMPLETED: Final = "Completed"
+#: The job controller's Normal Event for each pod it creates ("Created pod: <name>").
+SUCCESSFUL_CREATE: Final = "SuccessfulCreate"
+CREATED_POD_PREFIX: Final = "Created pod: "
+# of a container's termination
+OOM_KILLED: Final = "OOMKilled"
+# of Events about pods
+FAILED_SCHEDULING: Final = "FailedScheduling"
+UNSCHEDULABLE: Final = "Unschedulable"
+SCHEDULED: Final = "Scheduled"
+STARTED: Final = "Started"
+OOM_KILLING: Final = "OOMKilling"
+EVICTED: Final = "Evicted"

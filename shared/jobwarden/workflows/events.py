@@ -1,0 +1,114 @@
+"""One event, one report workflow, in a straight line.
+
+    find a stored report -> read the cluster once -> analyse -> build (pure) -> store -> post
+
+The edge (`jobwarden.edge`) has already decoded the CloudEvent into a `Trigger` and checked
+that the workflow is enabled; it turns what this raises into ack or retry. Here:
+
+1. `spec.ignores(trigger)`: a transition this workflow does not report on is acknowledged.
+2. The report id is deterministic (`spec.report_id`). When the trigger names the Job's uid,
+   one store call answers a redelivery (or an exporter restart's re-announcement) without
+   reading the cluster; otherwise the uid comes from the read and the same one call follows.
+3. `enrich.read` reads everything the spec needs in one go (Job, pods, events, logs,
+   CronJob history). A Job already deleted gets a report of what its event carried.
+4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure).
+5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
+   webhook; a webhook that refuses for good is recorded, and the event is acknowledged).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from jobwarden.enrich import Enrichment, read
+from jobwarden.errors import ConfigError, JobGoneError
+from jobwarden.failure import analyse
+from jobwarden.intake import Trigger
+from jobwarden.kube.objects import JobRef
+from jobwarden.report import Report
+from jobwarden.runtime import JobLogger, Runtime, job_logger
+from jobwarden.sinks.storage import ReportAddress
+from jobwarden.sinks.webhooks import deliver, webhooks_for
+from jobwarden.workflows.builders import gone_report
+from jobwarden.workflows.specs import BuildContext, C, ReportSpec
+
+Outcome = Literal["reported", "already reported", "ignored", "job gone"]
+
+
+def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Outcome:
+    """Report on `trigger` with `spec`; see the module docstring. Raises to be retried."""
+    cfg = spec.config(runtime.settings.workflows.job_workflows)
+    jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
+    why = spec.ignores(trigger, cfg)
+    if why:
+        jlog.info("%s ignores event %s: %s", spec.name, trigger.event_id, why)
+        return "ignored"
+    if trigger.job_uid:
+        stored = runtime.store.find_report(_address(spec, trigger, trigger.job_uid))
+        if stored is not None:
+            return _publish(stored, runtime, jlog, already=True)
+    api = runtime.clusters.client(trigger.cluster)
+    ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
+    try:
+        facts = read(api, ref, spec.needs(cfg))
+    except JobGoneError as err:
+        jlog.warning("%s", err)
+        uid = trigger.job_uid or "unknown-uid"
+        rid = spec.report_id(trigger.cluster, uid, trigger.event_id)
+        report = gone_report(spec.name, trigger, report_id=rid, now=runtime.clock())
+        _publish(report, runtime, jlog)
+        return "job gone"
+    if not trigger.job_uid:
+        stored = runtime.store.find_report(_address(spec, trigger, facts.job.uid))
+        if stored is not None:
+            return _publish(stored, runtime, jlog, already=True)
+    return _publish(_build(spec, cfg, facts, trigger, runtime), runtime, jlog)
+
+
+def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAddress:
+    return ReportAddress(
+        workflow=spec.name,
+        cluster=trigger.cluster,
+        namespace=trigger.namespace,
+        job=trigger.job,
+        job_uid=job_uid,
+        report_id=spec.report_id(trigger.cluster, job_uid, trigger.event_id),
+    )
+
+
+def _build(
+    spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
+) -> Report:
+    analysis = analyse(facts) if facts.job.failed_condition else None
+    ctx = BuildContext(
+        report_id=spec.report_id(trigger.cluster, facts.job.uid, trigger.event_id),
+        source_event_id=trigger.event_id,
+        now=runtime.clock(),
+    )
+    return spec.build(facts, analysis, cfg, ctx)
+
+
+def _publish(
+    report: Report, runtime: Runtime, jlog: JobLogger, *, already: bool = False
+) -> Outcome:
+    """Store `report` (a no-op when stored) and post it where it is routed (once each)."""
+    result = runtime.store.put_report(report)
+    already = already or not result.stored
+    try:
+        hooks = webhooks_for(runtime.settings, report.workflow, runtime.env)
+    except ConfigError as err:
+        jlog.error("report %s stored, but webhooks are misconfigured: %s", report.id, err)
+        return "already reported" if already else "reported"
+    deliveries = deliver(report, hooks, runtime.store, report_url=result.url)
+    sent = [d.webhook for d in deliveries if d.status == "delivered"]
+    refused = [f"{d.webhook} ({d.http_status})" for d in deliveries if d.status == "refused"]
+    jlog.info(
+        "%s report %s %s at %s%s%s",
+        report.workflow,
+        report.id,
+        "already stored" if already else "stored",
+        result.key,
+        f"; posted to {', '.join(sent)}" if sent else "",
+        f"; refused for good by {', '.join(refused)} (recorded, not retried)" if refused else "",
+    )
+    return "already reported" if already else "reported"

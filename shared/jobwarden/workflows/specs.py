@@ -1,0 +1,175 @@
+"""The four report workflows, each declared once as a `ReportSpec`.
+
+A spec says everything the shared paths (`events.handle_event` for Pub/Sub, `ondemand.
+handle_request` for `<name>_http`) need to know, and nothing runs a workflow any other way:
+
+- `section`: its typed configuration section (mypy checks every option name);
+- `transitions`: the Job transitions it reports on (`accepts` may narrow further);
+- `needs`: what it reads from the cluster, from its configuration (logs, events, usage,
+  event types, CronJob history), in one `enrich.read` call;
+- `keyed_by_job`: how its report id is keyed: once per failed Job run whoever announced it
+  (our exporter, kubernetes-event-exporter, any number of redeliveries), or once per event;
+- `build`: a pure function of what was read, the analysis and the configuration (no I/O).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, get_args
+
+from jobwarden.enrich import Enrichment, Needs
+from jobwarden.failure import FailureAnalysis
+from jobwarden.intake import Trigger
+from jobwarden.jobevent import Transition
+from jobwarden.names import WorkflowName
+from jobwarden.report import Report, report_id
+from jobwarden.workflowconfig import (
+    JobEventsEnricher,
+    JobFailureReporter,
+    JobInfoEnricher,
+    JobPodEnricher,
+    JobWorkflows,
+    WorkflowSection,
+)
+from jobwarden.workflows import builders
+
+C = TypeVar("C", bound=WorkflowSection)
+#: The enrichers report on whatever their subscription delivers (its filter is the choice).
+EVERY_TRANSITION: frozenset[Transition] = frozenset(get_args(Transition))
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a build needs besides the facts: the report's id, its source and the time."""
+
+    report_id: str
+    source_event_id: str
+    now: dt.datetime
+
+
+@dataclass(frozen=True)
+class ReportSpec(Generic[C]):
+    """One report workflow, declared (see the module docstring)."""
+
+    name: WorkflowName
+    section: Callable[[JobWorkflows], C]
+    transitions: frozenset[Transition]
+    needs: Callable[[C], Needs]
+    build: Callable[[Enrichment, FailureAnalysis | None, C, BuildContext], Report]
+    keyed_by_job: bool = False
+    accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
+
+    def config(self, workflows: JobWorkflows) -> C:
+        return self.section(workflows)
+
+    def ignores(self, trigger: Trigger, cfg: C) -> str | None:
+        """Why this workflow does not report on `trigger`, or None when it does."""
+        if trigger.transition not in self.transitions:
+            wanted = ", ".join(sorted(self.transitions))
+            return f"{self.name} reports on {wanted} transitions (got {trigger.transition})"
+        return self.accepts(trigger, cfg)
+
+    def report_id(self, cluster: str, job_uid: str, source_event_id: str) -> str:
+        """The deterministic id of this workflow's report (see `keyed_by_job`)."""
+        source = f"{cluster}/{job_uid}/failed" if self.keyed_by_job else source_event_id
+        return report_id(source, self.name)
+
+
+# --- the four specs -------------------------------------------------------------------------
+
+
+def _failure(
+    e: Enrichment, analysis: FailureAnalysis | None, cfg: JobFailureReporter, ctx: BuildContext
+) -> Report:
+    from jobwarden.failure import analyse
+
+    return builders.failure_report(
+        e,
+        analysis or analyse(e),
+        report_id=ctx.report_id,
+        source_event_id=ctx.source_event_id,
+        now=ctx.now,
+        include_logs=cfg.include_logs,
+        include_events=cfg.include_events,
+        cron=e.cron,
+    )
+
+
+def _info(
+    e: Enrichment, analysis: FailureAnalysis | None, cfg: JobInfoEnricher, ctx: BuildContext
+) -> Report:
+    return builders.info_report(
+        e,
+        report_id=ctx.report_id,
+        source_event_id=ctx.source_event_id,
+        now=ctx.now,
+        show_details=cfg.show_details,
+        analysis=analysis,
+    )
+
+
+def _events(
+    e: Enrichment, analysis: FailureAnalysis | None, cfg: JobEventsEnricher, ctx: BuildContext
+) -> Report:
+    return builders.events_report(
+        e, report_id=ctx.report_id, source_event_id=ctx.source_event_id, now=ctx.now
+    )
+
+
+def _pods(
+    e: Enrichment, analysis: FailureAnalysis | None, cfg: JobPodEnricher, ctx: BuildContext
+) -> Report:
+    return builders.pods_report(
+        e,
+        report_id=ctx.report_id,
+        source_event_id=ctx.source_event_id,
+        now=ctx.now,
+        include_logs=cfg.include_logs,
+    )
+
+
+def _event_type_wanted(trigger: Trigger, cfg: JobEventsEnricher) -> str | None:
+    if trigger.transition != "event":
+        return None
+    kind = trigger.k8s_event.type if trigger.k8s_event else ""
+    if kind not in cfg.event_types:
+        return f"{kind or 'untyped'} events are not in eventTypes {cfg.event_types}"
+    return None
+
+
+FAILURE_REPORTER = ReportSpec[JobFailureReporter](
+    name="jobFailureReporter",
+    section=lambda w: w.job_failure_reporter,
+    transitions=frozenset({"failed"}),
+    needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
+    build=_failure,
+    keyed_by_job=True,
+)
+INFO_ENRICHER = ReportSpec[JobInfoEnricher](
+    name="jobInfoEnricher",
+    section=lambda w: w.job_info_enricher,
+    transitions=EVERY_TRANSITION,
+    needs=lambda cfg: Needs(logs=False, events=True, usage=False),
+    build=_info,
+)
+EVENTS_ENRICHER = ReportSpec[JobEventsEnricher](
+    name="jobEventsEnricher",
+    section=lambda w: w.job_events_enricher,
+    transitions=EVERY_TRANSITION,
+    needs=lambda cfg: Needs(logs=False, usage=False, event_types=tuple(cfg.event_types)),
+    build=_events,
+    accepts=_event_type_wanted,
+)
+POD_ENRICHER = ReportSpec[JobPodEnricher](
+    name="jobPodEnricher",
+    section=lambda w: w.job_pod_enricher,
+    transitions=EVERY_TRANSITION,
+    needs=lambda cfg: Needs(logs=cfg.include_logs, events=True),
+    build=_pods,
+)
+
+SPECS: Mapping[WorkflowName, ReportSpec[Any]] = {
+    spec.name: spec for spec in (FAILURE_REPORTER, INFO_ENRICHER, EVENTS_ENRICHER, POD_ENRICHER)
+}
