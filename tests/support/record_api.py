@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import sys
 import tempfile
 import time
@@ -271,15 +272,37 @@ def _fresh_namespace(api: KubeApi, ns: str) -> None:
     api.create("/api/v1/namespaces", {"metadata": {"name": ns}})
 
 
+def _differences(a: Any, b: Any, at: str = "") -> list[str]:
+    """Where two decoded answers differ (key paths, at most a few)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(a.get(key), b.get(key), f"{at}.{key}")
+        return out[:5]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _differences(x, y, f"{at}[{i}]")
+        ][:5]
+    return [] if a == b else [at or "."]
+
+
 def _dedupe(exchanges: list[Exchange], say: Callable[[str], None]) -> list[Exchange]:
-    """One answer per request (the first); says so when a later answer differed."""
+    """One answer per request (the first); says where a later answer differed."""
     seen: dict[tuple[str, str, str], Exchange] = {}
     for exchange in exchanges:
         first = seen.setdefault(exchange.key, exchange)
         if first is not exchange and (first.status, first.body) != (exchange.status, exchange.body):
+            try:
+                where = _differences(json.loads(first.body), json.loads(exchange.body))
+            except ValueError:
+                where = ["body"]
+            if where == [".metadata.resourceVersion"]:
+                continue  # a list's resourceVersion is the store's latest revision: it moves
             say(
-                f"    note: {exchange.method} {exchange.path} answered differently later; "
-                "kept the first answer"
+                f"    note: {exchange.method} {exchange.path} answered differently later "
+                f"(at {', '.join(where)}); kept the first answer"
             )
     return list(seen.values())
 
