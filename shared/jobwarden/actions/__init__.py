@@ -1,7 +1,7 @@
 """Restart and delete a Job on an operator's request (README: Restart and delete).
 
     http.py      `serve(action, request, runtime)`: the HTTP contract, one place
-    auth.py      who is calling (TokenReview or a trusted header) and may they (SubjectAccessReview)
+    (who is calling and may they: `jobwarden.auth`, shared with the on-demand reports)
     confirm.py   signed, short-lived confirmation tokens bound to the Job's uid and resourceVersion
     ledger.py    a confirmation token is used once: a retried call gets the first answer
     restart.py   recreate a finished Job from its own spec under a new name, then follow it

@@ -35,14 +35,6 @@ import time
 
 from jobwarden.actions import ledger
 from jobwarden.actions.audit import AuditRecord, Phase, summarize, write_audit
-from jobwarden.actions.auth import (
-    Caller,
-    authenticate,
-    authorize,
-    check_namespace,
-    delete_permissions,
-    restart_permissions,
-)
 from jobwarden.actions.common import (
     DEFAULT_OPTIONS,
     JSON,
@@ -60,6 +52,14 @@ from jobwarden.actions.delete import (
     plan_delete,
 )
 from jobwarden.actions.restart import RestartPlan, execute_restart, plan_restart
+from jobwarden.auth import (
+    Caller,
+    authenticate,
+    authorize,
+    check_namespace,
+    delete_permissions,
+    restart_permissions,
+)
 from jobwarden.errors import (
     BadRequestError,
     DeniedError,
