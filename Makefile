@@ -12,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK_DIR := .jobwarden/local
 
-.PHONY: help setup tools up down status lint test test-unit test-integration run bench bundle clean
+.PHONY: help setup tools up down status lint test test-unit test-integration run bench bundle clean record
 
 help:
 	@echo "make test    lint and all tests (builds the local stack's binaries the first time)"
@@ -21,6 +21,7 @@ help:
 	@echo "make tools   build the local stack's binaries and helm/tofu for the checks (cached in ~/.cache/jobwarden)"
 	@echo "make lint    ruff, mypy --strict, import-linter"
 	@echo "make bundle  stage build/<function>/ per function and smoke-test each from a clean venv"
+	@echo "make record  re-record the API answers the event-path unit tests replay (tests/fixtures/recorded/)"
 
 $(UV):
 	@echo "bootstrapping uv $(UV_VERSION) into $(BOOT)"
@@ -71,6 +72,10 @@ run: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Re-record the API answers the event-path unit tests replay (tests/fixtures/recorded/).
+record: tools
+	@$(PY) -m tests.support.record_api
 
 bundle: setup
 	@$(PY) -m jobwarden_dev.bundle --smoke

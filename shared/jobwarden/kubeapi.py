@@ -1,10 +1,18 @@
-"""A small JSON client for the Kubernetes API, over urllib3.
+"""A small JSON client for the Kubernetes API, over a replaceable HTTP transport.
 
 Why not the `kubernetes` package's typed API: importing it costs about a second
 and its models cost CPU per object, both paid on every cold start. jobwarden
 needs a handful of verbs on plain JSON, so this module speaks HTTP directly and
 maps statuses onto the error tree in `jobwarden.errors`. Turning a kubeconfig,
 in-cluster or GKE credentials into a `Credentials` is the cluster adapter's job.
+
+The transport is the test seam (as in httpx and lightkube): `KubeApi` builds the
+URL and headers, counts calls, maps statuses to errors and decodes JSON; a
+`Transport` only moves bytes. The default, `Urllib3Transport`, is a urllib3 pool
+set up from the credentials; `jobwarden_dev.apirecording` records real answers
+through it and replays them in unit tests, so all of `KubeApi`'s own code runs there
+too. A transport that cannot reach the server raises `ConnectionError` (any `OSError`
+is taken so); `KubeApi` turns it into `ApiUnavailableError` naming request and server.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import re
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import urllib3
@@ -50,6 +58,121 @@ class Credentials:
         return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
 
 
+class Stream(Protocol):
+    """The answer to a streamed request: its status, then body chunks until closed."""
+
+    status: int
+
+    def read(self) -> bytes:
+        """The whole remaining body (error answers)."""
+        ...
+
+    def chunks(self) -> Iterator[bytes]:
+        """Body chunks as they arrive; raises `ConnectionError` if the stream breaks."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Moves one request's bytes; raises `ConnectionError` when the server cannot be reached.
+
+    `url` is the full URL (server, path and query); `timeout` is the read timeout in
+    seconds, None for the transport's default.
+    """
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None,
+    ) -> tuple[int, bytes]: ...
+
+    def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str], timeout: float | None
+    ) -> Stream: ...
+
+
+class _Urllib3Stream:
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+        self.status = response.status
+
+    def read(self) -> bytes:
+        try:
+            return bytes(self._response.read())
+        except urllib3.exceptions.HTTPError as err:
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self._response.stream(65536)
+        except urllib3.exceptions.HTTPError as err:
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
+
+    def close(self) -> None:
+        self._response.release_conn()
+
+
+class Urllib3Transport:
+    """The default transport: one urllib3 pool with the credentials' TLS settings."""
+
+    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        context = ssl.create_default_context(cafile=credentials.ca_file)
+        if credentials.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if credentials.cert_file:
+            context.load_cert_chain(credentials.cert_file, credentials.key_file)
+        self._pool = urllib3.PoolManager(
+            ssl_context=context,
+            timeout=urllib3.Timeout(connect=5.0, read=timeout),
+            retries=False,
+            maxsize=4,
+        )
+
+    @staticmethod
+    def _timeout(timeout: float | None) -> Any:  # a Timeout, or urllib3's default sentinel
+        if timeout is None:
+            return urllib3.util.Timeout.DEFAULT_TIMEOUT  # the pool's
+        return urllib3.Timeout(connect=5.0, read=timeout)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None,
+    ) -> tuple[int, bytes]:
+        try:
+            response = self._pool.request(
+                method, url, body=body, headers=dict(headers), timeout=self._timeout(timeout)
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
+        return response.status, bytes(response.data)
+
+    def stream(
+        self, method: str, url: str, *, headers: Mapping[str, str], timeout: float | None
+    ) -> Stream:
+        try:
+            response = self._pool.request(
+                method,
+                url,
+                headers=dict(headers),
+                preload_content=False,
+                timeout=self._timeout(timeout),
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise ConnectionError(f"{type(err).__name__}: {err}") from err
+        return _Urllib3Stream(response)
+
+
 def _error_for(status: int, method: str, path: str, body: bytes) -> Exception:
     reason = ""
     message = body[:_MAX_ERROR_BODY].decode("utf-8", "replace")
@@ -82,22 +205,21 @@ def _error_for(status: int, method: str, path: str, body: bytes) -> Exception:
 
 
 class KubeApi:
-    """JSON requests against one API server; errors mapped to jobwarden's error tree."""
+    """JSON requests against one API server; errors mapped to jobwarden's error tree.
 
-    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+    `transport` moves the bytes (default: a `Urllib3Transport` for `credentials`, with
+    `timeout` as its read timeout); everything else here runs whatever the transport.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: float = 30.0,
+        transport: Transport | None = None,
+    ) -> None:
         self.credentials = credentials
-        context = ssl.create_default_context(cafile=credentials.ca_file)
-        if credentials.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if credentials.cert_file:
-            context.load_cert_chain(credentials.cert_file, credentials.key_file)
-        self._pool = urllib3.PoolManager(
-            ssl_context=context,
-            timeout=urllib3.Timeout(connect=5.0, read=timeout),
-            retries=False,
-            maxsize=4,
-        )
+        self.transport: Transport = transport or Urllib3Transport(credentials, timeout=timeout)
         self.calls = 0  # requests sent, for budgets and benchmarks
         self._headers = {"Accept": "application/json"}
         if credentials.token:
@@ -129,23 +251,19 @@ class KubeApi:
             data = json.dumps(body).encode()
             headers["Content-Type"] = content_type
         try:
-            response = self._pool.request(
-                method,
-                self._url(path, params),
-                body=data,
-                headers=headers,
-                timeout=timeout if timeout is not None else urllib3.util.Timeout.DEFAULT_TIMEOUT,
+            status, answer = self.transport.request(
+                method, self._url(path, params), headers=headers, body=data, timeout=timeout
             )
-        except urllib3.exceptions.HTTPError as err:
+        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
             raise ApiUnavailableError(
                 f"{method} {path}: cannot reach the API server at {self.credentials.server} "
-                f"({type(err).__name__}: {err}); check that it is running and reachable",
+                f"({err}); check that it is running and reachable",
                 method=method,
                 path=path,
             ) from err
-        if response.status >= 400:
-            raise _error_for(response.status, method, path, response.data)
-        return bytes(response.data)
+        if status >= 400:
+            raise _error_for(status, method, path, answer)
+        return answer
 
     def request(
         self,
@@ -182,34 +300,29 @@ class KubeApi:
     ) -> Iterator[JSON]:
         """Stream watch events ({"type", "object"}) until the server closes the watch."""
         query = {**params, "watch": True, "timeoutSeconds": timeout_seconds}
-        url = self._url(path, query)
         try:
-            response = self._pool.request(
-                "GET",
-                url,
-                headers=self._headers,
-                preload_content=False,
-                timeout=urllib3.Timeout(connect=5.0, read=timeout_seconds + 10),
+            stream = self.transport.stream(
+                "GET", self._url(path, query), headers=self._headers, timeout=timeout_seconds + 10
             )
-        except urllib3.exceptions.HTTPError as err:
+        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
             raise ApiUnavailableError(
                 f"WATCH {path}: cannot reach the API server at {self.credentials.server} ({err})",
                 method="WATCH",
                 path=path,
             ) from err
         try:
-            if response.status >= 400:
-                raise _error_for(response.status, "WATCH", path, response.read())
+            if stream.status >= 400:
+                raise _error_for(stream.status, "WATCH", path, stream.read())
             buffer = b""
-            for chunk in response.stream(65536):
+            for chunk in stream.chunks():
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
-        except urllib3.exceptions.HTTPError as err:
+        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
             raise ApiUnavailableError(
                 f"WATCH {path}: the stream broke ({err})", method="WATCH", path=path
             ) from err
         finally:
-            response.release_conn()
+            stream.close()

@@ -1,0 +1,344 @@
+"""Each workflow's CloudEvent function, end to end, on recorded API answers.
+
+The functions-framework app of each workflow receives a real Eventarc Pub/Sub CloudEvent
+(the JobEvent our exporter would publish for the recorded Job); cluster `local` answers
+from a recording made on the local stack (`tests/fixtures/recorded/`, re-recorded with
+`.venv/bin/python -m tests.support.record_api`); reports go to an in-memory store;
+webhooks are answered by `responses`. Assertions are on what users see: the function's
+HTTP status (200 acknowledged, 500 redeliver), the stored report's words, the posts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import responses
+
+from jobwarden.report import Report
+from jobwarden.runtime import Runtime
+from jobwarden.sinks import webhooks
+from jobwarden.sinks.storage import BlobReportStore
+from jobwarden_dev.apirecording import Recording, ReplayTransport
+from tests.support.replay import (
+    REPORT_WORKFLOWS,
+    default_runtime,
+    function_client,
+    load,
+    make_runtime,
+    memory_store,
+    post_event,
+)
+
+HOOK_URL = "https://hooks.example.test/services/T000/B000/not-a-real-secret"
+ONCALL = {"name": "oncall", "type": "slack", "urlEnv": "ONCALL_URL"}
+SCENARIOS = (
+    "backoff-log-error",
+    "oomkilled",
+    "deadline-exceeded",
+    "stuck-image-pull",
+    "succeeded",
+    "cronjob-failure",
+    "gone",
+)
+
+
+@dataclass
+class Played:
+    """One scenario's recording behind cluster `local`, and the functions to post to."""
+
+    recording: Recording
+    replay: ReplayTransport
+    store: BlobReportStore
+    runtime: Runtime
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job(self) -> dict[str, Any]:
+        return dict(self.recording.meta["jobObject"])
+
+    def post(self, workflow: str, message_id: str = "m-1", transition: str | None = None) -> int:
+        """Post the scenario's event to `workflow`'s function; its HTTP status."""
+        if workflow not in self.clients:
+            self.clients[workflow] = function_client(workflow)
+        status = post_event(
+            workflow,
+            self.job,
+            transition or str(self.recording.meta["transition"]),
+            message_id,
+            client=self.clients[workflow],
+        )
+        if self.replay.missing:
+            pytest.fail(
+                f"{workflow} made requests that scenario {self.recording.scenario!r} did not "
+                f"record: {self.replay.missing}; re-record with "
+                "`.venv/bin/python -m tests.support.record_api`"
+            )
+        return status
+
+    def reports(self, workflow: str) -> list[Report]:
+        found = [self.store.get_report(e.path) for e in self.store.read_index()]
+        return [r for r in found if r is not None and r.workflow == workflow]
+
+    def report(self, workflow: str) -> Report:
+        (only,) = self.reports(workflow)
+        return only
+
+    def markdown(self, workflow: str) -> str:
+        (key,) = [k for k in self.store.list() if k.endswith(f"/{workflow}.md")]
+        data = self.store.blobs.read(key)
+        assert data is not None
+        return data.decode()
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [self.store.get_json(k) for k in self.store.list("runs/")]
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return [self.store.get_json(k) for k in self.store.list("deliveries/")]
+
+
+@pytest.fixture(autouse=True)
+def no_webhook_delays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three attempts per delivery, no sleeping between them (Retry-After included)."""
+    monkeypatch.setattr(
+        webhooks,
+        "DEFAULT_RETRY",
+        webhooks.RetryPolicy(attempts=3, base_s=0.0, max_backoff_s=0.0, max_retry_after_s=0.0),
+    )
+
+
+@pytest.fixture
+def hook() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def play(name: str, *, with_webhook: bool = False) -> Played:
+    """Scenario `name`'s recording behind cluster `local`, an empty in-memory store, and
+    webhook `oncall` (Slack, answered by `responses`) when asked."""
+    recording = load(name)
+    replay = recording.replay()
+    store = memory_store()
+    runtime = make_runtime(
+        replay,
+        store=store,
+        webhooks=[ONCALL] if with_webhook else None,
+        env={"ONCALL_URL": HOOK_URL} if with_webhook else None,
+    )
+    return Played(recording, replay, store, runtime)
+
+
+@pytest.fixture
+def scenario() -> Iterator[Any]:
+    """`scenario(name, with_webhook=False)`: play that recording as the process's runtime."""
+    with ExitStack() as stack:
+
+        def start(name: str, *, with_webhook: bool = False) -> Played:
+            played = play(name, with_webhook=with_webhook)
+            stack.enter_context(default_runtime(played.runtime))
+            return played
+
+        yield start
+
+
+REPORTED = [
+    (name, workflow)
+    for name in SCENARIOS
+    for workflow in load(name).meta["workflows"]
+    if workflow in REPORT_WORKFLOWS
+]
+
+
+# --- every recorded (scenario, report workflow) ------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "workflow"), REPORTED)
+def test_an_event_makes_one_report_and_a_redelivery_is_answered_from_storage(
+    scenario: Any, name: str, workflow: str
+) -> None:
+    played = scenario(name)
+    assert played.post(workflow) == 200
+    report = played.report(workflow)
+    assert report.cluster == "local" and report.job == played.recording.meta["job"]
+    reads = len(played.replay.served)
+    assert reads >= 1
+    assert played.post(workflow) == 200  # the same message redelivered
+    assert played.report(workflow).id == report.id
+    assert len(played.store.read_index()) == 1
+    assert len(played.replay.served) == reads  # not one more read of the cluster
+
+
+# --- what each failure looks like --------------------------------------------------------------
+
+
+def test_backoff_failure_report_quotes_the_error_line_of_the_log(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert report.title == (
+        "Job rec-backoff-log-error/import-orders failed: Container `worker` exited with "
+        'code 2: ERROR: relation "orders" does not exist'
+    )
+    assert report.severity == "error"
+    assert "All 2 attempts failed the same way" in report.summary
+    assert {"timeline", "log"} <= {b.type for b in report.blocks}
+
+
+def test_oomkilled_job_report_names_container_and_limit(scenario: Any) -> None:
+    played = scenario("oomkilled")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert "Container `worker` ran out of memory (OOMKilled, limit 512Mi)" in report.title
+    assert "Raise the memory limit of container `worker` above 512Mi" in report.summary
+
+
+def test_deadline_exceeded_report_names_the_deadline_and_the_setting(scenario: Any) -> None:
+    played = scenario("deadline-exceeded")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert "past its deadline of 3s" in report.title
+    assert "activeDeadlineSeconds" in report.summary
+    assert played.post("jobInfoEnricher", "m-info") == 200
+    assert "Failed (DeadlineExceeded)" in played.report("jobInfoEnricher").title
+
+
+def test_cronjob_failure_report_shows_the_cronjobs_recent_runs(scenario: Any) -> None:
+    played = scenario("cronjob-failure")
+    assert played.post("jobFailureReporter") == 200
+    assert "exited with code 3" in played.report("jobFailureReporter").title
+    text = played.markdown("jobFailureReporter")
+    assert "## CronJob nightly-backup" in text
+    assert "| Consecutive failed runs | 1 |" in text
+    assert "nightly-backup-2: Failed (BackoffLimitExceeded), nightly-backup-1: Complete" in text
+
+
+def test_stuck_job_reports_show_the_pod_waiting_on_its_image(scenario: Any) -> None:
+    played = scenario("stuck-image-pull")
+    assert played.post("jobPodEnricher") == 200
+    assert played.report("jobPodEnricher").title.endswith("1 Pending")
+    assert "worker: waiting ImagePullBackOff" in played.markdown("jobPodEnricher")
+    assert played.post("jobInfoEnricher", "m-info") == 200
+    assert "Running (1 active" in played.report("jobInfoEnricher").title
+
+
+def test_the_failure_reporter_ignores_a_stuck_job_without_reading_the_cluster(
+    scenario: Any,
+) -> None:
+    played = scenario("stuck-image-pull")
+    assert played.post("jobFailureReporter") == 200
+    assert played.reports("jobFailureReporter") == []
+    assert played.replay.served == []
+
+
+def test_events_report_counts_the_warnings_of_the_job_and_its_pods(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    assert played.post("jobEventsEnricher") == 200
+    report = played.report("jobEventsEnricher")
+    assert report.title.endswith("1 warning(s)")
+    assert "BackoffLimitExceeded" in played.markdown("jobEventsEnricher")
+
+
+@pytest.mark.parametrize("workflow", REPORT_WORKFLOWS)
+def test_a_job_deleted_before_it_was_read_is_reported_from_the_event(
+    scenario: Any, workflow: str
+) -> None:
+    played = scenario("gone")
+    assert played.post(workflow) == 200
+    report = played.report(workflow)
+    assert "it was deleted before jobwarden could read it" in report.title
+    assert "ttlSecondsAfterFinished" in report.summary
+    assert played.replay.served == [("GET", "/apis/batch/v1/namespaces/rec-gone/jobs/cleanup-tmp")]
+
+
+# --- performance analysis records runs ---------------------------------------------------------
+
+
+def test_a_succeeded_job_is_recorded_once_as_a_run(scenario: Any) -> None:
+    played = scenario("succeeded")
+    assert played.post("jobPerformanceAnalysis") == 200
+    assert played.post("jobPerformanceAnalysis") == 200  # redelivered
+    (run,) = played.runs()
+    assert run["outcome"] == "succeeded" and run["family"] == "daily-report"
+    assert run["durationSeconds"] > 0
+    assert played.store.read_index() == []  # records a run, writes no report
+
+
+def test_an_oomkilled_run_is_recorded_with_its_cause(scenario: Any) -> None:
+    played = scenario("oomkilled")
+    assert played.post("jobPerformanceAnalysis") == 200
+    (run,) = played.runs()
+    assert run["outcome"] == "failed" and run["cause"] == "OOMKilled"
+    assert run["oomContainers"] == ["worker"]
+
+
+def test_a_cronjob_run_is_recorded_under_the_cronjobs_family(scenario: Any) -> None:
+    played = scenario("cronjob-failure")
+    assert played.post("jobPerformanceAnalysis") == 200
+    (run,) = played.runs()
+    assert run["family"] == "nightly-backup" and run["job"] == "nightly-backup-2"
+
+
+def test_a_deleted_jobs_run_is_recorded_from_the_event(scenario: Any) -> None:
+    played = scenario("gone")
+    assert played.post("jobPerformanceAnalysis") == 200
+    (run,) = played.runs()
+    assert run["outcome"] == "failed" and run["reason"] == "BackoffLimitExceeded"
+
+
+def test_performance_ignores_a_stuck_job(scenario: Any) -> None:
+    played = scenario("stuck-image-pull")
+    assert played.post("jobPerformanceAnalysis") == 200
+    assert played.runs() == [] and played.replay.served == []
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+def _statuses(hook: responses.RequestsMock) -> list[int]:
+    return [int(call.response.status_code) for call in hook.calls]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("workflow", REPORT_WORKFLOWS)
+@pytest.mark.parametrize(
+    ("status", "headers"), [(503, {}), (429, {"Retry-After": "1"})], ids=["503", "429"]
+)
+def test_a_busy_webhook_makes_the_event_retried_then_one_post_once_it_is_healthy(
+    scenario: Any,
+    hook: responses.RequestsMock,
+    workflow: str,
+    status: int,
+    headers: dict[str, str],
+) -> None:
+    played = scenario("oomkilled", with_webhook=True)
+    hook.add(responses.POST, HOOK_URL, status=status, headers=headers)
+    assert played.post(workflow) == 500  # redeliver me
+    report = played.report(workflow)  # stored before posting
+    assert _statuses(hook) == [status] * 3  # every attempt of the delivery
+    assert played.deliveries() == []  # nothing recorded as delivered
+
+    hook.replace(responses.POST, HOOK_URL, status=200)
+    assert played.post(workflow) == 200  # the platform's redelivery
+    assert played.post(workflow) == 200  # and one more
+    assert _statuses(hook).count(200) == 1
+    assert hook.calls[-1].request.headers["X-Jobwarden-Report-Id"] == report.id
+    (delivery,) = played.deliveries()
+    assert delivery["webhook"] == "oncall" and delivery["httpStatus"] == 200
+    assert played.report(workflow).id == report.id
+
+
+@pytest.mark.parametrize("workflow", REPORT_WORKFLOWS)
+def test_a_webhook_refusing_with_400_is_acknowledged_and_recorded_with_its_status(
+    scenario: Any, hook: responses.RequestsMock, workflow: str
+) -> None:
+    played = scenario("oomkilled", with_webhook=True)
+    hook.add(responses.POST, HOOK_URL, status=400, body="invalid_blocks")
+    status = played.post(workflow)
+    assert 200 <= status < 300  # acknowledged: redelivering cannot help
+    assert _statuses(hook) == [400]  # not retried by jobwarden either
+    played.report(workflow)  # stored
+    assert any(
+        d.get("webhook") == "oncall" and d.get("httpStatus") == 400 for d in played.deliveries()
+    ), played.deliveries()
