@@ -1,8 +1,11 @@
-"""`/healthz` and `/metrics` on a small stdlib HTTP server thread.
+"""`/livez`, `/healthz` and `/metrics` on a small stdlib HTTP server thread.
 
-`/healthz`: 200 with a one-line reason when the watch is healthy and recently synced
-(or this replica is a healthy standby), else 503 with what is wrong. `/metrics`: the
-Prometheus text exposition of `Metrics`.
+`/livez`: 200 whenever the process serves HTTP; it never asks about the watch, so an API
+server that is away (a control-plane upgrade) does not fail the liveness probe and
+restart the exporter, dropping its buffer. `/healthz` (readiness): 200 with a one-line
+reason when the watch is healthy and recently synced (or this replica is a healthy
+standby), else 503 with what is wrong. `/metrics`: the Prometheus text exposition of
+`Metrics`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/healthz":
+        if path == "/livez":
+            self._send(200, "ok: serving\n")
+        elif path == "/healthz":
             ok, reason = self.server.health()
             self._send(200 if ok else 503, ("ok: " if ok else "unhealthy: ") + reason + "\n")
         elif path == "/metrics":
             self._send(200, self.server.metrics.render(), CONTENT_TYPE_METRICS)
         else:
-            self._send(404, "not found: try /healthz or /metrics\n")
+            self._send(404, "not found: try /livez, /healthz or /metrics\n")
 
     def _send(
         self, status: int, text: str, content_type: str = "text/plain; charset=utf-8"
@@ -56,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class StatusServer:
-    """Serve /healthz and /metrics on `host:port` (port 0: any free port) in a thread."""
+    """Serve /livez, /healthz and /metrics on `host:port` (port 0: any free port) in a thread."""
 
     def __init__(
         self,

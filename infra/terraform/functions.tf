@@ -47,9 +47,13 @@ resource "google_cloudfunctions2_function" "fn" {
   labels      = merge(local.labels, { "jobwarden-workflow" = each.value.source })
 
   build_config {
-    runtime         = var.python_runtime
-    entry_point     = each.key
-    service_account = var.build_service_account
+    runtime     = var.python_runtime
+    entry_point = each.key
+    # A dedicated build account with the documented roles (iam.tf): a new project's default
+    # (the Compute Engine default account) often lacks them.
+    service_account = local.build_service_account
+    # The module's repository, with a cleanup policy (registry.tf), not gcf-artifacts.
+    docker_repository = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -73,6 +77,20 @@ resource "google_cloudfunctions2_function" "fn" {
     ingress_settings               = each.value.signature == "cloudevent" ? "ALLOW_INTERNAL_ONLY" : var.http_ingress
     all_traffic_on_latest_revision = true
 
+    # Private control planes (var.vpc_egress): a Serverless VPC Access connector, or Direct
+    # VPC egress; neither for clusters reached through their DNS endpoint.
+    vpc_connector                 = local.vpc_connector
+    vpc_connector_egress_settings = local.vpc_connector == null ? null : local.vpc_traffic
+    direct_vpc_egress             = length(local.direct_vpc) == 0 ? null : "VPC_EGRESS_${local.vpc_traffic}"
+    dynamic "direct_vpc_network_interface" {
+      for_each = local.direct_vpc
+      content {
+        network    = direct_vpc_network_interface.value.network
+        subnetwork = direct_vpc_network_interface.value.subnetwork
+        tags       = direct_vpc_network_interface.value.tags
+      }
+    }
+
     environment_variables = {
       (local.config_env)   = "${local.config_dir}/${local.config_file}"
       GOOGLE_CLOUD_PROJECT = var.project_id
@@ -80,14 +98,15 @@ resource "google_cloudfunctions2_function" "fn" {
 
     # Webhook URLs, HMAC keys and the confirmation key, under the environment variable names
     # the generated configuration names (urlEnv, secretEnv, confirmationSecretEnv). Only the
-    # targets that use a secret get it. "latest" is read when an instance starts.
+    # targets that use a secret get it, and only once var.secret_versions names its version:
+    # a pinned number (a new one rolls a new revision) or "latest" (read at instance start).
     dynamic "secret_environment_variables" {
       for_each = local.secret_env[each.key]
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
-        version    = "latest"
+        secret     = google_secret_manager_secret.this[secret_environment_variables.value.secret].secret_id
+        version    = secret_environment_variables.value.version
       }
     }
 
@@ -102,7 +121,8 @@ resource "google_cloudfunctions2_function" "fn" {
       }
     }
 
-    # One kubeconfig per non-GKE cluster, read on every access (rotation needs no redeploy).
+    # One kubeconfig per non-GKE cluster whose secret has a version (var.secret_versions),
+    # read from the file on every access.
     dynamic "secret_volumes" {
       for_each = local.kubeconfig_clusters
       content {
@@ -110,19 +130,23 @@ resource "google_cloudfunctions2_function" "fn" {
         project_id = var.project_id
         secret     = google_secret_manager_secret.this["cluster-${secret_volumes.key}-kubeconfig"].secret_id
         versions {
-          version = "latest"
+          version = secret_volumes.value.version
           path    = "kubeconfig"
         }
       }
     }
   }
 
-  # Deployment checks that the service account can read every secret it mounts.
+  # Deployment checks that the service account can read every secret it mounts; the build
+  # needs its account's grants before it starts.
   depends_on = [
     google_project_service.this,
     google_secret_manager_secret_iam_member.reader,
     google_secret_manager_secret_iam_member.config_reader,
     google_storage_bucket_iam_member.workflow_objects,
     google_storage_bucket_iam_member.build_reads_sources,
+    google_artifact_registry_repository_iam_member.build_writes_images,
+    google_project_iam_member.build_log_writer,
+    terraform_data.input_checks,
   ]
 }

@@ -14,15 +14,25 @@
 #   Pub/Sub agent       publisher on the dead-letter topic, subscriber on the workflow
 #                       subscriptions (required for dead-lettering), token creator on the
 #                       push account (mints the OIDC tokens).
+#   build account       roles/logging.logWriter on the project (build logs; no finer level),
+#                       roles/artifactregistry.writer on the functions' repository,
+#                       roles/storage.objectViewer on the source bucket.
 
-data "google_project" "this" {
-  project_id = var.project_id
+# Pub/Sub's service agent forwards undeliverable messages to the dead-letter topic and mints
+# the OIDC tokens of push deliveries. In a new project it exists only once something asks
+# for it: create it before granting it roles, or the first apply fails on a missing member.
+# (google_project_service_identity is in the google-beta provider only.)
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.this]
 }
 
 locals {
-  # Pub/Sub's service agent forwards undeliverable messages to the dead-letter topic and
-  # mints the OIDC tokens of push deliveries.
-  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
 resource "google_project_service" "this" {
@@ -31,12 +41,14 @@ resource "google_project_service" "this" {
     "cloudbuild.googleapis.com",       # function builds
     "cloudfunctions.googleapis.com",
     "iam.googleapis.com",
+    "logging.googleapis.com", # build logs
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
     # The workflow accounts (of this project) read GKE endpoints through the container API.
-  ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : []) : toset([])
+    ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : [],
+  local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : []) : toset([])
 
   project = var.project_id
   service = each.key
@@ -53,6 +65,8 @@ resource "google_service_account" "workflow" {
   account_id   = "${var.name_prefix}-${local.workflow_accounts[each.key]}"
   display_name = "jobwarden ${each.key}"
   description  = "Runs the ${each.key} function(s): reads its secrets and configuration, writes to the reports bucket, reaches the clusters."
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_service_account" "push" {
@@ -60,6 +74,8 @@ resource "google_service_account" "push" {
   account_id   = "${var.name_prefix}-push"
   display_name = "jobwarden Pub/Sub push"
   description  = "Identity of the OIDC tokens Pub/Sub attaches to pushes to the jobwarden event functions; may only invoke them."
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_service_account" "exporter" {
@@ -67,6 +83,8 @@ resource "google_service_account" "exporter" {
   account_id   = "${var.name_prefix}-exporter"
   display_name = "jobwarden exporter"
   description  = "The in-cluster exporters (through Workload Identity): may only publish to the job-events topic."
+
+  depends_on = [google_project_service.this]
 }
 
 # --- workflow accounts ----------------------------------------------------------------------
@@ -91,13 +109,43 @@ resource "google_project_iam_member" "cluster_viewer" {
   member = "serviceAccount:${google_service_account.workflow[each.value.workflow].email}"
 }
 
-# Cloud Build (when a dedicated build account is given) reads the bundles it builds.
-resource "google_storage_bucket_iam_member" "build_reads_sources" {
-  for_each = var.build_service_account == null ? toset([]) : toset([var.build_service_account])
+# --- build account --------------------------------------------------------------------------
 
+resource "google_service_account" "build" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-build"
+  display_name = "jobwarden function builds"
+  description  = "Cloud Build builds the jobwarden functions as this account: reads their bundles, writes their images and its logs."
+
+  depends_on = [google_project_service.this]
+}
+
+locals {
+  build_service_account = var.build_service_account != null ? var.build_service_account : google_service_account.build[0].id
+  build_member          = "serviceAccount:${element(split("/", local.build_service_account), 3)}"
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_sources" {
   bucket = google_storage_bucket.sources.name
   role   = "roles/storage.objectViewer"
-  member = "serviceAccount:${element(split("/", each.key), 3)}"
+  member = local.build_member
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_writes_images" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = local.build_member
+}
+
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  # Build logs; Cloud Logging offers this role at project level only.
+  role   = "roles/logging.logWriter"
+  member = local.build_member
 }
 
 # --- push delivery --------------------------------------------------------------------------

@@ -148,10 +148,18 @@ locals {
     },
   )
 
-  # Secret environment variables of each deployed target: env name => secrets key.
+  # Two stages per secret, so adding one never breaks an apply: Terraform creates it (no
+  # value), you add a value, then name its version in var.secret_versions. Until then no
+  # function mounts it (Cloud Run refuses a function whose secret has no version) and what
+  # it serves (a webhook, a kubeconfig cluster) stays out of the configuration file.
+  secret_version  = { for key, s in local.secrets : key => lookup(var.secret_versions, key, null) }
+  pending_secrets = sort([for key, v in local.secret_version : key if v == null])
+
+  # Secret environment variables of each deployed target: env name => {secret key, version}.
   secret_env = {
     for target in keys(local.deployed_targets) : target => {
-      for key, s in local.secrets : s.env => key if s.env != null && contains(s.targets, target)
+      for key, s in local.secrets : s.env => { secret = key, version = local.secret_version[key] }
+      if s.env != null && contains(s.targets, target) && local.secret_version[key] != null
     }
   }
   # (secret, workflow service account) pairs for secretAccessor, from the enabled targets.
@@ -162,7 +170,17 @@ locals {
     }
   ]...)
 
-  kubeconfig_clusters = { for name, c in var.clusters : name => c if c.kubeconfig_secret }
+  # Kubeconfig clusters whose secret has a version: mounted, and in the configuration file.
+  kubeconfig_clusters = {
+    for name, c in var.clusters : name => merge(c, { version = local.secret_version["cluster-${name}-kubeconfig"] })
+    if c.kubeconfig_secret && local.secret_version["cluster-${name}-kubeconfig"] != null
+  }
+  configured_clusters = sort([for name, c in var.clusters : name if !c.kubeconfig_secret || contains(keys(local.kubeconfig_clusters), name)])
+  # Webhooks whose URL (and, for json, HMAC key) have a version.
+  configured_webhooks = sort([
+    for name, w in var.webhooks : name
+    if local.secret_version["webhook-${name}-url"] != null && (w.type != "json" || try(local.secret_version["webhook-${name}-hmac"], null) != null)
+  ])
 
   # --- the configuration file the functions read (JOBWARDEN_CONFIG) -------------------------
 
@@ -173,16 +191,21 @@ locals {
     clusters = [
       # GKE: endpoint and CA from the container API; otherwise the kubeconfig mounted from
       # the cluster's secret. jobwarden reads a null key as absent.
-      for name in sort(keys(var.clusters)) : {
-        name       = name
-        gke        = var.clusters[name].gke
+      # gke.endpoint is written only when it is "dns" (jobwarden reads the address from
+      # controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint then); "ip" is the default.
+      for name in local.configured_clusters : {
+        name = name
+        gke = var.clusters[name].gke == null ? null : merge(
+          { for k, v in var.clusters[name].gke : k => v if k != "endpoint" },
+          var.clusters[name].gke.endpoint == "dns" ? { endpoint = "dns" } : {},
+        )
         kubeconfig = var.clusters[name].kubeconfig_secret ? "/etc/jobwarden/clusters/${name}/kubeconfig" : null
       }
     ]
     sinks = {
       storage = { url = local.storage_url }
       webhooks = [
-        for name in sort(keys(var.webhooks)) : merge(
+        for name in local.configured_webhooks : merge(
           {
             name   = name
             type   = var.webhooks[name].type
@@ -212,6 +235,19 @@ locals {
       c.gke != null ? "serviceAccount:${c.gke.project}.svc.id.goog[${c.exporter.namespace}/${c.exporter.service_account}]" : ""
     )
   ]))
+
+  # --- build and network ------------------------------------------------------------------
+
+  vpc_connector = try(var.vpc_egress.connector, null)
+  direct_vpc = try(var.vpc_egress.network, null) == null ? [] : [{
+    network    = var.vpc_egress.network
+    subnetwork = var.vpc_egress.subnetwork
+    tags       = var.vpc_egress.tags
+  }]
+  vpc_traffic = try(var.vpc_egress.traffic, "PRIVATE_RANGES_ONLY")
+
+  # The largest timeout of an enabled event target: the push request timeout must exceed it.
+  event_timeouts = { for name, t in local.enabled_targets : name => t.timeout_seconds if t.signature == "cloudevent" }
 
   # Projects holding GKE clusters: each workflow account may read their endpoint and CA.
   gke_projects = toset([for name, c in var.clusters : c.gke.project if c.gke != null])

@@ -69,14 +69,31 @@ output "exporter_workload_identity_members" {
 }
 
 output "secrets" {
-  description = "Secrets whose values you add out of band, with what each holds and the command that adds a value."
+  description = "Secrets whose values you add out of band: what each holds, its key in secret_versions, the version the functions mount (null: none yet), and the command that adds a value."
   value = {
     for key, s in local.secrets : google_secret_manager_secret.this[key].secret_id => {
+      key     = key
       holds   = s.purpose
       env     = s.env
+      mounted = local.secret_version[key]
       command = "gcloud secrets versions add ${google_secret_manager_secret.this[key].secret_id} --project=${var.project_id} --data-file=-"
     }
   }
+}
+
+output "pending_secrets" {
+  description = "Keys of the secrets no function mounts yet: add a value, then set secret_versions[<key>] (README: Add a cluster, Rotate secrets)."
+  value       = local.pending_secrets
+}
+
+output "build_service_account" {
+  description = "The account Cloud Build builds the functions as."
+  value       = local.build_service_account
+}
+
+output "artifact_repository" {
+  description = "The Artifact Registry repository of the function images (with its cleanup policy)."
+  value       = google_artifact_registry_repository.functions.id
 }
 
 output "config_yaml" {

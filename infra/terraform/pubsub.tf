@@ -53,7 +53,8 @@ resource "google_pubsub_subscription" "workflow" {
   # attributes, so a filter would drop them all).
   filter = local.subscription_filter[each.key]
 
-  # For push delivery this is the request timeout: keep it >= the function's timeout.
+  # For push delivery this is the request timeout: at least the function's timeout + 60 s
+  # (terraform_data.input_checks refuses less).
   ack_deadline_seconds       = var.ack_deadline_seconds
   message_retention_duration = var.message_retention_duration
   retain_acked_messages      = false
@@ -91,16 +92,10 @@ resource "google_pubsub_subscription" "workflow" {
     }
   }
 
-  lifecycle {
-    precondition {
-      condition     = local.function_settings[each.key].timeout_seconds <= var.ack_deadline_seconds
-      error_message = "${each.key}: timeout_seconds (${local.function_settings[each.key].timeout_seconds}) exceeds ack_deadline_seconds (${var.ack_deadline_seconds}); Pub/Sub would redeliver while the function still runs."
-    }
-  }
-
   depends_on = [
     google_pubsub_topic_iam_member.dead_letter_publisher,
     google_cloud_run_v2_service_iam_member.push_invoker,
     google_service_account_iam_member.push_token_creator,
+    terraform_data.input_checks,
   ]
 }

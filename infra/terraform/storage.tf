@@ -17,6 +17,12 @@ resource "google_storage_bucket" "reports" {
     enabled = true
   }
 
+  # Versioning already keeps the history: soft delete (7 days by default) would bill every
+  # deleted version once more, for nothing.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
+
   # Everything expires retention_days after it was written: the live object becomes a
   # noncurrent version ...
   lifecycle_rule {
@@ -68,6 +74,10 @@ resource "google_storage_bucket" "sources" {
 
   versioning {
     enabled = true
+  }
+
+  soft_delete_policy {
+    retention_duration_seconds = 0
   }
 
   # Bundle objects are content-addressed and replaced by Terraform; drop old versions soon.

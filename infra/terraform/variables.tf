@@ -69,13 +69,24 @@ variable "archive_dir" {
 variable "deploy_functions" {
   type        = bool
   default     = true
-  description = "Deploy the Cloud Run functions and their push subscriptions. Set false for the first apply: it creates the secrets (empty), whose values must exist before a function that reads them can deploy."
+  description = "Deploy the Cloud Run functions and their push subscriptions. Setting it false DESTROYS every function and subscription (messages waiting in them are lost): it is not how secrets are added (see secret_versions); use it only for an installation without functions."
+}
+
+variable "secret_versions" {
+  type        = map(string)
+  default     = {}
+  description = "The version of each secret the functions mount, by the key `terraform output secrets` shows (confirm, webhook-<name>-url, webhook-<name>-hmac, cluster-<name>-kubeconfig): a version number (\"1\") pins it, so a new number rolls the functions to a new revision; \"latest\" reads the newest version when an instance starts. A secret not listed has no value yet: no function mounts it (Cloud Run refuses to deploy a function whose secret has no version), its webhook or cluster stays out of the configuration file, and the functions deploy without it."
+
+  validation {
+    condition     = alltrue([for k, v in var.secret_versions : v == "latest" || can(regex("^[1-9][0-9]*$", v))])
+    error_message = "secret_versions values must be a version number such as \"1\" or \"latest\"."
+  }
 }
 
 variable "python_runtime" {
   type        = string
-  default     = "python312"
-  description = "Cloud Run functions runtime of every function."
+  default     = "python311"
+  description = "Cloud Run functions runtime of every function. The default is the Python the bundles are smoke-tested with and the container images use (functions/Dockerfile, exporter/Dockerfile); change all three together."
 
   validation {
     condition     = contains(["python311", "python312", "python313"], var.python_runtime)
@@ -86,11 +97,69 @@ variable "python_runtime" {
 variable "build_service_account" {
   type        = string
   default     = null
-  description = "Full name (projects/P/serviceAccounts/EMAIL) of the service account Cloud Build uses to build the functions; null uses the project's default build account. It is granted read access to the source bucket; give it roles/cloudbuild.builds.builder yourself."
+  description = "Full name (projects/P/serviceAccounts/EMAIL) of an existing service account Cloud Build uses to build the functions. null (default): the module creates <name_prefix>-build with the documented roles (roles/logging.logWriter on the project, roles/artifactregistry.writer on the functions' image repository, roles/storage.objectViewer on the source bucket). Since mid-2024 Cloud Build in a new project builds as the Compute Engine default account, which organisations often leave without these roles. An account given here gets the same grants."
 
   validation {
     condition     = var.build_service_account == null || can(regex("^projects/[^/]+/serviceAccounts/[^/@]+@[^/]+$", var.build_service_account))
     error_message = "build_service_account must look like projects/PROJECT/serviceAccounts/NAME@PROJECT.iam.gserviceaccount.com."
+  }
+}
+
+variable "images_kept" {
+  type        = number
+  default     = 5
+  description = "Function images kept per function in the module's Artifact Registry repository (the newest ones: the running revision's image is always among them); older ones are deleted once they are image_retention_days old."
+
+  validation {
+    condition     = var.images_kept >= 1 && floor(var.images_kept) == var.images_kept
+    error_message = "images_kept must be a whole number, at least 1."
+  }
+}
+
+variable "image_retention_days" {
+  type        = number
+  default     = 30
+  description = "Days after which a function image beyond the newest images_kept is deleted by the repository's cleanup policy."
+
+  validation {
+    condition     = var.image_retention_days >= 1 && floor(var.image_retention_days) == var.image_retention_days
+    error_message = "image_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "vpc_egress" {
+  type = object({
+    # A Serverless VPC Access connector: projects/P/locations/REGION/connectors/NAME ...
+    connector = optional(string)
+    # ... or Direct VPC egress (no connector): the network and subnetwork the instances join.
+    network    = optional(string)
+    subnetwork = optional(string)
+    tags       = optional(list(string), [])
+    # PRIVATE_RANGES_ONLY: only RFC 1918 destinations (a private control plane) go through
+    # the VPC; ALL_TRAFFIC: everything, Google APIs and webhooks included (needs Cloud NAT).
+    traffic = optional(string, "PRIVATE_RANGES_ONLY")
+  })
+  default     = null
+  description = "Route the functions' traffic into a VPC, to reach GKE control planes on private IPs: either `connector` (Serverless VPC Access) or `network` + `subnetwork` (Direct VPC egress). null: no VPC. Clusters reached through GKE's DNS-based control-plane endpoint (clusters.<name>.gke.endpoint = \"dns\") need none (README: Private clusters)."
+
+  validation {
+    condition     = var.vpc_egress == null || ((try(var.vpc_egress.connector, null) != null) != (try(var.vpc_egress.network, null) != null || try(var.vpc_egress.subnetwork, null) != null))
+    error_message = "vpc_egress takes either connector (Serverless VPC Access) or network and subnetwork (Direct VPC egress), not both and not neither."
+  }
+
+  validation {
+    condition     = var.vpc_egress == null || try(var.vpc_egress.connector, null) == null || can(regex("^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+(-[a-z]+)+[0-9]+/connectors/[a-z][-a-z0-9]{0,23}[a-z0-9]$", var.vpc_egress.connector))
+    error_message = "vpc_egress.connector must be a connector id: projects/PROJECT/locations/REGION/connectors/NAME."
+  }
+
+  validation {
+    condition     = var.vpc_egress == null || try(var.vpc_egress.network, null) == null || (try(var.vpc_egress.subnetwork, null) != null && length(coalesce(try(var.vpc_egress.network, null), "")) > 0)
+    error_message = "Direct VPC egress needs both vpc_egress.network and vpc_egress.subnetwork (names or self links)."
+  }
+
+  validation {
+    condition     = var.vpc_egress == null || contains(["PRIVATE_RANGES_ONLY", "ALL_TRAFFIC"], try(var.vpc_egress.traffic, "PRIVATE_RANGES_ONLY"))
+    error_message = "vpc_egress.traffic must be PRIVATE_RANGES_ONLY or ALL_TRAFFIC."
   }
 }
 
@@ -201,8 +270,8 @@ variable "retry_maximum_backoff" {
 
 variable "ack_deadline_seconds" {
   type        = number
-  default     = 300
-  description = "How long Pub/Sub waits for a function to answer a push before it counts the delivery as failed. Must be at least the event functions' timeout_seconds."
+  default     = 360
+  description = "How long Pub/Sub waits for a function to answer a push before it counts the delivery as failed. Must be at least every event function's timeout_seconds + 60 (a cold start and the request's queueing come on top of the function's own timeout; checked at plan)."
 
   validation {
     condition     = var.ack_deadline_seconds >= 10 && var.ack_deadline_seconds <= 600
@@ -347,6 +416,11 @@ variable "clusters" {
       project  = string
       location = string
       cluster  = string
+      # How the functions reach the control plane: "ip" (the address the container API
+      # reports: public, or private when the public endpoint is off, which needs vpc_egress)
+      # or "dns" (GKE's DNS-based endpoint: IAM-gated, reachable without a VPC; README:
+      # Private clusters).
+      endpoint = optional(string, "ip")
     }))
     # Any other cluster: a Secret Manager secret "<name_prefix>-cluster-<name>-kubeconfig"
     # holds a kubeconfig (server, CA data and a token or client certificate; no exec plugins),
@@ -366,6 +440,11 @@ variable "clusters" {
   validation {
     condition     = length(var.clusters) > 0 && alltrue([for name, c in var.clusters : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", name))])
     error_message = "clusters needs at least one entry; names must be DNS labels (a-z, 0-9, '-', at most 63)."
+  }
+
+  validation {
+    condition     = alltrue([for name, c in var.clusters : c.gke == null || contains(["ip", "dns"], try(c.gke.endpoint, "ip"))])
+    error_message = "clusters.<name>.gke.endpoint must be \"ip\" or \"dns\"."
   }
 
   validation {

@@ -6,9 +6,16 @@ terraform {
   required_providers {
     google = {
       source = "hashicorp/google"
-      # 6.x: build_config.service_account on google_cloudfunctions2_function,
-      # replication { auto {} } on secrets, google_cloud_run_v2_service_iam_member.
-      version = ">= 6.0.0, < 8.0.0"
+      # 7.21: service_config.direct_vpc_network_interface / direct_vpc_egress on
+      # google_cloudfunctions2_function (Direct VPC egress, GA in 7.21.0). Older:
+      # build_config.service_account and docker_repository, soft_delete_policy on buckets,
+      # cleanup_policies on Artifact Registry repositories.
+      version = ">= 7.21.0, < 8.0.0"
+    }
+    google-beta = {
+      source = "hashicorp/google-beta"
+      # google_project_service_identity (the Pub/Sub service agent) is in google-beta only.
+      version = ">= 7.21.0, < 8.0.0"
     }
     archive = {
       source = "hashicorp/archive"

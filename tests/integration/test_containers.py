@@ -8,8 +8,10 @@ For the exporter image: its entrypoint is the exporter program and starts as doc
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -177,3 +179,134 @@ def test_checkov_passes_on_both_dockerfiles_with_each_skip_justified() -> None:
     # the checks a platform team asks about first
     passed = {c["check_id"] for c in report["results"]["passed_checks"]}
     assert {"CKV_DOCKER_3", "CKV_DOCKER_8"} <= passed  # a non-root USER, and not root last
+
+
+# --- what the images are built from ------------------------------------------------------------
+
+DIGEST_PINNED = re.compile(r"python:(3\.\d+)[\w.-]*@sha256:[0-9a-f]{64}")
+
+
+def _bases(dockerfile: Path) -> list[str]:
+    """Every FROM of a Dockerfile, with ARG defaults substituted (stage names skipped)."""
+    defaults: dict[str, str] = {}
+    stages: set[str] = set()
+    bases = []
+    for keyword, args in instructions(dockerfile):
+        if keyword == "ARG" and "=" in args:
+            name, _, value = args.partition("=")
+            defaults.setdefault(name, value)
+        elif keyword == "FROM":
+            words = args.split()
+            image = re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m.group(1), ""), words[0])
+            if image not in stages:
+                bases.append(image)
+            if len(words) == 3 and words[1].upper() == "AS":
+                stages.add(words[2])
+    return bases
+
+
+def test_every_base_image_is_pinned_by_digest_and_is_the_python_the_functions_run() -> None:
+    """A tag can be moved to other content; a digest cannot. And the images, Cloud Run's
+    runtime and the bundles' smoke test must run one Python."""
+    terraform = (ROOT / "infra" / "terraform" / "variables.tf").read_text()
+    runtime = re.search(
+        r'variable "python_runtime" \{\s*type\s*=\s*string\s*default\s*=\s*"(python3\d+)"',
+        terraform,
+    )
+    assert runtime, "python_runtime has no default in variables.tf"
+    smoke = f"python{sys.version_info.major}{sys.version_info.minor}"  # bundle smoke venvs
+    assert runtime.group(1) == smoke, "Cloud Run's runtime and the smoke-tested Python differ"
+    for dockerfile in (EXPORTER_DOCKERFILE, FUNCTION_DOCKERFILE):
+        bases = _bases(dockerfile)
+        assert bases, dockerfile
+        for base in bases:
+            pinned = DIGEST_PINNED.fullmatch(base)
+            assert pinned, f"{dockerfile.relative_to(ROOT)}: FROM {base} is not pinned by digest"
+            assert f"python{pinned.group(1).replace('.', '')}" == runtime.group(1), base
+
+
+def _requirement_blocks(text: str) -> list[str]:
+    """Each requirement of a requirements file with its continuation lines."""
+    blocks: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.startswith((" ", "\t")) and blocks:
+            blocks[-1] += line
+        else:
+            blocks.append(line)
+    return blocks
+
+
+def test_dependencies_are_installed_only_from_hashes() -> None:
+    for dockerfile in (EXPORTER_DOCKERFILE, FUNCTION_DOCKERFILE):
+        installs = [a for k, a in instructions(dockerfile) if k == "RUN" and "pip install" in a]
+        assert installs, dockerfile
+        for run in installs:
+            for part in run.split("&&"):
+                if "pip install" in part:
+                    assert "--require-hashes" in part, f"{dockerfile.name}: {part.strip()}"
+    # what those files hold: uv.lock's pins with their hashes, and uv itself hashed
+    (export,) = [a for k, a in instructions(EXPORTER_DOCKERFILE) if k == "RUN" and "uv export" in a]
+    assert "--no-hashes" not in export
+    hashed = {
+        "bundle (and, without --prune, the exporter's)": bundle.export_requirements(ROOT),
+        "uv": (ROOT / "exporter" / "build-requirements.txt").read_text(),
+    }
+    assert "--no-hashes" not in bundle.UV_EXPORT_ARGS
+    for name, text in hashed.items():
+        blocks = _requirement_blocks(text)
+        assert blocks, name
+        for block in blocks:
+            assert "==" in block and "--hash=sha256:" in block, f"{name}: {block[:80]}"
+
+
+def _ignored(patterns: list[str], path: str) -> bool:
+    """Docker's .dockerignore matching, for the patterns used here (no `!` exceptions)."""
+    parts = path.split("/")
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            tail = pattern[3:]
+            if any(fnmatch.fnmatch(p, tail) for p in parts):
+                return True
+        else:
+            depth = pattern.count("/") + 1
+            for i in range(depth, len(parts) + 1):
+                if fnmatch.fnmatch("/".join(parts[:i]), pattern) and i == depth:
+                    return True
+    return False
+
+
+def test_dockerignore_keeps_environments_and_state_out_and_every_copied_file_in() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    assert not [p for p in patterns if p.startswith("!")], "the matcher here handles no '!'"
+    for unwanted in (
+        ".git/config",
+        ".venv/bin/python",
+        ".jobwarden/local/env",
+        "build/.venvs/abc/bin/python",
+        "build/.zips/job_restart.zip",
+        "reports/index.html",
+        "infra/terraform/terraform.tfstate",
+        "shared/jobwarden/__pycache__/edge.cpython-311.pyc",
+    ):
+        assert _ignored(patterns, unwanted), unwanted
+    copied = [
+        "exporter/build-requirements.txt",
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "shared/jobwarden/edge.py",
+        "exporter/jobwarden_exporter/__main__.py",
+        "build/job_failure_reporter/requirements.txt",
+        "build/job_failure_reporter/main.py",
+        "build/job_failure_reporter/jobwarden/edge.py",
+    ]
+    for dockerfile in (EXPORTER_DOCKERFILE, FUNCTION_DOCKERFILE):
+        for keyword, args in instructions(dockerfile):
+            if keyword == "COPY" and not args.startswith("--from"):
+                source = args.split()[0].replace("${FUNCTION}", "job_failure_reporter")
+                assert any(c.startswith(source.rstrip("/")) for c in copied), source
+    for path in copied:
+        assert not _ignored(patterns, path), f"{path} is copied by an image but ignored"

@@ -205,6 +205,8 @@ def test_api_server_unreachable_mid_watch_relists_and_misses_nothing(
         wait_for(lambda: not exporter.health()[0], what="the exporter to notice")
         status, text = get(f"http://127.0.0.1:{server.port}/healthz")
         assert status == 503 and "failing" in text
+        # liveness stays green: restarting now would only drop the buffered transitions
+        assert get(f"http://127.0.0.1:{server.port}/livez") == (200, "ok: serving\n")
 
         proxy.restore()
         inbox.wait_for_jobs({"before": "failed", "during": "failed"})

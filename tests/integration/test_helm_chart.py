@@ -90,8 +90,12 @@ def test_defaults_render_two_replicas_a_pdb_probes_and_a_hardened_pod() -> None:
     pod = deployment["spec"]["template"]
     spec, box = pod["spec"], container(objects)
     assert box["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert box[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # liveness and startup ask only whether the process serves: a control-plane upgrade
+    # (the API server away for minutes) must not restart the exporter and drop its buffer
+    for probe in ("startupProbe", "livenessProbe"):
+        assert box[probe]["httpGet"] == {"path": "/livez", "port": "http"}, probe
+    assert box["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert box["image"] == "europe-docker.pkg.dev/my-project/jobwarden/exporter:0.1.0"
     assert box["livenessProbe"]["failureThreshold"] * box["livenessProbe"]["periodSeconds"] >= 60
     assert box["resources"]["requests"] and box["resources"]["limits"]["memory"]
     assert box["securityContext"] == {
@@ -209,6 +213,16 @@ def test_one_replica_has_no_pdb_that_would_block_node_drains() -> None:
     assert not find(objects, "PodDisruptionBudget")
 
 
+def test_the_service_account_is_the_one_terraform_binds_whatever_the_release_name() -> None:
+    variables = (ROOT / "infra" / "terraform" / "variables.tf").read_text()
+    (bound,) = re.findall(r'service_account = optional\(string, "([^"]+)"\)', variables)
+    for release in ("jw", "exporter-prod"):
+        objects = template(release=release)
+        assert one(objects, "ServiceAccount")["metadata"]["name"] == bound
+        deployment = one(objects, "Deployment")["spec"]["template"]["spec"]
+        assert deployment["serviceAccountName"] == bound
+
+
 def test_gke_workload_identity_annotates_the_service_account() -> None:
     email = "jobwarden-exporter@my-project.iam.gserviceaccount.com"
     objects = template({"serviceAccount": {"gcpServiceAccount": email}})
@@ -227,7 +241,7 @@ def test_install_notes_say_where_the_leader_and_health_are_and_warn_about_duplic
         {"serviceAccount": {"gcpServiceAccount": email}, "leaderElection": {"enabled": False}}
     )
     assert "WARNING: leader election is off with 2 replicas" in text
-    assert "svc.id.goog[jobwarden/jw-jobwarden-exporter]" in text
+    assert "svc.id.goog[jobwarden/jobwarden-exporter]" in text
 
 
 def _config_yaml(objects: list[JSON]) -> JSON:

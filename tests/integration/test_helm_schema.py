@@ -10,7 +10,7 @@ import yaml
 
 from jobwarden.config import Settings, json_schema
 from jobwarden_dev.helmschema import main, readme_with_table, render, values_schema
-from tests.support.helm import CHART, REQUIRED, lint, template_error
+from tests.support.helm import CHART, REQUIRED, helm, lint, template_error
 
 REGENERATE = (
     "regenerate: python -m jobwarden_dev.helmschema"
@@ -134,6 +134,36 @@ def test_helm_lint_and_template_refuse_an_invalid_value_naming_its_key(
 def test_helm_refuses_a_release_without_cluster_name_and_topic() -> None:
     error = template_error({})
     assert "at '/clusterName'" in error and "at '/topic'" in error
+
+
+@pytest.mark.parametrize(
+    "values", sorted((CHART / "ci").glob("*-values.yaml")), ids=lambda p: p.name
+)
+def test_every_ci_values_file_passes_helm_lint_strict_and_renders(values: Any) -> None:
+    """`helm lint` and chart-testing read ci/*-values.yaml: defaults plus what is required."""
+    linted = lint(files=[values])
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert "0 chart(s) failed" in linted.stdout
+    rendered = helm("template", "ci", str(CHART), "--values", str(values))
+    assert rendered.returncode == 0, rendered.stderr
+    assert "kind: Deployment" in rendered.stdout
+
+
+def test_ci_values_cover_every_required_key() -> None:
+    assert (CHART / "ci" / "default-values.yaml").is_file()
+    minimal = yaml.safe_load((CHART / "ci" / "default-values.yaml").read_text())
+    assert minimal == REQUIRED | {k: minimal[k] for k in REQUIRED if k in minimal}
+    assert set(minimal) == set(REQUIRED) and minimal["image"].keys() == {"repository"}
+
+
+def test_a_release_without_an_image_repository_is_refused_saying_what_to_set() -> None:
+    values = {k: v for k, v in REQUIRED.items() if k != "image"}
+    error = template_error(values)
+    assert "image.repository is required: the exporter image you built and pushed" in error
+    assert "--set image.repository=" in error
+    # helm lint only reports it (lint renders with its own placeholder values)
+    linted = lint(values)
+    assert "image.repository is required" in linted.stdout + linted.stderr
 
 
 def test_helm_lint_accepts_the_defaults_with_the_required_values() -> None:

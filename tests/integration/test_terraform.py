@@ -7,8 +7,9 @@ without providers, and the configuration file they render passes jobwarden's own
 functions-framework round trip shows that the push subscriptions' body reaches an event
 function as the Pub/Sub CloudEvent it decodes.
 
-`tofu validate` of the whole module needs the google and archive provider plugins, which
-cannot be downloaded here (infra/terraform/README.md).
+`tofu validate` / `tofu plan` of the whole module need the google, google-beta and archive
+provider plugins, which cannot be obtained here (infra/terraform/README.md, "Checks", has the
+commands tried and their errors).
 """
 
 from __future__ import annotations
@@ -214,10 +215,17 @@ def test_providers_are_pinned_to_a_major_version_range() -> None:
     terraform = parse(TF / "versions.tf")["terraform"][0]
     assert terraform["required_version"].startswith(">=")
     providers = terraform["required_providers"][0]
-    assert set(providers) == {"google", "archive"}
+    assert set(providers) == {"google", "google-beta", "archive"}
     for name, spec in providers.items():
         assert spec["source"] == f"hashicorp/{name}"
         assert re.fullmatch(r">= [\d.]+, < [\d.]+", spec["version"]), spec["version"]
+    # Direct VPC egress on google_cloudfunctions2_function is GA from google 7.21.0 on.
+    assert providers["google"]["version"] == providers["google-beta"]["version"]
+    assert providers["google"]["version"].startswith(">= 7.21.0")
+    example = parse(EXAMPLE / "main.tf")["terraform"][0]["required_providers"][0]
+    assert {n: p["version"] for n, p in example.items()} == {
+        n: p["version"] for n, p in providers.items()
+    }
 
 
 # --- 2. a function for every target, a subscription for every event target --------------------
@@ -285,12 +293,14 @@ def test_every_event_target_has_a_filtered_push_subscription_with_retry_and_dead
     assert "push_config" not in kept
 
 
-def test_pubsub_service_agent_may_dead_letter() -> None:
+def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
+    # In a new project the agent exists only once asked for: granting it a role first fails.
+    identity = resource("google_project_service_identity", "pubsub")
+    assert identity["service"] == "pubsub.googleapis.com"
+    assert identity["provider"] == "google-beta"
+    assert identity["depends_on"] == ["${google_project_service.this}"]
     agent = module_locals()["pubsub_agent"]
-    assert agent == (
-        "serviceAccount:service-${data.google_project.this.number}"
-        "@gcp-sa-pubsub.iam.gserviceaccount.com"
-    )
+    assert agent == "serviceAccount:${google_project_service_identity.pubsub.email}"
     publisher = resource("google_pubsub_topic_iam_member", "dead_letter_publisher")
     assert publisher["topic"] == "${google_pubsub_topic.dead_letter.name}"
     assert (publisher["role"], publisher["member"]) == (
@@ -373,7 +383,8 @@ def test_iam_is_non_authoritative_and_project_roles_are_cluster_viewer_only() ->
         for (rtype, _), body in resources().items()
         if rtype == "google_project_iam_member"
     }
-    assert project_roles == {"roles/container.clusterViewer"}
+    # clusterViewer and the build account's log writer: neither exists at a finer level
+    assert project_roles == {"roles/container.clusterViewer", "roles/logging.logWriter"}
 
 
 def test_http_functions_are_invoked_only_by_the_listed_members() -> None:
@@ -421,6 +432,82 @@ def test_each_identity_gets_only_what_it_needs() -> None:
     assert objects["bucket"] == "${google_storage_bucket.reports.name}"
 
 
+def test_functions_build_as_a_dedicated_account_with_the_documented_roles() -> None:
+    # Since mid-2024 a new project's Cloud Build runs as the Compute Engine default account,
+    # which organisations often leave without these roles: never rely on it.
+    build = one(resource("google_cloudfunctions2_function", "fn"), "build_config")
+    assert build["service_account"] == "${local.build_service_account}"
+    assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+    account = resource("google_service_account", "build")
+    assert account["count"] == "${var.build_service_account == null ? 1 : 0}"
+    assert "google_service_account.build[0].id" in module_locals()["build_service_account"]
+    grants = {
+        (rtype, body["role"], body.get("bucket") or body.get("repository") or body.get("project"))
+        for (rtype, _), body in resources().items()
+        if rtype.endswith("_iam_member") and body.get("member") == "${local.build_member}"
+    }
+    assert grants == {
+        ("google_project_iam_member", "roles/logging.logWriter", "${var.project_id}"),
+        (
+            "google_artifact_registry_repository_iam_member",
+            "roles/artifactregistry.writer",
+            "${google_artifact_registry_repository.functions.name}",
+        ),
+        (
+            "google_storage_bucket_iam_member",
+            "roles/storage.objectViewer",
+            "${google_storage_bucket.sources.name}",
+        ),
+    }
+    depends = resource("google_cloudfunctions2_function", "fn")["depends_on"]
+    for grant in (
+        "google_project_iam_member.build_log_writer",
+        "google_artifact_registry_repository_iam_member.build_writes_images",
+        "google_storage_bucket_iam_member.build_reads_sources",
+    ):
+        assert f"${{{grant}}}" in depends
+
+
+def test_function_images_live_in_a_repository_that_cleans_itself() -> None:
+    repo = resource("google_artifact_registry_repository", "functions")
+    assert repo["format"] == "DOCKER"
+    assert repo["cleanup_policy_dry_run"] is False
+    policies = {p["id"]: p for p in repo["cleanup_policies"]}
+    assert policies["keep-newest"]["action"] == "KEEP"
+    assert one(policies["keep-newest"], "most_recent_versions") == {
+        "keep_count": "${var.images_kept}"
+    }
+    assert policies["delete-old"]["action"] == "DELETE"
+    assert one(policies["delete-old"], "condition") == {
+        "older_than": "${var.image_retention_days * 86400}s"
+    }
+
+
+def test_nothing_is_created_before_the_apis_it_needs_are_enabled() -> None:
+    # A first apply in a new project races API enablement unless each resource waits for it.
+    needs_api = {
+        ("google_service_account", "workflow"),
+        ("google_service_account", "push"),
+        ("google_service_account", "exporter"),
+        ("google_service_account", "build"),
+        ("google_project_service_identity", "pubsub"),
+        ("google_artifact_registry_repository", "functions"),
+        ("google_pubsub_topic", "job_events"),
+        ("google_pubsub_topic", "dead_letter"),
+        ("google_storage_bucket", "reports"),
+        ("google_storage_bucket", "sources"),
+        ("google_secret_manager_secret", "this"),
+        ("google_secret_manager_secret", "config"),
+        ("google_cloudfunctions2_function", "fn"),
+    }
+    for key in needs_api:
+        assert "${google_project_service.this}" in resource(*key).get("depends_on", []), key
+    apis = resource("google_project_service", "this")["for_each"]
+    for api in ("artifactregistry", "cloudbuild", "logging", "iam", "pubsub", "run"):
+        assert f'"{api}.googleapis.com"' in apis, api
+    assert '"vpcaccess.googleapis.com"' in apis  # when a connector is used
+
+
 def test_exporters_act_through_workload_identity() -> None:
     binding = resource("google_service_account_iam_member", "exporter_workload_identity")
     assert binding["service_account_id"] == "${google_service_account.exporter.name}"
@@ -466,6 +553,15 @@ def test_functions_read_secrets_and_configuration_under_the_names_jobwarden_uses
     secret_env = dynamic["secret_environment_variables"]
     assert secret_env["for_each"] == "${local.secret_env[each.key]}"
     assert secret_env["content"][0]["key"] == "${secret_environment_variables.key}"
+    # the version named in secret_versions, never a blanket "latest": a secret without a value
+    # is not mounted at all (Cloud Run would refuse the deployment)
+    assert secret_env["content"][0]["version"] == "${secret_environment_variables.value.version}"
+    kubeconfigs = dynamic["secret_volumes"]
+    assert kubeconfigs["for_each"] == "${local.kubeconfig_clusters}"
+    assert one(kubeconfigs["content"][0], "versions")["version"] == (
+        "${secret_volumes.value.version}"
+    )
+    assert '"latest"' not in json.dumps(service)
     config = one(service, "secret_volumes")
     assert "${local.config_dir}/${local.config_file}" in service["environment_variables"].values()
     assert config["mount_path"] == "${local.config_dir}"
@@ -497,6 +593,8 @@ def test_reports_bucket_is_private_versioned_and_expires_everything() -> None:
         assert bucket["uniform_bucket_level_access"] is True, name
         assert bucket["public_access_prevention"] == "enforced", name
         assert one(bucket, "versioning") == {"enabled": True}, name
+        # versioning keeps the history: soft delete would keep (and bill) it a second time
+        assert one(bucket, "soft_delete_policy") == {"retention_duration_seconds": 0}, name
     rules = resource("google_storage_bucket", "reports")["lifecycle_rule"]
     conditions = [one(rule, "condition") for rule in rules]
     assert all(one(rule, "action") == {"type": "Delete"} for rule in rules)
@@ -536,6 +634,7 @@ def test_example_sets_only_declared_inputs_and_every_required_one() -> None:
 PROBE = """
 output "probe" {
   value = {
+    pending_secrets     = local.pending_secrets
     config_yaml         = local.config_yaml
     secret_env          = local.secret_env
     secret_readers      = local.secret_readers
@@ -544,6 +643,9 @@ output "probe" {
     event_targets       = keys(local.event_targets)
     http_targets        = keys(local.http_targets)
     kubeconfig_clusters = keys(local.kubeconfig_clusters)
+    vpc_connector       = local.vpc_connector
+    direct_vpc          = local.direct_vpc
+    vpc_traffic         = local.vpc_traffic
   }
 }
 """
@@ -565,7 +667,16 @@ TWO_CLUSTERS: dict[str, Any] = {
         "security": {"protectedNamespaces": ["kube-system", "payments"]},
         "exporter": {"stuckAfter": "2h"},
     },
+    # every secret has a value (the second stage); FIRST_STAGE below has none yet
+    "secret_versions": {
+        "confirm": "1",
+        "webhook-oncall-url": "2",
+        "webhook-audit-feed-url": "1",
+        "webhook-audit-feed-hmac": "latest",
+        "cluster-onprem-kubeconfig": "1",
+    },
 }
+FIRST_STAGE = {k: v for k, v in TWO_CLUSTERS.items() if k != "secret_versions"}
 
 
 #: The first use on a machine may build tofu from pinned Go modules (make tools does it first).
@@ -611,7 +722,7 @@ def evaluate(tofu: Path, tmp_path: Path) -> Callable[[dict[str, Any]], dict[str,
     def run(inputs: dict[str, Any]) -> dict[str, Any]:
         work = tmp_path / f"eval-{next(runs)}" / "module"
         work.mkdir(parents=True)
-        for name in ("variables.tf", "locals.tf"):
+        for name in ("variables.tf", "locals.tf", "checks.tf"):
             shutil.copy(TF / name, work / name)
         (work / "probe.tf").write_text(PROBE, encoding="utf-8")
         (work / "terraform.tfvars.json").write_text(json.dumps(inputs), encoding="utf-8")
@@ -667,6 +778,112 @@ def test_rendered_configuration_passes_jobwarden_loader(
 
 
 @builds_tofu
+def test_secrets_without_a_version_are_mounted_by_no_function_and_wait_outside_the_config(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """Adding a webhook or a kubeconfig cluster never breaks an apply: until its value exists
+    and secret_versions names it, nothing mounts it, and the functions deploy without it."""
+    probe = evaluate(FIRST_STAGE)
+    assert probe["pending_secrets"] == sorted(TWO_CLUSTERS["secret_versions"])
+    assert probe["secret_env"] == {target: {} for target in declared_targets()}
+    assert probe["kubeconfig_clusters"] == []
+    settings = parse_config(json.loads(probe["config_yaml"]), source="first stage")
+    assert settings.sinks.webhooks == []
+    assert {c.name for c in settings.resolved_clusters({})} == {"prod-eu", "prod-us"}
+
+    # second stage for one webhook only: its URL is mounted, pinned, where it is posted
+    probe = evaluate({**FIRST_STAGE, "secret_versions": {"webhook-oncall-url": "3"}})
+    assert probe["secret_env"]["job_failure_reporter"] == {
+        "JOBWARDEN_WEBHOOK_ONCALL_URL": {"secret": "webhook-oncall-url", "version": "3"}
+    }
+    assert probe["secret_env"]["job_info_enricher"] == {}
+    settings = parse_config(json.loads(probe["config_yaml"]), source="one webhook")
+    assert [w.name for w in settings.sinks.webhooks] == ["oncall"]
+    # a json webhook waits for both its URL and its HMAC key
+    probe = evaluate({**FIRST_STAGE, "secret_versions": {"webhook-audit-feed-url": "1"}})
+    assert "audit-feed" not in probe["config_yaml"]
+
+
+@builds_tofu
+def test_a_kubeconfig_cluster_joins_once_its_secret_has_a_version(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    probe = evaluate({**FIRST_STAGE, "secret_versions": {"cluster-onprem-kubeconfig": "4"}})
+    assert probe["kubeconfig_clusters"] == ["onprem"]
+    settings = parse_config(json.loads(probe["config_yaml"]), source="with onprem")
+    clusters = {c.name: c for c in settings.resolved_clusters({})}
+    assert clusters["onprem"].kubeconfig == "/etc/jobwarden/clusters/onprem/kubeconfig"
+
+
+def test_functions_reach_private_control_planes_through_the_chosen_vpc_egress() -> None:
+    service = one(resource("google_cloudfunctions2_function", "fn"), "service_config")
+    assert service["vpc_connector"] == "${local.vpc_connector}"
+    assert service["vpc_connector_egress_settings"] == (
+        "${local.vpc_connector == null ? null : local.vpc_traffic}"
+    )
+    assert service["direct_vpc_egress"] == (
+        '${length(local.direct_vpc) == 0 ? null : "VPC_EGRESS_${local.vpc_traffic}"}'
+    )
+    dynamic = {name: body for block in service["dynamic"] for name, body in block.items()}
+    assert dynamic["direct_vpc_network_interface"]["for_each"] == "${local.direct_vpc}"
+
+
+@builds_tofu
+def test_vpc_egress_is_a_connector_or_direct_vpc_or_nothing(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    none = evaluate(TWO_CLUSTERS)
+    assert (none["vpc_connector"], none["direct_vpc"]) == (None, [])
+    connector = "projects/acme-net/locations/europe-west1/connectors/jobwarden"
+    via = evaluate({**TWO_CLUSTERS, "vpc_egress": {"connector": connector}})
+    assert (via["vpc_connector"], via["direct_vpc"], via["vpc_traffic"]) == (
+        connector,
+        [],
+        "PRIVATE_RANGES_ONLY",
+    )
+    direct = evaluate(
+        {
+            **TWO_CLUSTERS,
+            "vpc_egress": {"network": "shared", "subnetwork": "fns", "traffic": "ALL_TRAFFIC"},
+        }
+    )
+    assert direct["vpc_connector"] is None
+    assert direct["direct_vpc"] == [{"network": "shared", "subnetwork": "fns", "tags": []}]
+    assert direct["vpc_traffic"] == "ALL_TRAFFIC"
+
+
+@builds_tofu
+def test_a_gke_cluster_can_be_reached_through_its_dns_endpoint(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    clusters = {
+        **TWO_CLUSTERS["clusters"],
+        "private": {
+            "gke": {
+                "project": "acme-prod",
+                "location": "europe-west4",
+                "cluster": "p",
+                "endpoint": "dns",
+            }
+        },
+    }
+    rendered = json.loads(evaluate({**TWO_CLUSTERS, "clusters": clusters})["config_yaml"])
+    by_name = {c["name"]: c for c in rendered["clusters"]}
+    # what the runtime reads: clusters[].gke.endpoint = "dns"; absent means the IP endpoint
+    assert by_name["private"]["gke"] == {
+        "project": "acme-prod",
+        "location": "europe-west4",
+        "cluster": "p",
+        "endpoint": "dns",
+    }
+    assert by_name["prod-eu"]["gke"] == {
+        "project": "acme-prod",
+        "location": "europe-west1",
+        "cluster": "a",
+    }
+
+
+@builds_tofu
 def test_each_function_gets_exactly_the_secrets_it_uses(
     evaluate: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
@@ -696,7 +913,7 @@ def test_each_function_gets_exactly_the_secrets_it_uses(
 
 
 @builds_tofu
-def test_first_apply_prepares_secrets_and_grants_without_functions(
+def test_without_functions_secrets_and_grants_are_still_prepared(
     evaluate: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
     inputs = {
@@ -770,6 +987,58 @@ def test_workload_identity_members_are_one_per_pool_and_service_account(
         ({"functions": {"job_report": {"enabled": False}}}, "functions keys must be"),
         ({"max_delivery_attempts": 3}, "from 5 to 100"),
         ({"config_overrides": {"sinks": {}}}, "must not set clusters or sinks"),
+        (
+            {"ack_deadline_seconds": 300},
+            "ack_deadline_seconds (300) must be at least each event function's timeout_seconds"
+            " + 60; too long: job_events_enricher (300 s)",
+        ),
+        (
+            {
+                "function_defaults": {"timeout_seconds": 120},
+                "functions": {"job_pod_enricher": {"timeout_seconds": 550}},
+            },
+            "too long: job_pod_enricher (550 s)",
+        ),
+        (
+            {"secret_versions": {"webhook-oncal-url": "1"}},
+            "secret_versions has keys that name no secret of this module: webhook-oncal-url",
+        ),
+        ({"secret_versions": {"confirm": "v1"}}, "a version number such as"),
+        (
+            {
+                "clusters": {
+                    "a": {
+                        "gke": {
+                            "project": "p-123456",
+                            "location": "l",
+                            "cluster": "c",
+                            "endpoint": "private",
+                        }
+                    }
+                }
+            },
+            'must be "ip" or "dns"',
+        ),
+        (
+            {
+                "vpc_egress": {
+                    "connector": "projects/acme-net/locations/europe-west1/connectors/jw",
+                    "network": "vpc",
+                    "subnetwork": "fns",
+                }
+            },
+            "either connector (Serverless VPC Access) or network and subnetwork",
+        ),
+        ({"vpc_egress": {}}, "not both and not neither"),
+        ({"vpc_egress": {"connector": "jw-connector"}}, "must be a connector id"),
+        (
+            {"vpc_egress": {"network": "vpc"}},
+            "needs both vpc_egress.network and vpc_egress.subnetwork",
+        ),
+        (
+            {"vpc_egress": {"network": "vpc", "subnetwork": "s", "traffic": "ALL"}},
+            "PRIVATE_RANGES_ONLY or ALL_TRAFFIC",
+        ),
     ],
     ids=[
         "allUsers-invoker",
@@ -778,6 +1047,16 @@ def test_workload_identity_members_are_one_per_pool_and_service_account(
         "unknown-target",
         "too-few-deliveries",
         "overriding-sinks",
+        "ack-deadline-equal-to-timeout",
+        "one-slow-event-function",
+        "misspelt-secret-key",
+        "secret-version-not-a-number",
+        "unknown-endpoint-kind",
+        "connector-and-direct-vpc",
+        "vpc-egress-without-a-way",
+        "connector-not-an-id",
+        "network-without-subnetwork",
+        "unknown-egress-traffic",
     ],
 )
 def test_invalid_inputs_are_refused_before_anything_is_created(

@@ -26,8 +26,13 @@ JSON = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "infra" / "helm" / "jobwarden-exporter"
 FIELD_MANAGER = "jobwarden-tests"
-#: Values a render needs at least (both are required by the chart's schema).
-REQUIRED = {"clusterName": "prod-eu", "topic": "projects/my-project/topics/job-events"}
+#: Values a render needs at least (the first two by the chart's schema, the image by a
+#: `required` in its templates).
+REQUIRED = {
+    "clusterName": "prod-eu",
+    "topic": "projects/my-project/topics/job-events",
+    "image": {"repository": "europe-docker.pkg.dev/my-project/jobwarden/exporter"},
+}
 
 
 @functools.cache
@@ -54,8 +59,11 @@ def helm(*args: str, values: JSON | None = None) -> subprocess.CompletedProcess[
         )
 
 
-def lint(values: JSON | None = None) -> subprocess.CompletedProcess[str]:
-    return helm("lint", "--strict", str(CHART), values=values)
+def lint(
+    values: JSON | None = None, *, files: Sequence[Path] = ()
+) -> subprocess.CompletedProcess[str]:
+    extra = [arg for f in files for arg in ("--values", str(f))]
+    return helm("lint", "--strict", str(CHART), *extra, values=values)
 
 
 def template(

@@ -52,7 +52,8 @@ UV_EXPORT_ARGS = (
     "--frozen",
     "--no-dev",
     "--no-emit-project",
-    "--no-hashes",
+    # hashes kept: pip installs the bundle in hash-checking mode (Cloud Build, the function
+    # image, the smoke test), so nothing altered, unpinned or left out gets in
     "--format",
     "requirements-txt",
     *(arg for dist in PRUNED for arg in ("--prune", dist)),

@@ -78,7 +78,7 @@ def _int(description: str, default: int, minimum: int = 0, **extra: Any) -> JSON
     }
 
 
-def _probe(what: str, defaults: dict[str, int]) -> JSON:
+def _probe(what: str, path: str, defaults: dict[str, int]) -> JSON:
     fields = {
         "initialDelaySeconds": "Seconds before the first probe.",
         "periodSeconds": "Seconds between probes.",
@@ -87,7 +87,7 @@ def _probe(what: str, defaults: dict[str, int]) -> JSON:
         "successThreshold": "Successes in a row that count (1 for liveness and startup).",
     }
     return _obj(
-        f"Timings of the {what} probe (`GET /healthz` on the `http` port).",
+        f"Timings of the {what} probe (`GET {path}` on the `http` port).",
         {
             key: _int(text, defaults[key], minimum=0 if key == "initialDelaySeconds" else 1)
             if key in defaults
@@ -118,7 +118,12 @@ def chart_properties() -> JSON:
         "image": _obj(
             "The exporter image (its entrypoint runs `python -m jobwarden_exporter`).",
             {
-                "repository": _str("Image repository.", "jobwarden-exporter", minLength=1),
+                "repository": _str(
+                    "Required: the repository of the exporter image you built and pushed"
+                    " (e.g. europe-docker.pkg.dev/PROJECT/jobwarden/exporter); the chart"
+                    " refuses to render without it.",
+                    "",
+                ),
                 "tag": _str("Image tag; empty: the chart's appVersion.", ""),
                 "digest": _str(
                     "Image digest (`sha256:...`); when set it wins over the tag.",
@@ -146,7 +151,13 @@ def chart_properties() -> JSON:
             "The exporter's Kubernetes ServiceAccount.",
             {
                 "create": _bool("Create the ServiceAccount.", True),
-                "name": _str("Its name; empty: the release's full name.", ""),
+                "name": _str(
+                    "Its name: by default the one infra/terraform binds through Workload"
+                    " Identity (`clusters.<name>.exporter.service_account`); set another one"
+                    " for a second release in the same namespace.",
+                    "jobwarden-exporter",
+                    minLength=1,
+                ),
                 "gcpServiceAccount": _str(
                     "GKE Workload Identity: the Google service account (with"
                     " roles/pubsub.publisher on the topic) this ServiceAccount acts as; sets"
@@ -208,14 +219,19 @@ def chart_properties() -> JSON:
                 )
             },
         ),
+        # Liveness and startup ask only whether the process serves (/livez): an API server
+        # that is away (a control-plane upgrade) must not restart the exporter and drop its
+        # buffer. Readiness reports the watch (/healthz).
         "livenessProbe": _probe(
-            "liveness", {"periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 6}
+            "liveness", "/livez", {"periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 6}
         ),
         "readinessProbe": _probe(
-            "readiness", {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
+            "readiness",
+            "/healthz",
+            {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
         ),
         "startupProbe": _probe(
-            "startup", {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 60}
+            "startup", "/livez", {"periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": 60}
         ),
         "resources": _free(
             "Container resources.",

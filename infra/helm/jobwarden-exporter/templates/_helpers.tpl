@@ -40,12 +40,9 @@ app.kubernetes.io/part-of: jobwarden
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Fixed by default (jobwarden-exporter): the name Terraform binds through Workload Identity. */}}
 {{- define "jobwarden-exporter.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "jobwarden-exporter.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
-{{- end }}
+{{- required "serviceAccount.name is required: the ServiceAccount the exporter runs as (infra/terraform binds jobwarden-exporter by default)" .Values.serviceAccount.name }}
 {{- end }}
 
 {{- define "jobwarden-exporter.subjects" -}}
@@ -59,10 +56,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "jobwarden-exporter.image" -}}
+{{- $repository := required "image.repository is required: the exporter image you built and pushed (README: Containers), e.g. --set image.repository=europe-docker.pkg.dev/PROJECT/jobwarden/exporter" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
 

@@ -6,9 +6,10 @@
 #   cd infra/terraform/examples/two-clusters
 #   cp terraform.tfvars.example terraform.tfvars # and edit it
 #   terraform init                               # or: tofu init
-#   terraform apply -var deploy_functions=false  # topic, buckets, accounts, empty secrets
-#   # add every secret value listed in `terraform output secrets`, then:
-#   terraform apply
+#   terraform apply                              # everything; secrets are created without values
+#   # add the values `terraform output secrets` lists, name their versions in secret_versions
+#   # (terraform.tfvars), then:
+#   terraform apply                              # the functions mount them
 
 terraform {
   required_version = ">= 1.5.0"
@@ -16,7 +17,11 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0.0, < 8.0.0"
+      version = ">= 7.21.0, < 8.0.0"
+    }
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 7.21.0, < 8.0.0"
     }
     archive = {
       source  = "hashicorp/archive"
@@ -40,6 +45,8 @@ variable "gke_cluster" {
     project  = string
     location = string
     cluster  = string
+    # "dns": GKE's DNS-based control-plane endpoint (private clusters, no VPC needed).
+    endpoint = optional(string, "ip")
   })
   description = "The GKE cluster reported as prod-eu."
 }
@@ -49,10 +56,10 @@ variable "oncall_members" {
   description = "Who may call restart and delete, and the on-demand reports (IAM members)."
 }
 
-variable "deploy_functions" {
-  type        = bool
-  default     = true
-  description = "false for the first apply, before the secret values exist."
+variable "secret_versions" {
+  type        = map(string)
+  default     = {}
+  description = "Version of each secret the functions mount, by key (`terraform output secrets`); a secret not listed is not mounted yet."
 }
 
 provider "google" {
@@ -60,12 +67,17 @@ provider "google" {
   region  = var.region
 }
 
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+}
+
 module "jobwarden" {
   source = "../.."
 
-  project_id       = var.project_id
-  region           = var.region
-  deploy_functions = var.deploy_functions
+  project_id      = var.project_id
+  region          = var.region
+  secret_versions = var.secret_versions
 
   clusters = {
     prod-eu = {
@@ -111,7 +123,7 @@ output "exporter_service_account" {
 }
 
 output "secrets" {
-  description = "Secrets to fill before the second apply."
+  description = "Secrets to fill, with their keys in secret_versions and the version mounted now."
   value       = module.jobwarden.secrets
 }
 

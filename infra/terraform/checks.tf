@@ -1,0 +1,22 @@
+# Checks that relate two inputs, which a variable's own validation cannot do on Terraform 1.5.
+# They run at plan, before anything is created. terraform_data is built into Terraform (1.4+)
+# and OpenTofu: this file needs no provider, so the tests evaluate it with variables.tf and
+# locals.tf alone.
+
+resource "terraform_data" "input_checks" {
+  lifecycle {
+    # Pub/Sub's ack deadline is a push request's timeout. A function that may run for
+    # timeout_seconds, plus a cold start and queueing, must answer before it, or Pub/Sub
+    # redelivers a message that is still being handled.
+    precondition {
+      condition     = alltrue([for name, timeout in local.event_timeouts : timeout + 60 <= var.ack_deadline_seconds])
+      error_message = "ack_deadline_seconds (${var.ack_deadline_seconds}) must be at least each event function's timeout_seconds + 60; too long: ${join(", ", [for name, timeout in local.event_timeouts : "${name} (${timeout} s)" if timeout + 60 > var.ack_deadline_seconds])}. Raise ack_deadline_seconds (at most 600) or lower the timeouts."
+    }
+
+    # A misspelt key would leave a secret unmounted without a word.
+    precondition {
+      condition     = length(setsubtract(keys(var.secret_versions), keys(local.secrets))) == 0
+      error_message = "secret_versions has keys that name no secret of this module: ${join(", ", sort(setsubtract(keys(var.secret_versions), keys(local.secrets))))}. Known keys: ${join(", ", sort(keys(local.secrets)))} (`terraform output secrets`)."
+    }
+  }
+}
