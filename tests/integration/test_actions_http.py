@@ -18,9 +18,11 @@ from functions_framework import create_app
 
 from jobwarden.actions import ledger
 from jobwarden.actions.confirm import decode
+from jobwarden.iap import HEADER
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden_dev.localstack.stack import StackInfo
+from tests.support.iap import AUDIENCE, IapKeys, serve_jwks
 from tests.support.kube import job_condition, job_manifest, job_pods, wait_for
 from tests.support.runtime import make_runtime
 
@@ -402,31 +404,41 @@ def test_a_disabled_workflow_refuses_and_writes_nothing(
     assert not (tmp_path / "reports").exists()
 
 
-def test_trusted_header_identity_is_still_checked_against_rbac(
+def test_an_iap_identity_is_verified_then_checked_against_rbac(
     admin: KubeApi, namespace: str, configure: Callable[..., Runtime], call: Call
 ) -> None:
-    configure(security={"authentication": "trusted-header"})
-    failed(admin, namespace, "etl", outcome="fail")
-    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
-    admin.create(f"{rbac}/roles", {"metadata": {"name": "ops"}, "rules": OPERATOR})
-    admin.create(
-        f"{rbac}/rolebindings",
-        {
-            "metadata": {"name": "alice"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ops"},
-            "subjects": [
-                {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "User",
-                    "name": "alice@example.com",
-                }
-            ],
-        },
-    )
-    target = {"cluster": "local", "namespace": namespace, "name": "etl", "dryRun": True}
-    header = "X-Goog-Authenticated-User-Email"
-    status, body = call("delete", target, **{header: "accounts.google.com:alice@example.com"})
-    assert status == 200 and body["status"] == "dry_run", body
-    status, body = call("delete", target, **{header: "accounts.google.com:mallory@example.com"})
-    assert status == 403 and "mallory@example.com may not delete" in body["error"], body
-    assert call("delete", target)[0] == 401
+    keys = IapKeys()
+    with serve_jwks(keys) as jwks_url:
+        configure(
+            security={"authentication": "iap", "iap": {"audience": AUDIENCE, "jwksUrl": jwks_url}}
+        )
+        failed(admin, namespace, "etl", outcome="fail")
+        rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+        admin.create(f"{rbac}/roles", {"metadata": {"name": "ops"}, "rules": OPERATOR})
+        admin.create(
+            f"{rbac}/rolebindings",
+            {
+                "metadata": {"name": "alice"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ops"},
+                "subjects": [
+                    {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": "alice@example.com",
+                    }
+                ],
+            },
+        )
+        target = {"cluster": "local", "namespace": namespace, "name": "etl", "dryRun": True}
+        status, body = call("delete", target, **{HEADER: keys.sign("alice@example.com")})
+        assert status == 200 and body["status"] == "dry_run", body
+        status, body = call("delete", target, **{HEADER: keys.sign("mallory@example.com")})
+        assert status == 403 and "mallory@example.com may not delete" in body["error"], body
+        # the unsigned header that trusted-header mode believed names nobody now
+        forged = {"X-Goog-Authenticated-User-Email": "accounts.google.com:alice@example.com"}
+        status, body = call("delete", target, **forged)
+        assert status == 401 and body["code"] == "unauthenticated", body
+        expired = keys.sign("alice@example.com", expires_in=-1)
+        assert call("delete", target, **{HEADER: expired})[0] == 401
+        assert call("delete", target, **{HEADER: IapKeys(kid=keys.kid).sign()})[0] == 401
+        assert admin.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/etl")  # still there

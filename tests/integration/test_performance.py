@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ def cloudevent_client() -> Any:
 
 def http_client() -> Any:
     return create_app("job_performance_analysis_http", SOURCE, "http").test_client()
+
+
+@pytest.fixture
+def auth(mint_token: Callable[..., str]) -> dict[str, str]:
+    """A caller who may read the Jobs of the test's namespace (what a performance report reads)."""
+    rules = [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]}]
+    return {"Authorization": f"Bearer {mint_token('perf-reader', rules)}"}
 
 
 @pytest.fixture
@@ -66,7 +73,7 @@ WORKER = {
 
 
 def test_finished_jobs_are_recorded_once_and_the_family_report_draws_charts(
-    admin: KubeApi, namespace: str, runtime: Runtime, tmp_path: Path
+    admin: KubeApi, namespace: str, runtime: Runtime, tmp_path: Path, auth: dict[str, str]
 ) -> None:
     fn = cloudevent_client()
     jobs = [
@@ -112,7 +119,7 @@ def test_finished_jobs_are_recorded_once_and_the_family_report_draws_charts(
 
     http = http_client()
     ask = {"cluster": "local", "namespace": namespace, "name": "etl-3", "duration": "1h"}
-    answer = http.post("/", json=ask)
+    answer = http.post("/", json=ask, headers=auth)
     assert answer.status_code == 200
     report = answer.get_json()
     assert report["workflow"] == "jobPerformanceAnalysis"
@@ -121,7 +128,7 @@ def test_finished_jobs_are_recorded_once_and_the_family_report_draws_charts(
     assert kinds == ["stackedBar", "line"]
     assert "1 of the last 3 runs OOMKilled: raise the memory limit of `main`" in json.dumps(report)
 
-    page = http.post("/?format=html", json=ask)
+    page = http.post("/?format=html", json=ask, headers=auth)
     assert page.status_code == 200 and page.content_type.startswith("text/html")
     html = page.get_data(as_text=True)
     assert html.count("<svg") >= 2 and "OOMKilled" in html
@@ -130,7 +137,7 @@ def test_finished_jobs_are_recorded_once_and_the_family_report_draws_charts(
 
 
 def test_an_image_that_never_pulls_shows_as_pull_time_and_a_recommendation(
-    admin: KubeApi, namespace: str, runtime: Runtime, tmp_path: Path
+    admin: KubeApi, namespace: str, runtime: Runtime, tmp_path: Path, auth: dict[str, str]
 ) -> None:
     job = finished_job(
         admin, namespace, "pull-1", "Failed", outcome="imagepull", activeDeadlineSeconds=12
@@ -140,7 +147,9 @@ def test_an_image_that_never_pulls_shows_as_pull_time_and_a_recommendation(
     (rec,) = records(tmp_path / "reports")
     assert (rec["reason"], rec["cause"]) == ("DeadlineExceeded", "ImagePull")
     assert rec["pullingSeconds"] >= 10 > rec["runningSeconds"]
-    answer = http_client().post("/?format=md", json={"cluster": "local", "namespace": namespace})
+    answer = http_client().post(
+        "/?format=md", json={"cluster": "local", "namespace": namespace}, headers=auth
+    )
     text = answer.get_data(as_text=True)
     assert answer.status_code == 200
     assert "1 of 1 runs spent longer pulling images" in text

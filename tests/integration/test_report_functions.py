@@ -7,7 +7,7 @@ webhook is a real HTTP receiver; storage is a folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +265,11 @@ def test_cronjob_failures_are_counted_under_the_cronjob(
 
 
 def test_enrichers_on_events_and_on_request(
-    admin: KubeApi, namespace: str, runtime: Runtime, tmp_path: Path
+    admin: KubeApi,
+    namespace: str,
+    runtime: Runtime,
+    tmp_path: Path,
+    mint_token: Callable[..., str],
 ) -> None:
     job = failed_job(admin, namespace, "enrich-me", outcome="fail", backoff_limit=2, logs="boom")
     headers, body = from_jobwarden(job_event(job, cluster="local"), "m-e")
@@ -279,12 +283,22 @@ def test_enrichers_on_events_and_on_request(
     assert "3 Failed" in pods["title"]
 
     http = client("job_pod_enricher_http", "http")
+    reads = [
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+    auth = {"Authorization": f"Bearer {mint_token('reader', reads)}"}
     response = http.post(
-        "/?format=md", json={"cluster": "local", "namespace": namespace, "name": "enrich-me"}
+        "/?format=md",
+        json={"cluster": "local", "namespace": namespace, "name": "enrich-me"},
+        headers=auth,
     )
     assert response.status_code == 200
     assert "enrich-me" in response.get_data(as_text=True)
-    missing = http.post("/", json={"cluster": "local", "namespace": namespace, "name": "nope"})
+    missing = http.post(
+        "/", json={"cluster": "local", "namespace": namespace, "name": "nope"}, headers=auth
+    )
     assert missing.status_code == 404
     unknown = http.post("/", json={"cluster": "mars", "namespace": namespace, "name": "x"})
     assert unknown.status_code == 400 and "mars" in unknown.get_json()["error"]
