@@ -93,6 +93,13 @@ class ClusterConfig(ConfigModel):
     gke: GkeCluster | None = Field(
         default=None, description="Reach a GKE cluster with Google credentials."
     )
+    pubsub_topic: str | None = Field(
+        default=None,
+        pattern=r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/topics/[A-Za-z][-A-Za-z0-9._~%+]{2,254}$",
+        description="The Pub/Sub topic only this cluster's exporter may publish to"
+        " (`projects/P/topics/T`). When any cluster names one, a message is accepted only"
+        " from the topic of the cluster it names.",
+    )
 
     @model_validator(mode="after")
     def _one_way_in(self) -> ClusterConfig:
@@ -366,6 +373,30 @@ class Settings(ConfigModel):
     def _unique_clusters(cls, value: list[ClusterConfig] | None) -> list[ClusterConfig] | None:
         _unique(value or [], "cluster")
         return value
+
+    def channel_problem(self, cluster: str, topic: str | None) -> str | None:
+        """Why a message naming `cluster` must not be believed when it came from `topic`.
+
+        None when it may: it came from that cluster's own topic, or no cluster declares a
+        topic (one shared topic: every publisher to it is trusted to name its cluster).
+        """
+        declared = {c.pubsub_topic: c.name for c in self.clusters or [] if c.pubsub_topic}
+        if not declared:
+            return None
+        if topic is None:
+            return (
+                "it did not come through a Pub/Sub topic, and clusters declare their topics "
+                "(clusters[].pubsubTopic): only a cluster's own topic is believed"
+            )
+        owner = declared.get(topic)
+        if owner is None:
+            return f"it came from topic {topic}, which is no configured cluster's pubsubTopic"
+        if owner != cluster:
+            return (
+                f"it claims cluster {cluster} but came from topic {topic}, which only cluster "
+                f"{owner}'s exporter may publish to"
+            )
+        return None
 
     def workflow(self, name: WorkflowName) -> WorkflowSection:
         """The configuration section of workflow `name` (every section has `enabled`)."""

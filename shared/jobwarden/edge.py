@@ -6,6 +6,9 @@ Every `functions/<name>/main.py` calls `on_cloudevent(workflow, event)` or
 - builds the process's runtime on first use (`default_runtime`) and sets up logging;
 - answers `enabled: false` (an event is acknowledged with one line; a request gets 403);
 - decodes a CloudEvent into a `Trigger` (a malformed one is acknowledged with its id);
+- believes the cluster a message names only when it came from that cluster's Pub/Sub
+  topic, once clusters declare theirs (`clusters[].pubsubTopic`): a message for cluster X
+  from cluster Y's topic is logged, acknowledged and not reported;
 - runs the workflow's handler, looked up in `TARGETS` (the registry of the seven workflows'
   entry points, imported lazily so that a function loads only what it runs);
 - turns an exception into an answer: a `TemporaryError` is raised again for a CloudEvent
@@ -162,6 +165,17 @@ def setup_logging() -> None:
 # --- the two contracts ---------------------------------------------------------------------
 
 
+PUBSUB_SOURCE_PREFIX = "//pubsub.googleapis.com/"
+
+
+def pubsub_topic(attributes: Mapping[str, Any]) -> str | None:
+    """`projects/P/topics/T` of a Pub/Sub CloudEvent (its `source`), None for any other."""
+    source = attributes.get("source")
+    if isinstance(source, str) and source.startswith(PUBSUB_SOURCE_PREFIX):
+        return source.removeprefix(PUBSUB_SOURCE_PREFIX)
+    return None
+
+
 def handle_cloudevent(
     workflow: WorkflowName, attributes: Mapping[str, Any], data: Any, runtime: Runtime
 ) -> str:
@@ -187,6 +201,12 @@ def handle_cloudevent(
         log.error("%s: acknowledged a malformed event: %s", workflow, err)
         return "malformed"
     jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
+    foreign = runtime.settings.channel_problem(trigger.cluster, pubsub_topic(attributes))
+    if foreign:
+        jlog.error(
+            "%s: event %s acknowledged, not reported: %s", workflow, trigger.event_id, foreign
+        )
+        return "rejected"
     try:
         return target()(trigger, runtime)
     except TemporaryError as err:
