@@ -21,7 +21,8 @@ JobwardenError                  (500 internal)
 └── TemporaryError              (503 unavailable) a dependency is down or busy: retry
     ├── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
     ├── StorageUnavailableError the report store cannot be read or written for now
-    └── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
+    ├── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
+    └── DeliveryInProgressError another delivery holds the claim to post this report
 
 (The exporter and the development tooling derive their own errors from this root.)
 
@@ -231,6 +232,14 @@ class WebhookUnavailableError(TemporaryError):
         super().__init__(message)
         self.webhook = webhook
         self.http_status = status
+
+
+class DeliveryInProgressError(TemporaryError):
+    """Another delivery holds the claim to post this report to this webhook: retry later."""
+
+    def __init__(self, message: str, *, webhook: str) -> None:
+        super().__init__(message)
+        self.webhook = webhook
 
 
 def status_for(error: BaseException) -> int:

@@ -97,7 +97,8 @@ class Played:
         return [self.store.get_json(k) for k in self.store.list("runs/")]
 
     def deliveries(self) -> list[dict[str, Any]]:
-        return [self.store.get_json(k) for k in self.store.list("deliveries/")]
+        outcomes = [k for k in self.store.list("deliveries/") if k.endswith(".json")]
+        return [self.store.get_json(k) for k in outcomes]  # not the claims
 
 
 @pytest.fixture(autouse=True)

@@ -23,11 +23,18 @@ up to a cap), other 5xx, connection errors and timeouts. After the last attempt,
 recorded like a delivery (which webhook refused, with its HTTP status) and never retried.
 Redirects are not followed.
 
-Idempotency: after a post is answered (2xx, or a refusal), a record
-`deliveries/<report id>/<webhook>.json` is created in the report store (create-only; its
-`outcome` is `delivered` or `refused`); it is checked before posting, so a redelivered event
-never posts twice. (If the record cannot be written after a post succeeded, the error is
-temporary and a retry may post again: at least once.)
+Once per (report, webhook), even across processes: before posting, a delivery *claims* the
+post by creating `deliveries/<report id>/<webhook>.claim-<n>` (create-only, so of two
+processes delivering the same report at once exactly one wins; the other is told the post
+is in flight, a temporary error, and its event comes back later). After the post is
+answered (2xx, or a refusal), the outcome `deliveries/<report id>/<webhook>.json` is
+created (create-only; `outcome` is `delivered` or `refused`) and every later delivery
+stops there. A claim whose outcome never appears (the process died mid-post) expires
+after its lease (`DELIVERY_LEASE_S`); the next delivery then claims `claim-<n+1>` and posts
+again with the same `X-Jobwarden-Report-Id`, so receivers can drop the repeat.
+Guarantee: at most one post per (report, webhook) unless a process dies (or takes longer
+than the lease) between claiming and recording; then a repeat, with the same report id.
+No object is ever rewritten.
 
 A webhook URL is a secret: it is never logged and never put in an error; messages
 name the webhook and its host only.
@@ -49,7 +56,12 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from jobwarden import __version__
-from jobwarden.errors import ConfigError, WebhookRejectedError, WebhookUnavailableError
+from jobwarden.errors import (
+    ConfigError,
+    DeliveryInProgressError,
+    WebhookRejectedError,
+    WebhookUnavailableError,
+)
 from jobwarden.names import WorkflowName
 from jobwarden.report import Report
 from jobwarden.sinks.storage import ReportStore, segment
@@ -311,6 +323,52 @@ def delivery_key(report_id: str, webhook_name: str) -> str:
     return f"deliveries/{segment(report_id)}/{segment(webhook_name)}.json"
 
 
+def claim_key(report_id: str, webhook_name: str, attempt: int) -> str:
+    return f"deliveries/{segment(report_id)}/{segment(webhook_name)}.claim-{attempt}"
+
+
+#: How long a claimed post may take before another delivery may post again (longer than a
+#: Poster's retries: 5 attempts of at most the webhook timeout plus 30 s backoffs).
+DELIVERY_LEASE_S = 300.0
+_MAX_CLAIMS = 50
+
+
+def claim(
+    store: ReportStore, report_id: str, webhook: Webhook, *, now: float, lease_s: float
+) -> str | None:
+    """Claim the post of `report_id` to `webhook`: the claim's key if this delivery may post
+    now, None when another delivery holds an unexpired claim.
+
+    Claims are never rewritten: after an expired or released one comes the next number.
+    """
+    for attempt in range(_MAX_CLAIMS):
+        key = claim_key(report_id, webhook.name, attempt)
+        record = {
+            "reportId": report_id,
+            "webhook": webhook.name,
+            "claimedAt": now,
+            "leaseS": lease_s,
+        }
+        if store.put_json(key, record, only_if_absent=True):
+            return key
+        if store.get_json(key + ".released") is not None:
+            continue  # its post failed and was given up: claim the next one
+        held = store.get_json(key)
+        started = held.get("claimedAt") if isinstance(held, dict) else None
+        lease = held.get("leaseS") if isinstance(held, dict) else None
+        if (
+            isinstance(started, int | float)
+            and isinstance(lease, int | float)
+            and now < started + min(lease, lease_s)
+        ):
+            return None  # in flight elsewhere
+    raise DeliveryInProgressError(
+        f"report {report_id}: {_MAX_CLAIMS} claims to post to webhook {webhook.label} all "
+        "expired without an outcome; check the webhook and the function's logs",
+        webhook=webhook.name,
+    )
+
+
 def webhooks_for(
     settings: Settings, workflow: WorkflowName, env: Mapping[str, str]
 ) -> list[Webhook]:
@@ -341,6 +399,8 @@ def deliver(
     *,
     report_url: str | None = None,
     poster: Poster | None = None,
+    clock: Callable[[], float] = time.time,
+    lease_s: float = DELIVERY_LEASE_S,
 ) -> list[DeliveryResult]:
     """Post `report` to every webhook routed its workflow, at most once per webhook.
 
@@ -352,7 +412,7 @@ def deliver(
     """
     poster = poster or Poster()
     results: list[DeliveryResult] = []
-    errors: list[WebhookUnavailableError] = []
+    errors: list[WebhookUnavailableError | DeliveryInProgressError] = []
     for webhook in webhooks:
         if not webhook.wants(report.workflow):
             results.append(DeliveryResult(webhook.name, "not routed"))
@@ -371,6 +431,20 @@ def deliver(
                 DeliveryResult(webhook.name, "already refused" if refused else "already delivered")
             )
             continue
+        try:
+            claimed = claim(store, report.id, webhook, now=clock(), lease_s=lease_s)
+        except DeliveryInProgressError as err:
+            errors.append(err)
+            continue
+        if claimed is None:
+            errors.append(
+                DeliveryInProgressError(
+                    f"report {report.id} is being posted to webhook {webhook.label} by another "
+                    "delivery; this event will be retried and find its outcome",
+                    webhook=webhook.name,
+                )
+            )
+            continue
         body = payload(report, webhook, report_url)
         record: dict[str, object] = {
             "reportId": report.id,
@@ -384,6 +458,8 @@ def deliver(
         except WebhookUnavailableError as err:
             log.error("%s", err)
             errors.append(err)
+            # nothing was delivered: let the retry (or another delivery) claim the next post
+            store.put_json(claimed + ".released", {"error": str(err)[:500]}, only_if_absent=True)
             continue
         except WebhookRejectedError as err:
             log.error("%s; recorded as refused, the event will not be retried for it", err)
