@@ -13,6 +13,14 @@ resource "terraform_data" "input_checks" {
       error_message = "ack_deadline_seconds (${var.ack_deadline_seconds}) must be at least each event function's timeout_seconds + 60; too long: ${join(", ", [for name, timeout in local.event_timeouts : "${name} (${timeout} s)" if timeout + 60 > var.ack_deadline_seconds])}. Raise ack_deadline_seconds (at most 600) or lower the timeouts."
     }
 
+    # IAP guards the load balancer only: with ALLOW_ALL anyone holding roles/run.invoker
+    # could reach the run.app URL around it (jobwarden would still answer 401 without an
+    # assertion, but IAP's own access policy would not be what decides).
+    precondition {
+      condition     = !(local.iap && var.http_ingress == "ALLOW_ALL")
+      error_message = "authentication.mode = \"iap\" needs the HTTP functions reachable through the load balancer only: leave http_ingress unset (it becomes ALLOW_INTERNAL_AND_GCLB) or set ALLOW_INTERNAL_AND_GCLB or ALLOW_INTERNAL_ONLY, not ALLOW_ALL."
+    }
+
     # A misspelt key would leave a secret unmounted without a word.
     precondition {
       condition     = length(setsubtract(keys(var.secret_versions), keys(local.secrets))) == 0

@@ -14,6 +14,8 @@
 #   Pub/Sub agent       publisher on the dead-letter topic, subscriber on the workflow
 #                       subscriptions (required for dead-lettering), token creator on the
 #                       push account (mints the OIDC tokens).
+#   IAP agent           (authentication.mode = iap only) roles/run.invoker on the HTTP
+#                       functions: IAP forwards the requests it admitted as this identity.
 #   build account       roles/logging.logWriter on the project (build logs; no finer level),
 #                       roles/artifactregistry.writer on the functions' repository,
 #                       roles/storage.objectViewer on the source bucket.
@@ -35,6 +37,19 @@ locals {
   pubsub_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
+# With authentication.mode = iap, IAP calls the HTTP functions as its service agent
+# (service-<project number>@gcp-sa-iap.iam.gserviceaccount.com, an ID token in
+# X-Serverless-Authorization); like Pub/Sub's, it exists once something asks for it.
+resource "google_project_service_identity" "iap" {
+  count    = local.iap ? 1 : 0
+  provider = google-beta
+
+  project = var.project_id
+  service = "iap.googleapis.com"
+
+  depends_on = [google_project_service.this]
+}
+
 resource "google_project_service" "this" {
   for_each = var.enable_apis ? setunion([
     "artifactregistry.googleapis.com", # function images
@@ -48,7 +63,8 @@ resource "google_project_service" "this" {
     "storage.googleapis.com",
     # The workflow accounts (of this project) read GKE endpoints through the container API.
     ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : [],
-  local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : []) : toset([])
+    local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : [],
+  local.iap ? ["iap.googleapis.com"] : []) : toset([])
 
   project = var.project_id
   service = each.key
@@ -209,6 +225,19 @@ resource "google_cloud_run_v2_service_iam_member" "http_invoker" {
   name     = google_cloudfunctions2_function.fn[each.value.target].service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value.member
+}
+
+# IAP forwards the requests it let through as its service agent: the only invoker the load
+# balancer's traffic needs. Who may pass IAP is IAP's business (roles/iap.httpsResourceAccessor
+# on the backend service, README: IAP); jobwarden then checks the assertion and RBAC.
+resource "google_cloud_run_v2_service_iam_member" "iap_invoker" {
+  for_each = local.iap ? local.http_targets : {}
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_project_service_identity.iap[0].email}"
 }
 
 # --- exporter -------------------------------------------------------------------------------

@@ -218,6 +218,12 @@ locals {
     }
     security = merge(try(var.config_overrides.security, {}), {
       confirmationSecretEnv = local.confirm_env
+      authentication        = var.authentication.mode
+      # jobwarden reads a null key as absent; jwksUrl only when given (its default is Google's)
+      iap = local.iap ? merge(
+        { audience = var.authentication.iap_audience },
+        var.authentication.iap_jwks_url == null ? {} : { jwksUrl = var.authentication.iap_jwks_url },
+      ) : null
     })
   })
   # JSON, which is YAML too: the functions read a JSON file without importing PyYAML
@@ -235,6 +241,15 @@ locals {
       c.gke != null ? "serviceAccount:${c.gke.project}.svc.id.goog[${c.exporter.namespace}/${c.exporter.service_account}]" : ""
     )
   ]))
+
+  # --- HTTP functions -----------------------------------------------------------------------
+
+  # With IAP the HTTP functions are reached through the load balancer only: a caller going
+  # to the run.app URL directly would bring no IAP assertion (jobwarden answers 401), and
+  # ALLOW_ALL is refused at plan (checks.tf). ALLOW_INTERNAL_ONLY stays possible (an internal
+  # Application Load Balancer counts as internal).
+  iap          = var.authentication.mode == "iap"
+  http_ingress = coalesce(var.http_ingress, local.iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL")
 
   # --- build and network ------------------------------------------------------------------
 

@@ -325,13 +325,51 @@ variable "report_invokers" {
   }
 }
 
-variable "http_ingress" {
-  type        = string
-  default     = "ALLOW_ALL"
-  description = "Ingress of the HTTP functions. ALLOW_ALL still requires roles/run.invoker; ALLOW_INTERNAL_AND_GCLB puts them behind a load balancer (IAP). Event functions are always ALLOW_INTERNAL_ONLY (Pub/Sub push from the same project counts as internal)."
+variable "authentication" {
+  type = object({
+    # "kubernetes-token": callers send a Kubernetes bearer token, which the target cluster
+    # reviews (TokenReview). "iap": the HTTP functions sit behind a load balancer with
+    # Identity-Aware Proxy, and the caller is the email in IAP's signed
+    # X-Goog-IAP-JWT-Assertion (README: IAP).
+    mode = optional(string, "kubernetes-token")
+    # The audience IAP signs for: /projects/<project number>/global/backendServices/<id> of
+    # the load balancer's backend service (or /projects/<number>/apps/<project id>).
+    iap_audience = optional(string)
+    # Where IAP publishes its public keys; null: jobwarden's default (Google's).
+    iap_jwks_url = optional(string)
+  })
+  default     = {}
+  nullable    = false
+  description = "How the HTTP functions (restart, delete, on-demand reports) authenticate their callers: mode = \"kubernetes-token\" (default) or \"iap\" with iap_audience. Rendered into the configuration's security.authentication and security.iap. With iap the HTTP functions' ingress becomes ALLOW_INTERNAL_AND_GCLB (http_ingress = ALLOW_ALL is refused) and IAP's service agent may invoke them."
 
   validation {
-    condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.http_ingress)
+    condition     = contains(["kubernetes-token", "iap"], var.authentication.mode)
+    error_message = "authentication.mode must be \"kubernetes-token\" or \"iap\"."
+  }
+
+  validation {
+    condition     = var.authentication.mode != "iap" || can(regex("^/projects/[0-9]+/(global/backendServices/[0-9]+|apps/[a-z][a-z0-9-]+)$", coalesce(var.authentication.iap_audience, "-")))
+    error_message = "authentication.mode = \"iap\" needs iap_audience = \"/projects/<project number>/global/backendServices/<backend service id>\" (both numbers: `gcloud projects describe PROJECT --format='value(projectNumber)'`, `gcloud compute backend-services describe NAME --global --format='value(id)'`) or \"/projects/<project number>/apps/<project id>\"."
+  }
+
+  validation {
+    condition     = var.authentication.mode == "iap" || (var.authentication.iap_audience == null && var.authentication.iap_jwks_url == null)
+    error_message = "authentication.iap_audience and iap_jwks_url are only read with mode = \"iap\"."
+  }
+
+  validation {
+    condition     = var.authentication.iap_jwks_url == null || can(regex("^https://", coalesce(var.authentication.iap_jwks_url, "-")))
+    error_message = "authentication.iap_jwks_url must be an https:// URL."
+  }
+}
+
+variable "http_ingress" {
+  type        = string
+  default     = null
+  description = "Ingress of the HTTP functions. null: ALLOW_ALL (behind roles/run.invoker), or ALLOW_INTERNAL_AND_GCLB when authentication.mode is iap (reachable through the load balancer only; ALLOW_ALL is refused then, as it would let callers bypass IAP). ALLOW_INTERNAL_ONLY suits an internal load balancer. Event functions are always ALLOW_INTERNAL_ONLY (Pub/Sub push from the same project counts as internal)."
+
+  validation {
+    condition     = var.http_ingress == null || contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], coalesce(var.http_ingress, "-"))
     error_message = "http_ingress must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
   }
 }
@@ -485,10 +523,15 @@ variable "webhooks" {
 variable "config_overrides" {
   type        = any
   default     = {}
-  description = "Extra top-level keys of the jobwarden configuration file (workflows, security, restart, exporter; see the README's configuration table). clusters and sinks come from the inputs above; security.confirmationSecretEnv is set by the module."
+  description = "Extra top-level keys of the jobwarden configuration file (workflows, security, restart, exporter; see the README's configuration table). clusters and sinks come from the inputs above; security.confirmationSecretEnv, security.authentication and security.iap are set by the module."
 
   validation {
     condition     = !contains(keys(var.config_overrides), "clusters") && !contains(keys(var.config_overrides), "sinks")
     error_message = "config_overrides must not set clusters or sinks: they come from the clusters, webhooks and storage inputs."
+  }
+
+  validation {
+    condition     = length(setintersection(try(keys(var.config_overrides.security), []), ["authentication", "iap"])) == 0
+    error_message = "config_overrides must not set security.authentication or security.iap: use the authentication input (it also sets the HTTP functions' ingress)."
   }
 }

@@ -491,6 +491,7 @@ def test_nothing_is_created_before_the_apis_it_needs_are_enabled() -> None:
         ("google_service_account", "exporter"),
         ("google_service_account", "build"),
         ("google_project_service_identity", "pubsub"),
+        ("google_project_service_identity", "iap"),
         ("google_artifact_registry_repository", "functions"),
         ("google_pubsub_topic", "job_events"),
         ("google_pubsub_topic", "dead_letter"),
@@ -646,6 +647,7 @@ output "probe" {
     vpc_connector       = local.vpc_connector
     direct_vpc          = local.direct_vpc
     vpc_traffic         = local.vpc_traffic
+    http_ingress        = local.http_ingress
   }
 }
 """
@@ -802,6 +804,54 @@ def test_secrets_without_a_version_are_mounted_by_no_function_and_wait_outside_t
     # a json webhook waits for both its URL and its HMAC key
     probe = evaluate({**FIRST_STAGE, "secret_versions": {"webhook-audit-feed-url": "1"}})
     assert "audit-feed" not in probe["config_yaml"]
+
+
+IAP = {"mode": "iap", "iap_audience": "/projects/123456789012/global/backendServices/4242"}
+
+
+@builds_tofu
+def test_iap_mode_reaches_the_configuration_and_puts_http_functions_behind_the_load_balancer(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    default = evaluate(TWO_CLUSTERS)
+    assert default["http_ingress"] == "ALLOW_ALL"
+    settings = parse_config(json.loads(default["config_yaml"]), source="default")
+    assert (settings.security.authentication, settings.security.iap) == ("kubernetes-token", None)
+
+    probe = evaluate({**TWO_CLUSTERS, "authentication": IAP})
+    # IAP guards the load balancer only: the run.app URL must not be reachable around it
+    assert probe["http_ingress"] == "ALLOW_INTERNAL_AND_GCLB"
+    settings = parse_config(json.loads(probe["config_yaml"]), source="iap")
+    assert settings.security.authentication == "iap"
+    assert settings.security.iap is not None
+    assert settings.security.iap.audience == IAP["iap_audience"]
+    assert settings.security.iap.jwks_url == "https://www.gstatic.com/iap/verify/public_key-jwk"
+    # the rest of security still comes from config_overrides
+    assert settings.security.protected_namespaces == ["kube-system", "payments"]
+
+    keys = "https://keys.acme.example/iap.jwk"
+    app = {"mode": "iap", "iap_audience": "/projects/42/apps/acme-jobwarden", "iap_jwks_url": keys}
+    internal = evaluate(
+        {**TWO_CLUSTERS, "authentication": app, "http_ingress": "ALLOW_INTERNAL_ONLY"}
+    )
+    assert internal["http_ingress"] == "ALLOW_INTERNAL_ONLY"  # an internal load balancer
+    settings = parse_config(json.loads(internal["config_yaml"]), source="iap app")
+    assert settings.security.iap is not None and settings.security.iap.jwks_url == keys
+
+
+def test_iap_service_agent_alone_invokes_http_functions_for_the_load_balancer() -> None:
+    service = one(resource("google_cloudfunctions2_function", "fn"), "service_config")
+    assert service["ingress_settings"] == (
+        '${each.value.signature == "cloudevent" ? "ALLOW_INTERNAL_ONLY" : local.http_ingress}'
+    )
+    agent = resource("google_project_service_identity", "iap")
+    assert (agent["service"], agent["provider"]) == ("iap.googleapis.com", "google-beta")
+    assert agent["count"] == "${local.iap ? 1 : 0}"
+    invoker = resource("google_cloud_run_v2_service_iam_member", "iap_invoker")
+    assert invoker["for_each"] == "${local.iap ? local.http_targets : {}}"
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == "serviceAccount:${google_project_service_identity.iap[0].email}"
+    assert '"iap.googleapis.com"' in resource("google_project_service", "this")["for_each"]
 
 
 @builds_tofu
@@ -1039,6 +1089,33 @@ def test_workload_identity_members_are_one_per_pool_and_service_account(
             {"vpc_egress": {"network": "vpc", "subnetwork": "s", "traffic": "ALL"}},
             "PRIVATE_RANGES_ONLY or ALL_TRAFFIC",
         ),
+        ({"authentication": {"mode": "iap"}}, 'authentication.mode = "iap" needs iap_audience'),
+        (
+            {"authentication": {"mode": "iap", "iap_audience": "123456789012"}},
+            'authentication.mode = "iap" needs iap_audience',
+        ),
+        (
+            {
+                "authentication": {
+                    "mode": "iap",
+                    "iap_audience": "/projects/acme-jobwarden/global/backendServices/4242",
+                }
+            },
+            "/projects/<project number>/global/backendServices/<backend service id>",
+        ),
+        ({"authentication": {"mode": "trusted-header"}}, 'must be "kubernetes-token" or "iap"'),
+        (
+            {"authentication": {"iap_audience": "/projects/1/global/backendServices/2"}},
+            'only read with mode = "iap"',
+        ),
+        (
+            {"authentication": IAP, "http_ingress": "ALLOW_ALL"},
+            "leave http_ingress unset (it becomes ALLOW_INTERNAL_AND_GCLB)",
+        ),
+        (
+            {"config_overrides": {"security": {"authentication": "iap"}}},
+            "must not set security.authentication or security.iap",
+        ),
     ],
     ids=[
         "allUsers-invoker",
@@ -1057,6 +1134,13 @@ def test_workload_identity_members_are_one_per_pool_and_service_account(
         "connector-not-an-id",
         "network-without-subnetwork",
         "unknown-egress-traffic",
+        "iap-without-audience",
+        "iap-audience-not-a-path",
+        "iap-audience-with-project-id",
+        "unknown-authentication",
+        "audience-without-iap",
+        "iap-with-allow-all",
+        "authentication-in-overrides",
     ],
 )
 def test_invalid_inputs_are_refused_before_anything_is_created(
