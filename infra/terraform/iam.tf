@@ -9,8 +9,9 @@
 #                       GKE projects. No Pub/Sub role: messages are pushed to them.
 #   push account        the identity in the push subscriptions' OIDC tokens:
 #                       roles/run.invoker on the event functions only.
-#   exporter account    roles/pubsub.publisher on the job-events topic only; Kubernetes
-#                       service accounts act as it through Workload Identity.
+#   exporter accounts   one per cluster: roles/pubsub.publisher on that cluster's topic
+#                       only; that cluster's exporter (Kubernetes service account) acts as
+#                       it through Workload Identity.
 #   Pub/Sub agent       publisher on the dead-letter topic, subscriber on the workflow
 #                       subscriptions (required for dead-lettering), token creator on the
 #                       push account (mints the OIDC tokens).
@@ -95,10 +96,12 @@ resource "google_service_account" "push" {
 }
 
 resource "google_service_account" "exporter" {
+  for_each = var.clusters
+
   project      = var.project_id
-  account_id   = "${var.name_prefix}-exporter"
-  display_name = "jobwarden exporter"
-  description  = "The in-cluster exporters (through Workload Identity): may only publish to the job-events topic."
+  account_id   = local.exporter_account_id[each.key]
+  display_name = "jobwarden exporter of ${each.key}"
+  description  = "The exporter in cluster ${each.key} (through Workload Identity): may only publish to that cluster's topic ${local.cluster_topic[each.key]}."
 
   depends_on = [google_project_service.this]
 }
@@ -242,17 +245,22 @@ resource "google_cloud_run_v2_service_iam_member" "iap_invoker" {
 
 # --- exporter -------------------------------------------------------------------------------
 
+# Each cluster's exporter publishes to its own topic only.
 resource "google_pubsub_topic_iam_member" "exporter_publisher" {
+  for_each = var.clusters
+
   project = var.project_id
-  topic   = google_pubsub_topic.job_events.name
+  topic   = google_pubsub_topic.cluster[each.key].name
   role    = "roles/pubsub.publisher"
-  member  = "serviceAccount:${google_service_account.exporter.email}"
+  member  = "serviceAccount:${google_service_account.exporter[each.key].email}"
 }
 
+# ... and only that cluster's exporter (plus its additional_members) may act as its account;
+# checks.tf refuses one member for two clusters.
 resource "google_service_account_iam_member" "exporter_workload_identity" {
-  for_each = local.exporter_members
+  for_each = local.exporter_bindings
 
-  service_account_id = google_service_account.exporter.name
+  service_account_id = google_service_account.exporter[each.value.cluster].name
   role               = "roles/iam.workloadIdentityUser"
-  member             = each.key
+  member             = each.value.member
 }
