@@ -57,6 +57,12 @@ variable "onprem_exporter_principal" {
   description = "Workload Identity Federation principal of the onprem exporter (principal://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/subject/SUBJECT); null: nobody may publish for onprem yet."
 }
 
+variable "iap_audience" {
+  type        = string
+  default     = null
+  description = "Set to put restart, delete and the on-demand reports behind your load balancer with IAP: /projects/<project number>/global/backendServices/<backend service id> (module README: IAP). null: callers send a Kubernetes token."
+}
+
 variable "oncall_members" {
   type        = list(string)
   description = "Who may call restart and delete, and the on-demand reports (IAM members)."
@@ -107,6 +113,13 @@ module "jobwarden" {
   webhooks = {
     oncall = { type = "slack", workflows = ["jobFailureReporter"] }
     audit  = { type = "json" }
+  }
+
+  # IAP (when iap_audience is set) also moves the HTTP functions' ingress to
+  # ALLOW_INTERNAL_AND_GCLB: reachable through the load balancer only.
+  authentication = {
+    mode         = var.iap_audience == null ? "kubernetes-token" : "iap"
+    iap_audience = var.iap_audience
   }
 
   action_invokers     = var.oncall_members
