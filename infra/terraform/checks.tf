@@ -13,6 +13,25 @@ resource "terraform_data" "input_checks" {
       error_message = "ack_deadline_seconds (${var.ack_deadline_seconds}) must be at least each event function's timeout_seconds + 60; too long: ${join(", ", [for name, timeout in local.event_timeouts : "${name} (${timeout} s)" if timeout + 60 > var.ack_deadline_seconds])}. Raise ack_deadline_seconds (at most 600) or lower the timeouts."
     }
 
+    # IAP guards the load balancer only: with ALLOW_ALL anyone holding roles/run.invoker
+    # could reach the run.app URL around it (jobwarden would still answer 401 without an
+    # assertion, but IAP's own access policy would not be what decides).
+    precondition {
+      condition     = !(local.iap && var.http_ingress == "ALLOW_ALL")
+      error_message = "authentication.mode = \"iap\" needs the HTTP functions reachable through the load balancer only: leave http_ingress unset (it becomes ALLOW_INTERNAL_AND_GCLB) or set ALLOW_INTERNAL_AND_GCLB or ALLOW_INTERNAL_ONLY, not ALLOW_ALL."
+    }
+
+    # Each cluster's exporter account must be acted as by that cluster's exporter only.
+    precondition {
+      condition     = length(local.shared_exporter_members) == 0
+      error_message = "Exporters of different clusters would share an identity, so each could publish as the other: ${join("; ", [for m, cs in local.shared_exporter_members : "${m} for ${join(", ", cs)}"])}. GKE clusters of one project share one Workload Identity pool: give each exporter its own clusters.<name>.exporter.service_account (and the chart's serviceAccount.name), e.g. jobwarden-exporter-<cluster>."
+    }
+
+    precondition {
+      condition     = length(distinct(values(local.exporter_account_id))) == length(local.exporter_account_id)
+      error_message = "Two clusters get the same exporter service account id (${join(", ", [for c, id in local.exporter_account_id : "${c}: ${id}"])}): shorten name_prefix or a cluster name so that <prefix>-exporter-<cluster> fits 30 characters."
+    }
+
     # A misspelt key would leave a secret unmounted without a word.
     precondition {
       condition     = length(setsubtract(keys(var.secret_versions), keys(local.secrets))) == 0

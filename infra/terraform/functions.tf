@@ -37,7 +37,7 @@ resource "google_storage_bucket_object" "bundle" {
 }
 
 resource "google_cloudfunctions2_function" "fn" {
-  #checkov:skip=CKV_GCP_124:Event functions are ALLOW_INTERNAL_ONLY; the HTTP ones default to ALLOW_ALL so operators and chat bots can reach restart/delete, gated by roles/run.invoker for listed members (never allUsers) and the cluster's TokenReview/SubjectAccessReview; var.http_ingress narrows it to ALLOW_INTERNAL_AND_GCLB.
+  #checkov:skip=CKV_GCP_124:Event functions are ALLOW_INTERNAL_ONLY; the HTTP ones default to ALLOW_ALL so operators and chat bots can reach restart/delete, gated by roles/run.invoker for listed members (never allUsers) and the cluster's TokenReview/SubjectAccessReview; with authentication.mode = iap they are ALLOW_INTERNAL_AND_GCLB (behind the load balancer), and var.http_ingress narrows it too.
   for_each = local.deployed_targets
 
   project     = var.project_id
@@ -73,8 +73,9 @@ resource "google_cloudfunctions2_function" "fn" {
     # jobwarden handlers block on cluster and storage calls: one request per instance.
     max_instance_request_concurrency = 1
     # Event functions take pushes from Pub/Sub in this project only (internal traffic);
-    # HTTP functions are reached by their invokers (roles/run.invoker), see iam.tf.
-    ingress_settings               = each.value.signature == "cloudevent" ? "ALLOW_INTERNAL_ONLY" : var.http_ingress
+    # HTTP functions are reached by their invokers (roles/run.invoker), see iam.tf, or,
+    # with IAP, through the load balancer only (local.http_ingress).
+    ingress_settings               = each.value.signature == "cloudevent" ? "ALLOW_INTERNAL_ONLY" : local.http_ingress
     all_traffic_on_latest_revision = true
 
     # Private control planes (var.vpc_egress): a Serverless VPC Access connector, or Direct

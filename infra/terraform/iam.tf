@@ -9,11 +9,14 @@
 #                       GKE projects. No Pub/Sub role: messages are pushed to them.
 #   push account        the identity in the push subscriptions' OIDC tokens:
 #                       roles/run.invoker on the event functions only.
-#   exporter account    roles/pubsub.publisher on the job-events topic only; Kubernetes
-#                       service accounts act as it through Workload Identity.
+#   exporter accounts   one per cluster: roles/pubsub.publisher on that cluster's topic
+#                       only; that cluster's exporter (Kubernetes service account) acts as
+#                       it through Workload Identity.
 #   Pub/Sub agent       publisher on the dead-letter topic, subscriber on the workflow
 #                       subscriptions (required for dead-lettering), token creator on the
 #                       push account (mints the OIDC tokens).
+#   IAP agent           (authentication.mode = iap only) roles/run.invoker on the HTTP
+#                       functions: IAP forwards the requests it admitted as this identity.
 #   build account       roles/logging.logWriter on the project (build logs; no finer level),
 #                       roles/artifactregistry.writer on the functions' repository,
 #                       roles/storage.objectViewer on the source bucket.
@@ -35,6 +38,19 @@ locals {
   pubsub_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
+# With authentication.mode = iap, IAP calls the HTTP functions as its service agent
+# (service-<project number>@gcp-sa-iap.iam.gserviceaccount.com, an ID token in
+# X-Serverless-Authorization); like Pub/Sub's, it exists once something asks for it.
+resource "google_project_service_identity" "iap" {
+  count    = local.iap ? 1 : 0
+  provider = google-beta
+
+  project = var.project_id
+  service = "iap.googleapis.com"
+
+  depends_on = [google_project_service.this]
+}
+
 resource "google_project_service" "this" {
   for_each = var.enable_apis ? setunion([
     "artifactregistry.googleapis.com", # function images
@@ -48,7 +64,8 @@ resource "google_project_service" "this" {
     "storage.googleapis.com",
     # The workflow accounts (of this project) read GKE endpoints through the container API.
     ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : [],
-  local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : []) : toset([])
+    local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : [],
+  local.iap ? ["iap.googleapis.com"] : []) : toset([])
 
   project = var.project_id
   service = each.key
@@ -79,10 +96,12 @@ resource "google_service_account" "push" {
 }
 
 resource "google_service_account" "exporter" {
+  for_each = var.clusters
+
   project      = var.project_id
-  account_id   = "${var.name_prefix}-exporter"
-  display_name = "jobwarden exporter"
-  description  = "The in-cluster exporters (through Workload Identity): may only publish to the job-events topic."
+  account_id   = local.exporter_account_id[each.key]
+  display_name = "jobwarden exporter of ${each.key}"
+  description  = "The exporter in cluster ${each.key} (through Workload Identity): may only publish to that cluster's topic ${local.cluster_topic[each.key]}."
 
   depends_on = [google_project_service.this]
 }
@@ -211,19 +230,37 @@ resource "google_cloud_run_v2_service_iam_member" "http_invoker" {
   member   = each.value.member
 }
 
-# --- exporter -------------------------------------------------------------------------------
+# IAP forwards the requests it let through as its service agent: the only invoker the load
+# balancer's traffic needs. Who may pass IAP is IAP's business (roles/iap.httpsResourceAccessor
+# on the backend service, README: IAP); jobwarden then checks the assertion and RBAC.
+resource "google_cloud_run_v2_service_iam_member" "iap_invoker" {
+  for_each = local.iap ? local.http_targets : {}
 
-resource "google_pubsub_topic_iam_member" "exporter_publisher" {
-  project = var.project_id
-  topic   = google_pubsub_topic.job_events.name
-  role    = "roles/pubsub.publisher"
-  member  = "serviceAccount:${google_service_account.exporter.email}"
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.key].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_project_service_identity.iap[0].email}"
 }
 
-resource "google_service_account_iam_member" "exporter_workload_identity" {
-  for_each = local.exporter_members
+# --- exporter -------------------------------------------------------------------------------
 
-  service_account_id = google_service_account.exporter.name
+# Each cluster's exporter publishes to its own topic only.
+resource "google_pubsub_topic_iam_member" "exporter_publisher" {
+  for_each = var.clusters
+
+  project = var.project_id
+  topic   = google_pubsub_topic.cluster[each.key].name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.exporter[each.key].email}"
+}
+
+# ... and only that cluster's exporter (plus its additional_members) may act as its account;
+# checks.tf refuses one member for two clusters.
+resource "google_service_account_iam_member" "exporter_workload_identity" {
+  for_each = local.exporter_bindings
+
+  service_account_id = google_service_account.exporter[each.value.cluster].name
   role               = "roles/iam.workloadIdentityUser"
-  member             = each.key
+  member             = each.value.member
 }

@@ -200,6 +200,8 @@ locals {
           var.clusters[name].gke.endpoint == "dns" ? { endpoint = "dns" } : {},
         )
         kubeconfig = var.clusters[name].kubeconfig_secret ? "/etc/jobwarden/clusters/${name}/kubeconfig" : null
+        # Only messages from this topic are believed about this cluster.
+        pubsubTopic = local.cluster_topic_id[name]
       }
     ]
     sinks = {
@@ -218,23 +220,82 @@ locals {
     }
     security = merge(try(var.config_overrides.security, {}), {
       confirmationSecretEnv = local.confirm_env
+      authentication        = var.authentication.mode
+      # jobwarden reads a null key as absent; jwksUrl only when given (its default is Google's)
+      iap = local.iap ? merge(
+        { audience = var.authentication.iap_audience },
+        var.authentication.iap_jwks_url == null ? {} : { jwksUrl = var.authentication.iap_jwks_url },
+      ) : null
     })
   })
   # JSON, which is YAML too: the functions read a JSON file without importing PyYAML
   # (89M instructions of every cold start). The name stays: it is the module's output.
   config_yaml = jsonencode(local.config)
 
-  # --- exporter -----------------------------------------------------------------------------
+  # --- one channel per cluster: topic, exporter account, subscriptions ----------------------
 
-  # Workload Identity members allowed to act as the exporter service account, deduplicated:
-  # GKE clusters of one project share one identity pool, and two iam_member resources for
-  # the same member would remove each other's binding on destroy.
-  exporter_members = toset(compact([
-    for name, c in var.clusters : (
+  # Events come from the cluster they name. Each cluster has its own topic, which only its
+  # own exporter account may publish to; the configuration names it (clusters[].pubsubTopic)
+  # and the functions believe a message about cluster C only when its CloudEvent source is
+  # C's topic: the push endpoint's path, which the subscription of C's topic sets.
+  cluster_topic    = { for name in keys(var.clusters) : name => "${var.topic_name}-${name}" }
+  cluster_topic_id = { for name, topic in local.cluster_topic : name => "projects/${var.project_id}/topics/${topic}" }
+
+  # Service account ids are 6-30 characters. "<prefix>-exporter-<cluster>" when it fits
+  # (jobwarden-exporter-prod-eu); otherwise "<prefix>-exp-<the first hex digits of the
+  # cluster name's SHA-256>", as many as fit (at most 8, at least 4 with a 21-character
+  # prefix). Both depend on the names only, so an id never changes while they do not;
+  # checks.tf refuses two clusters landing on one id. The display name keeps the cluster.
+  exporter_account_id = {
+    for name in keys(var.clusters) : name => (
+      length("${var.name_prefix}-exporter-${name}") <= 30 ? "${var.name_prefix}-exporter-${name}" :
+      "${var.name_prefix}-exp-${substr(sha256(name), 0, min(8, 25 - length(var.name_prefix)))}"
+    )
+  }
+
+  # Workload Identity members allowed to act as each cluster's exporter account.
+  exporter_members = {
+    for name, c in var.clusters : name => distinct(compact(concat([
       c.exporter.workload_identity_member != null ? c.exporter.workload_identity_member :
       c.gke != null ? "serviceAccount:${c.gke.project}.svc.id.goog[${c.exporter.namespace}/${c.exporter.service_account}]" : ""
-    )
-  ]))
+    ], c.exporter.additional_members)))
+  }
+  exporter_bindings = merge({}, [
+    for name, members in local.exporter_members : {
+      for member in members : "${name} ${member}" => { cluster = name, member = member }
+    }
+  ]...)
+  # A member bound for two clusters could publish as either: GKE clusters of one project
+  # share one identity pool, where the same namespace/KSA is the same principal in every
+  # cluster. checks.tf refuses it.
+  shared_exporter_members = {
+    for member in distinct([for b in values(local.exporter_bindings) : b.member]) :
+    member => sort([for b in values(local.exporter_bindings) : b.cluster if b.member == member])
+    if length([for b in values(local.exporter_bindings) : b if b.member == member]) > 1
+  }
+
+  # One push subscription per (event workflow, cluster topic): same filter, retry and
+  # dead-letter policy for every cluster; the push endpoint's path names the cluster's topic.
+  workflow_subscriptions = merge({}, [
+    for target in keys(local.event_targets) : {
+      for cluster, topic in local.cluster_topic : "${target}/${cluster}" => {
+        target    = target
+        cluster   = cluster
+        name      = "${topic}-${target}"
+        topic     = topic
+        push_path = "/${local.cluster_topic_id[cluster]}"
+      }
+    }
+  ]...)
+
+  # --- HTTP functions -----------------------------------------------------------------------
+
+  # With IAP the HTTP functions are reached through the load balancer only: a caller going
+  # to the run.app URL directly would bring no IAP assertion (jobwarden answers 401), and
+  # ALLOW_ALL is refused at plan (checks.tf). ALLOW_INTERNAL_ONLY stays possible (an internal
+  # Application Load Balancer counts as internal).
+  iap          = var.authentication.mode == "iap"
+  http_ingress = coalesce(var.http_ingress, local.iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL")
 
   # --- build and network ------------------------------------------------------------------
 

@@ -1,6 +1,19 @@
-output "topic" {
-  description = "Full name of the job-events topic: the exporter's --topic (and kubernetes-event-exporter's pubsub.topic is its last segment)."
-  value       = google_pubsub_topic.job_events.id
+output "topics" {
+  description = "Each cluster's topic, by cluster: its exporter's --topic (the chart's `topic`; kubernetes-event-exporter's pubsub.topic is its last segment). Only that cluster's exporter account may publish to it."
+  value       = { for name, t in google_pubsub_topic.cluster : name => t.id }
+}
+
+output "exporters" {
+  description = "Per cluster, what its exporter's Helm install takes: topic (--set topic=...), gcp_service_account (serviceAccount.gcpServiceAccount), namespace and service_account (the Kubernetes service account bound through Workload Identity; the chart's serviceAccount.name), and the members allowed to act as the account."
+  value = {
+    for name, c in var.clusters : name => {
+      topic                     = google_pubsub_topic.cluster[name].id
+      gcp_service_account       = google_service_account.exporter[name].email
+      namespace                 = c.exporter.namespace
+      service_account           = c.exporter.service_account
+      workload_identity_members = local.exporter_members[name]
+    }
+  }
 }
 
 output "dead_letter_topic" {
@@ -14,8 +27,8 @@ output "dead_letter_subscription" {
 }
 
 output "subscriptions" {
-  description = "Push subscription of each event function, by target."
-  value       = { for name, s in google_pubsub_subscription.workflow : name => s.id }
+  description = "Push subscription of each event function and cluster topic, by \"<target>/<cluster>\"."
+  value       = { for key, s in google_pubsub_subscription.workflow : key => s.id }
 }
 
 output "subscription_filters" {
@@ -58,14 +71,9 @@ output "push_service_account" {
   value       = google_service_account.push.email
 }
 
-output "exporter_service_account" {
-  description = "Google service account of the exporters: annotate each exporter's Kubernetes service account with iam.gke.io/gcp-service-account set to this."
-  value       = google_service_account.exporter.email
-}
-
-output "exporter_workload_identity_members" {
-  description = "Members allowed to act as the exporter service account."
-  value       = sort(tolist(local.exporter_members))
+output "exporter_service_accounts" {
+  description = "Each cluster's exporter Google service account, by cluster: annotate that cluster's exporter Kubernetes service account with iam.gke.io/gcp-service-account set to it (the chart's serviceAccount.gcpServiceAccount)."
+  value       = { for name, sa in google_service_account.exporter : name => sa.email }
 }
 
 output "secrets" {

@@ -1,6 +1,11 @@
-# The job-events topic, one push subscription per event workflow (attribute filter, retry
-# with exponential backoff, dead-letter policy), and the dead-letter topic with a pull
-# subscription where undeliverable messages wait for a human.
+# One topic per cluster (<topic_name>-<cluster>: only that cluster's exporter account may
+# publish to it), one push subscription per event workflow and cluster topic (attribute
+# filter, retry with exponential backoff, dead-letter policy), and the dead-letter topic
+# with a pull subscription where undeliverable messages wait for a human.
+#
+# Why a topic per cluster: the functions believe a message about cluster C only when it
+# came from C's topic (clusters[].pubsubTopic), so an exporter, or anyone holding its
+# credentials, can report only on its own cluster.
 #
 # Why push subscriptions and not event_trigger: a 2nd gen function's event_trigger makes
 # Eventarc create (and own) the subscription, which takes neither an attribute filter nor a
@@ -8,11 +13,13 @@
 # with an OIDC token; functions-framework turns that envelope into a
 # google.cloud.pubsub.topic.v1.messagePublished CloudEvent like the one Eventarc delivers.
 
-resource "google_pubsub_topic" "job_events" {
+resource "google_pubsub_topic" "cluster" {
   #checkov:skip=CKV_GCP_83:Encrypted at rest with Google-managed keys; the messages are Job transitions (names, reasons, status), the module offers no CMEK.
+  for_each = var.clusters
+
   project = var.project_id
-  name    = var.topic_name
-  labels  = local.labels
+  name    = local.cluster_topic[each.key]
+  labels  = merge(local.labels, { "jobwarden-cluster" = each.key })
 
   depends_on = [google_project_service.this]
 }
@@ -41,17 +48,17 @@ resource "google_pubsub_subscription" "dead_letter" {
 }
 
 resource "google_pubsub_subscription" "workflow" {
-  for_each = local.event_targets
+  for_each = local.workflow_subscriptions
 
   project = var.project_id
-  name    = "${var.topic_name}-${each.key}"
-  topic   = google_pubsub_topic.job_events.id
-  labels  = local.labels
+  name    = each.value.name
+  topic   = google_pubsub_topic.cluster[each.value.cluster].id
+  labels  = merge(local.labels, { "jobwarden-cluster" = each.value.cluster })
 
   # Only the transitions this workflow handles (local.default_filters), or every message
   # when var.attribute_filters is false (kubernetes-event-exporter messages have no
   # attributes, so a filter would drop them all).
-  filter = local.subscription_filter[each.key]
+  filter = local.subscription_filter[each.value.target]
 
   # For push delivery this is the request timeout: at least the function's timeout + 60 s
   # (terraform_data.input_checks refuses less).
@@ -78,13 +85,14 @@ resource "google_pubsub_subscription" "workflow" {
   }
 
   push_config {
-    # The topic in the path becomes the CloudEvent's source (functions-framework reads it).
-    push_endpoint = "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}/projects/${var.project_id}/topics/${var.topic_name}"
+    # The topic in the path becomes the CloudEvent's source (functions-framework reads it):
+    # this cluster's topic, the only one the functions believe about this cluster.
+    push_endpoint = "${google_cloudfunctions2_function.fn[each.value.target].service_config[0].uri}${each.value.push_path}"
 
     oidc_token {
       service_account_email = google_service_account.push.email
       # Cloud Run accepts the service URL as audience (not the URL with a path).
-      audience = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+      audience = google_cloudfunctions2_function.fn[each.value.target].service_config[0].uri
     }
 
     attributes = {

@@ -29,7 +29,8 @@ variable "name_prefix" {
   description = "Prefix of every function, service account, secret and default bucket name; lets two installations share a project."
 
   validation {
-    # Service account ids are at most 30 characters: the prefix plus "-exporter" must fit.
+    # Service account ids are at most 30 characters: the prefix plus "-exp-" and a short hash
+    # of the cluster name must fit (locals.tf: exporter_account_id).
     condition     = can(regex("^[a-z]([a-z0-9-]{0,19}[a-z0-9])?$", var.name_prefix))
     error_message = "name_prefix must be 1-21 characters of a-z, 0-9 and '-', start with a letter and not end with '-'."
   }
@@ -207,11 +208,12 @@ variable "function_defaults" {
 variable "topic_name" {
   type        = string
   default     = "job-events"
-  description = "Pub/Sub topic the exporters publish to (the exporter's --topic is projects/<project_id>/topics/<topic_name>). Its dead-letter topic is <topic_name>-dead-letter."
+  description = "Prefix of the per-cluster topics: cluster C's exporter publishes to projects/<project_id>/topics/<topic_name>-C (`terraform output exporters`), its subscriptions are <topic_name>-C-<target>. The dead-letter topic is <topic_name>-dead-letter."
 
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9._~%+-]{2,200}$", var.topic_name)) && !startswith(lower(var.topic_name), "goog")
-    error_message = "topic_name must be 3-201 characters, start with a letter, use letters, digits and . _ ~ % + -, and not start with 'goog'."
+    # at most 150, so that <topic_name>-<cluster>-<target> fits Pub/Sub's 255
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9._~%+-]{2,149}$", var.topic_name)) && !startswith(lower(var.topic_name), "goog")
+    error_message = "topic_name must be 3-150 characters, start with a letter, use letters, digits and . _ ~ % + -, and not start with 'goog'."
   }
 }
 
@@ -325,13 +327,51 @@ variable "report_invokers" {
   }
 }
 
-variable "http_ingress" {
-  type        = string
-  default     = "ALLOW_ALL"
-  description = "Ingress of the HTTP functions. ALLOW_ALL still requires roles/run.invoker; ALLOW_INTERNAL_AND_GCLB puts them behind a load balancer (IAP). Event functions are always ALLOW_INTERNAL_ONLY (Pub/Sub push from the same project counts as internal)."
+variable "authentication" {
+  type = object({
+    # "kubernetes-token": callers send a Kubernetes bearer token, which the target cluster
+    # reviews (TokenReview). "iap": the HTTP functions sit behind a load balancer with
+    # Identity-Aware Proxy, and the caller is the email in IAP's signed
+    # X-Goog-IAP-JWT-Assertion (README: IAP).
+    mode = optional(string, "kubernetes-token")
+    # The audience IAP signs for: /projects/<project number>/global/backendServices/<id> of
+    # the load balancer's backend service (or /projects/<number>/apps/<project id>).
+    iap_audience = optional(string)
+    # Where IAP publishes its public keys; null: jobwarden's default (Google's).
+    iap_jwks_url = optional(string)
+  })
+  default     = {}
+  nullable    = false
+  description = "How the HTTP functions (restart, delete, on-demand reports) authenticate their callers: mode = \"kubernetes-token\" (default) or \"iap\" with iap_audience. Rendered into the configuration's security.authentication and security.iap. With iap the HTTP functions' ingress becomes ALLOW_INTERNAL_AND_GCLB (http_ingress = ALLOW_ALL is refused) and IAP's service agent may invoke them."
 
   validation {
-    condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.http_ingress)
+    condition     = contains(["kubernetes-token", "iap"], var.authentication.mode)
+    error_message = "authentication.mode must be \"kubernetes-token\" or \"iap\"."
+  }
+
+  validation {
+    condition     = var.authentication.mode != "iap" || can(regex("^/projects/[0-9]+/(global/backendServices/[0-9]+|apps/[a-z][a-z0-9-]+)$", coalesce(var.authentication.iap_audience, "-")))
+    error_message = "authentication.mode = \"iap\" needs iap_audience = \"/projects/<project number>/global/backendServices/<backend service id>\" (both numbers: `gcloud projects describe PROJECT --format='value(projectNumber)'`, `gcloud compute backend-services describe NAME --global --format='value(id)'`) or \"/projects/<project number>/apps/<project id>\"."
+  }
+
+  validation {
+    condition     = var.authentication.mode == "iap" || (var.authentication.iap_audience == null && var.authentication.iap_jwks_url == null)
+    error_message = "authentication.iap_audience and iap_jwks_url are only read with mode = \"iap\"."
+  }
+
+  validation {
+    condition     = var.authentication.iap_jwks_url == null || can(regex("^https://", coalesce(var.authentication.iap_jwks_url, "-")))
+    error_message = "authentication.iap_jwks_url must be an https:// URL."
+  }
+}
+
+variable "http_ingress" {
+  type        = string
+  default     = null
+  description = "Ingress of the HTTP functions. null: ALLOW_ALL (behind roles/run.invoker), or ALLOW_INTERNAL_AND_GCLB when authentication.mode is iap (reachable through the load balancer only; ALLOW_ALL is refused then, as it would let callers bypass IAP). ALLOW_INTERNAL_ONLY suits an internal load balancer. Event functions are always ALLOW_INTERNAL_ONLY (Pub/Sub push from the same project counts as internal)."
+
+  validation {
+    condition     = var.http_ingress == null || contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], coalesce(var.http_ingress, "-"))
     error_message = "http_ingress must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
   }
 }
@@ -429,17 +469,28 @@ variable "clusters" {
     exporter = optional(object({
       namespace       = optional(string, "jobwarden")
       service_account = optional(string, "jobwarden-exporter")
-      # Full IAM member allowed to act as the exporter service account. Default for GKE:
-      # serviceAccount:<gke.project>.svc.id.goog[<namespace>/<service_account>] (Workload
+      # Full IAM member allowed to act as this cluster's exporter service account. Default for
+      # GKE: serviceAccount:<gke.project>.svc.id.goog[<namespace>/<service_account>] (Workload
       # Identity). Other clusters: a Workload Identity Federation principal, or null for none.
+      # GKE clusters of one project share one identity pool: give their exporters different
+      # namespaces or service accounts, or each could publish as the other (refused at plan).
       workload_identity_member = optional(string)
+      # Further members that publish for this cluster to its topic as its exporter account,
+      # e.g. kubernetes-event-exporter's Kubernetes service account in the same cluster.
+      additional_members = optional(list(string), [])
     }), {})
   }))
-  description = "Clusters by the name events carry (the exporter's --cluster, kubernetes-event-exporter's clusterName): how the functions reach each one, and the exporter's Kubernetes service account there."
+  description = "Clusters by the name events carry (the exporter's --cluster, kubernetes-event-exporter's clusterName): how the functions reach each one, and the exporter's Kubernetes service account there. Each cluster gets its own topic (<topic_name>-<cluster>) and exporter service account, which alone may publish to it; the functions believe a message about a cluster only from that cluster's topic."
 
   validation {
     condition     = length(var.clusters) > 0 && alltrue([for name, c in var.clusters : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", name))])
     error_message = "clusters needs at least one entry; names must be DNS labels (a-z, 0-9, '-', at most 63)."
+  }
+
+  validation {
+    # <topic_name>-<cluster> is the cluster's topic; <topic_name>-dead-letter is taken.
+    condition     = !contains(keys(var.clusters), "dead-letter")
+    error_message = "A cluster cannot be named dead-letter: its topic would be the dead-letter topic."
   }
 
   validation {
@@ -457,6 +508,13 @@ variable "clusters" {
       can(regex("^(serviceAccount:[a-z0-9-]+\\.svc\\.id\\.goog\\[[a-z0-9-]+/[a-z0-9.-]+\\]|principal(Set)?://.+)$", c.exporter.workload_identity_member))
     )])
     error_message = "exporter.workload_identity_member must be serviceAccount:PROJECT.svc.id.goog[NAMESPACE/KSA] or a principal:// / principalSet:// identity."
+  }
+
+  validation {
+    condition = alltrue(flatten([for name, c in var.clusters : [for m in c.exporter.additional_members :
+      can(regex("^(serviceAccount:[a-z0-9-]+\\.svc\\.id\\.goog\\[[a-z0-9-]+/[a-z0-9.-]+\\]|principal(Set)?://.+)$", m))
+    ]]))
+    error_message = "exporter.additional_members must be Workload Identity members: serviceAccount:PROJECT.svc.id.goog[NAMESPACE/KSA] or principal:// / principalSet:// identities."
   }
 }
 
@@ -485,10 +543,15 @@ variable "webhooks" {
 variable "config_overrides" {
   type        = any
   default     = {}
-  description = "Extra top-level keys of the jobwarden configuration file (workflows, security, restart, exporter; see the README's configuration table). clusters and sinks come from the inputs above; security.confirmationSecretEnv is set by the module."
+  description = "Extra top-level keys of the jobwarden configuration file (workflows, security, restart, exporter; see the README's configuration table). clusters and sinks come from the inputs above; security.confirmationSecretEnv, security.authentication and security.iap are set by the module."
 
   validation {
     condition     = !contains(keys(var.config_overrides), "clusters") && !contains(keys(var.config_overrides), "sinks")
     error_message = "config_overrides must not set clusters or sinks: they come from the clusters, webhooks and storage inputs."
+  }
+
+  validation {
+    condition     = length(setintersection(try(keys(var.config_overrides.security), []), ["authentication", "iap"])) == 0
+    error_message = "config_overrides must not set security.authentication or security.iap: use the authentication input (it also sets the HTTP functions' ingress)."
   }
 }

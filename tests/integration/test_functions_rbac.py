@@ -36,6 +36,11 @@ RBAC = ROOT / "infra" / "kubernetes" / "functions-rbac.yaml"
 KNATIVE = ROOT / "infra" / "knative" / "jobwarden-functions.yaml"
 RBAC_API = "/apis/rbac.authorization.k8s.io/v1"
 SECRET = "rbac-test-confirmation-secret-0123456789"
+CALLER_READS = [
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+]
 CALLER_RULES = [
     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},
@@ -72,6 +77,8 @@ def identity(
         for role in roles:
             if role.startswith("system:"):
                 ref = role  # a built-in role, bound as is
+            elif f"{RBAC_API}/clusterroles/{role}-{suffix}" in made:
+                ref = f"{role}-{suffix}"  # made for another identity of this test
             else:
                 body = copy.deepcopy(_role(role))
                 ref = body["metadata"]["name"] = f"{role}-{suffix}"
@@ -160,6 +167,52 @@ def test_a_failure_report_is_complete_with_only_the_reader_role(
     )
     with pytest.raises(ForbiddenError):
         reader.delete(f"/apis/batch/v1/namespaces/{namespace}/jobs/loader")
+
+
+def test_an_on_demand_report_needs_the_reader_role_and_auth_delegator(
+    admin: KubeApi,
+    namespace: str,
+    stack: StackInfo,
+    identity: Identity,
+    mint_token: Any,
+    tmp_path: Path,
+) -> None:
+    """The README table binds every report function to jobwarden-reader and
+    system:auth-delegator: an `_http` target reviews its caller's token (TokenReview) and
+    RBAC (SubjectAccessReview) with its own credentials before it reads the Job."""
+    admin.create(
+        f"/apis/batch/v1/namespaces/{namespace}/jobs",
+        job_manifest("report", outcome="fail", logs="ERROR: boom"),
+    )
+    wait_for(lambda: job_condition(admin, namespace, "report", "Failed"), timeout=90)
+    caller = {"Authorization": f"Bearer {mint_token('reader', CALLER_READS)}"}
+    target = {"cluster": "local", "namespace": namespace, "name": "report"}
+    source = str(ROOT / "functions" / "job_pod_enricher" / "main.py")
+
+    def ask(kubeconfig: Path) -> tuple[int, Any]:
+        set_default_runtime(
+            make_runtime(
+                stack,
+                tmp_path / kubeconfig.stem,
+                extra={"clusters": [{"name": "local", "kubeconfig": str(kubeconfig)}]},
+            )
+        )
+        try:
+            fn = create_app("job_pod_enricher_http", source, "http").test_client()
+            answer = fn.post("/", json=target, headers=caller)
+        finally:
+            set_default_runtime(None)
+        return answer.status_code, answer.get_json()
+
+    status, body = ask(
+        identity("jobwarden-reporter", ["jobwarden-reader", "system:auth-delegator"])
+    )
+    assert (status, body.get("workflow")) == (200, "jobPodEnricher"), body
+    assert "ERROR: boom" in json.dumps(body)
+    # without system:auth-delegator the function cannot check its caller: its own RBAC
+    # is too narrow (500), never an answer that skips the check
+    status, body = ask(identity("jobwarden-reader-only", ["jobwarden-reader"]))
+    assert status == 500 and "tokenreviews" in body["error"], body
 
 
 def test_restart_and_delete_work_with_only_the_operator_role_and_auth_delegator(

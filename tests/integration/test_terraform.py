@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import os
 import re
@@ -266,9 +267,10 @@ def test_every_event_target_has_a_filtered_push_subscription_with_retry_and_dead
     assert 't.signature == "cloudevent"' in module_locals()["event_targets"]
 
     sub = resource("google_pubsub_subscription", "workflow")
-    assert sub["for_each"] == "${local.event_targets}"
-    assert sub["topic"] == "${google_pubsub_topic.job_events.id}"
-    assert sub["filter"] == "${local.subscription_filter[each.key]}"
+    # one per (event target, cluster topic): local.workflow_subscriptions, evaluated below
+    assert sub["for_each"] == "${local.workflow_subscriptions}"
+    assert sub["topic"] == "${google_pubsub_topic.cluster[each.value.cluster].id}"
+    assert sub["filter"] == "${local.subscription_filter[each.value.target]}"
     dead_letter = one(sub, "dead_letter_policy")
     assert dead_letter["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
     assert dead_letter["max_delivery_attempts"] == "${var.max_delivery_attempts}"
@@ -278,8 +280,8 @@ def test_every_event_target_has_a_filtered_push_subscription_with_retry_and_dead
         "maximum_backoff": "${var.retry_maximum_backoff}",
     }
     push = one(sub, "push_config")
-    uri = "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
-    assert push["push_endpoint"] == f"{uri}/projects/${{var.project_id}}/topics/${{var.topic_name}}"
+    uri = "${google_cloudfunctions2_function.fn[each.value.target].service_config[0].uri}"
+    assert push["push_endpoint"] == uri + "${each.value.push_path}"
     oidc = one(push, "oidc_token")
     assert oidc == {
         "service_account_email": "${google_service_account.push.email}",
@@ -421,7 +423,12 @@ def grants_to(account: str) -> set[tuple[str, str]]:
 def test_each_identity_gets_only_what_it_needs() -> None:
     assert grants_to("exporter") == {("google_pubsub_topic_iam_member", "roles/pubsub.publisher")}
     publisher = resource("google_pubsub_topic_iam_member", "exporter_publisher")
-    assert publisher["topic"] == "${google_pubsub_topic.job_events.name}"
+    # each cluster's account on its own cluster's topic only
+    assert publisher["for_each"] == "${var.clusters}"
+    assert publisher["topic"] == "${google_pubsub_topic.cluster[each.key].name}"
+    assert (
+        publisher["member"] == "serviceAccount:${google_service_account.exporter[each.key].email}"
+    )
     assert grants_to("push") == {("google_cloud_run_v2_service_iam_member", "roles/run.invoker")}
     assert grants_to("workflow") == {
         ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
@@ -491,8 +498,9 @@ def test_nothing_is_created_before_the_apis_it_needs_are_enabled() -> None:
         ("google_service_account", "exporter"),
         ("google_service_account", "build"),
         ("google_project_service_identity", "pubsub"),
+        ("google_project_service_identity", "iap"),
         ("google_artifact_registry_repository", "functions"),
-        ("google_pubsub_topic", "job_events"),
+        ("google_pubsub_topic", "cluster"),
         ("google_pubsub_topic", "dead_letter"),
         ("google_storage_bucket", "reports"),
         ("google_storage_bucket", "sources"),
@@ -510,9 +518,15 @@ def test_nothing_is_created_before_the_apis_it_needs_are_enabled() -> None:
 
 def test_exporters_act_through_workload_identity() -> None:
     binding = resource("google_service_account_iam_member", "exporter_workload_identity")
-    assert binding["service_account_id"] == "${google_service_account.exporter.name}"
+    assert binding["service_account_id"] == (
+        "${google_service_account.exporter[each.value.cluster].name}"
+    )
     assert binding["role"] == "roles/iam.workloadIdentityUser"
-    assert binding["for_each"] == "${local.exporter_members}"
+    assert binding["for_each"] == "${local.exporter_bindings}"
+    assert binding["member"] == "${each.value.member}"
+    account = resource("google_service_account", "exporter")
+    assert account["for_each"] == "${var.clusters}"
+    assert account["account_id"] == "${local.exporter_account_id[each.key]}"
     members = module_locals()["exporter_members"]
     assert (
         "serviceAccount:${c.gke.project}.svc.id.goog"
@@ -640,12 +654,17 @@ output "probe" {
     secret_readers      = local.secret_readers
     subscription_filter = local.subscription_filter
     exporter_members    = local.exporter_members
+    exporter_bindings   = local.exporter_bindings
+    exporter_account_id = local.exporter_account_id
+    cluster_topic_id    = local.cluster_topic_id
+    subscriptions       = local.workflow_subscriptions
     event_targets       = keys(local.event_targets)
     http_targets        = keys(local.http_targets)
     kubeconfig_clusters = keys(local.kubeconfig_clusters)
     vpc_connector       = local.vpc_connector
     direct_vpc          = local.direct_vpc
     vpc_traffic         = local.vpc_traffic
+    http_ingress        = local.http_ingress
   }
 }
 """
@@ -655,7 +674,11 @@ TWO_CLUSTERS: dict[str, Any] = {
     "region": "europe-west1",
     "clusters": {
         "prod-eu": {"gke": {"project": "acme-prod", "location": "europe-west1", "cluster": "a"}},
-        "prod-us": {"gke": {"project": "acme-prod", "location": "us-east1", "cluster": "b"}},
+        "prod-us": {
+            "gke": {"project": "acme-prod", "location": "us-east1", "cluster": "b"},
+            # one identity pool per project: prod-eu's exporter KSA is the default one
+            "exporter": {"service_account": "jobwarden-exporter-prod-us"},
+        },
         "onprem": {"kubeconfig_secret": True},
     },
     "webhooks": {
@@ -804,6 +827,54 @@ def test_secrets_without_a_version_are_mounted_by_no_function_and_wait_outside_t
     assert "audit-feed" not in probe["config_yaml"]
 
 
+IAP = {"mode": "iap", "iap_audience": "/projects/123456789012/global/backendServices/4242"}
+
+
+@builds_tofu
+def test_iap_mode_reaches_the_configuration_and_puts_http_functions_behind_the_load_balancer(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    default = evaluate(TWO_CLUSTERS)
+    assert default["http_ingress"] == "ALLOW_ALL"
+    settings = parse_config(json.loads(default["config_yaml"]), source="default")
+    assert (settings.security.authentication, settings.security.iap) == ("kubernetes-token", None)
+
+    probe = evaluate({**TWO_CLUSTERS, "authentication": IAP})
+    # IAP guards the load balancer only: the run.app URL must not be reachable around it
+    assert probe["http_ingress"] == "ALLOW_INTERNAL_AND_GCLB"
+    settings = parse_config(json.loads(probe["config_yaml"]), source="iap")
+    assert settings.security.authentication == "iap"
+    assert settings.security.iap is not None
+    assert settings.security.iap.audience == IAP["iap_audience"]
+    assert settings.security.iap.jwks_url == "https://www.gstatic.com/iap/verify/public_key-jwk"
+    # the rest of security still comes from config_overrides
+    assert settings.security.protected_namespaces == ["kube-system", "payments"]
+
+    keys = "https://keys.acme.example/iap.jwk"
+    app = {"mode": "iap", "iap_audience": "/projects/42/apps/acme-jobwarden", "iap_jwks_url": keys}
+    internal = evaluate(
+        {**TWO_CLUSTERS, "authentication": app, "http_ingress": "ALLOW_INTERNAL_ONLY"}
+    )
+    assert internal["http_ingress"] == "ALLOW_INTERNAL_ONLY"  # an internal load balancer
+    settings = parse_config(json.loads(internal["config_yaml"]), source="iap app")
+    assert settings.security.iap is not None and settings.security.iap.jwks_url == keys
+
+
+def test_iap_service_agent_alone_invokes_http_functions_for_the_load_balancer() -> None:
+    service = one(resource("google_cloudfunctions2_function", "fn"), "service_config")
+    assert service["ingress_settings"] == (
+        '${each.value.signature == "cloudevent" ? "ALLOW_INTERNAL_ONLY" : local.http_ingress}'
+    )
+    agent = resource("google_project_service_identity", "iap")
+    assert (agent["service"], agent["provider"]) == ("iap.googleapis.com", "google-beta")
+    assert agent["count"] == "${local.iap ? 1 : 0}"
+    invoker = resource("google_cloud_run_v2_service_iam_member", "iap_invoker")
+    assert invoker["for_each"] == "${local.iap ? local.http_targets : {}}"
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == "serviceAccount:${google_project_service_identity.iap[0].email}"
+    assert '"iap.googleapis.com"' in resource("google_project_service", "this")["for_each"]
+
+
 @builds_tofu
 def test_a_kubeconfig_cluster_joins_once_its_secret_has_a_version(
     evaluate: Callable[[dict[str, Any]], dict[str, Any]],
@@ -864,7 +935,8 @@ def test_a_gke_cluster_can_be_reached_through_its_dns_endpoint(
                 "location": "europe-west4",
                 "cluster": "p",
                 "endpoint": "dns",
-            }
+            },
+            "exporter": {"service_account": "jobwarden-exporter-private"},
         },
     }
     rendered = json.loads(evaluate({**TWO_CLUSTERS, "clusters": clusters})["config_yaml"])
@@ -945,26 +1017,95 @@ def test_filters_follow_attribute_filters_and_overrides(
 
 
 @builds_tofu
-def test_workload_identity_members_are_one_per_pool_and_service_account(
+def test_each_clusters_exporter_account_is_acted_as_by_that_clusters_exporter_only(
     evaluate: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
     wif = "principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/subject/x"
+    kee = "serviceAccount:acme-staging.svc.id.goog[monitoring/event-exporter]"
     clusters = {
         **TWO_CLUSTERS["clusters"],
         "staging": {
             "gke": {"project": "acme-staging", "location": "europe-west1", "cluster": "s"},
-            "exporter": {"namespace": "ops", "service_account": "exporter"},
+            # kubernetes-event-exporter publishes for staging too, as staging's account
+            "exporter": {
+                "namespace": "ops",
+                "service_account": "exporter",
+                "additional_members": [kee],
+            },
         },
         "edge": {"kubeconfig_secret": True, "exporter": {"workload_identity_member": wif}},
     }
-    members = evaluate({**TWO_CLUSTERS, "clusters": clusters})["exporter_members"]
-    assert sorted(members) == sorted(
-        [
-            "serviceAccount:acme-prod.svc.id.goog[jobwarden/jobwarden-exporter]",
-            "serviceAccount:acme-staging.svc.id.goog[ops/exporter]",
-            wif,
-        ]
-    )
+    probe = evaluate({**TWO_CLUSTERS, "clusters": clusters})
+    assert probe["exporter_members"] == {
+        "prod-eu": ["serviceAccount:acme-prod.svc.id.goog[jobwarden/jobwarden-exporter]"],
+        "prod-us": ["serviceAccount:acme-prod.svc.id.goog[jobwarden/jobwarden-exporter-prod-us]"],
+        "staging": ["serviceAccount:acme-staging.svc.id.goog[ops/exporter]", kee],
+        "edge": [wif],
+        "onprem": [],  # a kubeconfig cluster without a principal: nobody publishes for it yet
+    }
+    bindings = {(b["cluster"], b["member"]) for b in probe["exporter_bindings"].values()}
+    assert bindings == {(c, m) for c, ms in probe["exporter_members"].items() for m in ms}
+
+
+@builds_tofu
+def test_each_cluster_gets_its_own_topic_account_and_subscriptions(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    inputs = {
+        **TWO_CLUSTERS,
+        "clusters": {c: TWO_CLUSTERS["clusters"][c] for c in ("prod-eu", "prod-us")},
+        "secret_versions": {"confirm": "1"},
+    }
+    probe = evaluate(inputs)
+    topics = {
+        "prod-eu": "projects/acme-jobwarden/topics/job-events-prod-eu",
+        "prod-us": "projects/acme-jobwarden/topics/job-events-prod-us",
+    }
+    assert probe["cluster_topic_id"] == topics
+    assert probe["exporter_account_id"] == {
+        "prod-eu": "jobwarden-exporter-prod-eu",
+        "prod-us": "jobwarden-exporter-prod-us",
+    }
+    # every event workflow reads every cluster's topic, and its push endpoint's path names
+    # that topic: it becomes the CloudEvent source the functions check the cluster against
+    subs = probe["subscriptions"]
+    assert {(v["target"], v["cluster"]) for v in subs.values()} == {
+        (t, c) for t in WANTED for c in topics
+    }
+    for key, sub in subs.items():
+        assert key == f"{sub['target']}/{sub['cluster']}"
+        assert sub["push_path"] == "/" + topics[sub["cluster"]]
+        assert sub["name"] == f"job-events-{sub['cluster']}-{sub['target']}"
+        assert len(sub["name"]) <= 255
+
+    # the rendered configuration names each cluster's topic, and jobwarden's loader takes it
+    settings = parse_config(json.loads(probe["config_yaml"]), source="per-cluster topics")
+    assert {c.name: c.pubsub_topic for c in settings.resolved_clusters({})} == topics
+    # ... and believes prod-eu only from prod-eu's topic
+    assert settings.channel_problem("prod-eu", topics["prod-eu"]) is None
+    assert "only cluster prod-us" in str(settings.channel_problem("prod-eu", topics["prod-us"]))
+
+
+@builds_tofu
+def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    long_name = "batch-processing-europe-west4-a"
+    prefix = "acme-jobwarden-prod-x"  # 21 characters, the longest name_prefix
+    gke = {"project": "acme-prod", "location": "europe-west4", "cluster": "a"}
+    clusters = {
+        "eu": {"gke": gke, "exporter": {"service_account": "exporter-eu"}},
+        long_name: {"gke": gke, "exporter": {"service_account": "exporter-long"}},
+    }
+    inputs = {**FIRST_STAGE, "clusters": clusters}
+    ids = evaluate(inputs)["exporter_account_id"]
+    assert ids["eu"] == "jobwarden-exporter-eu"
+    assert ids[long_name] == "jobwarden-exp-" + hashlib.sha256(long_name.encode()).hexdigest()[:8]
+    short = evaluate({**inputs, "name_prefix": prefix})
+    ids = short["exporter_account_id"]
+    assert ids["eu"] == f"{prefix}-exp-" + hashlib.sha256(b"eu").hexdigest()[:4]
+    for account_id in ids.values():
+        assert re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", account_id), account_id
 
 
 @builds_tofu
@@ -1039,6 +1180,59 @@ def test_workload_identity_members_are_one_per_pool_and_service_account(
             {"vpc_egress": {"network": "vpc", "subnetwork": "s", "traffic": "ALL"}},
             "PRIVATE_RANGES_ONLY or ALL_TRAFFIC",
         ),
+        ({"authentication": {"mode": "iap"}}, 'authentication.mode = "iap" needs iap_audience'),
+        (
+            {"authentication": {"mode": "iap", "iap_audience": "123456789012"}},
+            'authentication.mode = "iap" needs iap_audience',
+        ),
+        (
+            {
+                "authentication": {
+                    "mode": "iap",
+                    "iap_audience": "/projects/acme-jobwarden/global/backendServices/4242",
+                }
+            },
+            "/projects/<project number>/global/backendServices/<backend service id>",
+        ),
+        ({"authentication": {"mode": "trusted-header"}}, 'must be "kubernetes-token" or "iap"'),
+        (
+            {"authentication": {"iap_audience": "/projects/1/global/backendServices/2"}},
+            'only read with mode = "iap"',
+        ),
+        (
+            {"authentication": IAP, "http_ingress": "ALLOW_ALL"},
+            "leave http_ingress unset (it becomes ALLOW_INTERNAL_AND_GCLB)",
+        ),
+        (
+            {"config_overrides": {"security": {"authentication": "iap"}}},
+            "must not set security.authentication or security.iap",
+        ),
+        (
+            {
+                "clusters": {
+                    **TWO_CLUSTERS["clusters"],
+                    "prod-us": {
+                        "gke": {"project": "acme-prod", "location": "us-east1", "cluster": "b"}
+                    },
+                }
+            },
+            "Exporters of different clusters would share an identity, so each could publish"
+            " as the other: serviceAccount:acme-prod.svc.id.goog[jobwarden/jobwarden-exporter]"
+            " for prod-eu, prod-us",
+        ),
+        ({"clusters": {"dead-letter": {"kubeconfig_secret": True}}}, "cannot be named dead-letter"),
+        ({"topic_name": "t" * 151}, "topic_name must be 3-150 characters"),
+        (
+            {
+                "clusters": {
+                    "a": {
+                        "kubeconfig_secret": True,
+                        "exporter": {"additional_members": ["user:someone@acme.example"]},
+                    }
+                }
+            },
+            "exporter.additional_members must be Workload Identity members",
+        ),
     ],
     ids=[
         "allUsers-invoker",
@@ -1057,6 +1251,17 @@ def test_workload_identity_members_are_one_per_pool_and_service_account(
         "connector-not-an-id",
         "network-without-subnetwork",
         "unknown-egress-traffic",
+        "iap-without-audience",
+        "iap-audience-not-a-path",
+        "iap-audience-with-project-id",
+        "unknown-authentication",
+        "audience-without-iap",
+        "iap-with-allow-all",
+        "authentication-in-overrides",
+        "two-clusters-one-exporter-identity",
+        "cluster-named-dead-letter",
+        "topic-prefix-too-long",
+        "additional-member-not-a-workload",
     ],
 )
 def test_invalid_inputs_are_refused_before_anything_is_created(
@@ -1150,16 +1355,18 @@ def test_push_subscription_body_reaches_the_function_as_the_pubsub_cloudevent(
             "publishTime": "2026-05-01T02:03:04.000Z",
             "publish_time": "2026-05-01T02:03:04.000Z",
         },
-        "subscription": "projects/acme/subscriptions/job-events-job_failure_reporter",
+        "subscription": "projects/acme/subscriptions/job-events-prod-eu-job_failure_reporter",
         "deliveryAttempt": 2,
     }
-    response = client.post("/projects/acme/topics/job-events", json=body)
+    response = client.post("/projects/acme/topics/job-events-prod-eu", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     ((workflow, event),) = seen
     assert workflow == "jobFailureReporter"
     attributes = event.get_attributes()
     assert attributes["type"] == PUBSUB_CLOUDEVENT_TYPE
-    assert attributes["source"] == "//pubsub.googleapis.com/projects/acme/topics/job-events"
+    assert attributes["source"] == (
+        "//pubsub.googleapis.com/projects/acme/topics/job-events-prod-eu"
+    )
     trigger = parse_cloudevent(attributes, event.get_data())
     assert (trigger.cluster, trigger.namespace, trigger.job) == (
         "prod-eu",

@@ -58,3 +58,18 @@ def test_every_service_account_acts_as_a_google_account_through_workload_identit
         assert email and email.endswith(".iam.gserviceaccount.com"), name
     for service in _services():
         assert service["spec"]["template"]["spec"]["serviceAccountName"] in accounts
+
+
+def test_every_functions_account_may_review_its_callers() -> None:
+    # Restart, delete and the on-demand reports (the _http targets) check their caller with
+    # TokenReview and SubjectAccessReview: the README table binds system:auth-delegator to
+    # every functions' identity, beside jobwarden-reader or jobwarden-operator.
+    delegated = {
+        subject["name"]
+        for d in _docs()
+        if d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "system:auth-delegator"
+        for subject in d["subjects"]
+    }
+    for service in _services():
+        account = service["spec"]["template"]["spec"]["serviceAccountName"]
+        assert account in delegated, f"{service['metadata']['name']}: {account}"

@@ -51,6 +51,18 @@ variable "gke_cluster" {
   description = "The GKE cluster reported as prod-eu."
 }
 
+variable "onprem_exporter_principal" {
+  type        = string
+  default     = null
+  description = "Workload Identity Federation principal of the onprem exporter (principal://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/subject/SUBJECT); null: nobody may publish for onprem yet."
+}
+
+variable "iap_audience" {
+  type        = string
+  default     = null
+  description = "Set to put restart, delete and the on-demand reports behind your load balancer with IAP: /projects/<project number>/global/backendServices/<backend service id> (module README: IAP). null: callers send a Kubernetes token."
+}
+
 variable "oncall_members" {
   type        = list(string)
   description = "Who may call restart and delete, and the on-demand reports (IAM members)."
@@ -80,21 +92,34 @@ module "jobwarden" {
   secret_versions = var.secret_versions
 
   clusters = {
+    # Each cluster gets its own topic (job-events-<cluster>) and exporter account
+    # (jobwarden-exporter-<cluster>), which alone may publish to it: the functions believe
+    # a message about prod-eu only from job-events-prod-eu (`terraform output exporters`).
     prod-eu = {
       gke = var.gke_cluster
-      # The exporter chart's ServiceAccount, bound through Workload Identity.
+      # The exporter chart's ServiceAccount, bound through Workload Identity to
+      # jobwarden-exporter-prod-eu. Another GKE cluster of the same project would need another
+      # name here (one identity pool per project).
       exporter = { namespace = "jobwarden", service_account = "jobwarden-exporter" }
     }
     onprem = {
-      # kubeconfig in the secret jobwarden-cluster-onprem-kubeconfig (value added out of band);
-      # the exporter there authenticates some other way (no Workload Identity binding).
+      # kubeconfig in the secret jobwarden-cluster-onprem-kubeconfig (value added out of band).
+      # Its exporter acts as jobwarden-exporter-onprem through Workload Identity Federation.
       kubeconfig_secret = true
+      exporter          = { workload_identity_member = var.onprem_exporter_principal }
     }
   }
 
   webhooks = {
     oncall = { type = "slack", workflows = ["jobFailureReporter"] }
     audit  = { type = "json" }
+  }
+
+  # IAP (when iap_audience is set) also moves the HTTP functions' ingress to
+  # ALLOW_INTERNAL_AND_GCLB: reachable through the load balancer only.
+  authentication = {
+    mode         = var.iap_audience == null ? "kubernetes-token" : "iap"
+    iap_audience = var.iap_audience
   }
 
   action_invokers     = var.oncall_members
@@ -112,14 +137,9 @@ module "jobwarden" {
   }
 }
 
-output "topic" {
-  description = "The exporters' --topic."
-  value       = module.jobwarden.topic
-}
-
-output "exporter_service_account" {
-  description = "Annotate the exporter's Kubernetes service account with this (iam.gke.io/gcp-service-account)."
-  value       = module.jobwarden.exporter_service_account
+output "exporters" {
+  description = "Per cluster: the topic and Google service account its exporter's Helm install takes (topic, serviceAccount.gcpServiceAccount)."
+  value       = module.jobwarden.exporters
 }
 
 output "secrets" {
