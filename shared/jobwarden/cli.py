@@ -3,6 +3,7 @@
 jobwarden run                      the embedded default behind `make run` (added by
                                    `jobwarden_dev.cli`, the console entry point)
 jobwarden reports [--job NAME]     list stored reports, newest first
+jobwarden reports --migrate-index  write the index entries older stored reports lack
 jobwarden show ID [--format md]    print one report (md, json or html)
 jobwarden restart|delete --url URL --cluster C --namespace N --name JOB
                                    call the HTTP function: show the plan, ask, confirm
@@ -38,7 +39,12 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
-    entries = _store(args).read_index()
+    store = _store(args)
+    if args.migrate_index:
+        written = store.migrate_index()
+        _say(f"wrote {written} index entries for stored reports that had none ({store.url})")
+        return 0
+    entries = store.read_index()
     shown = [
         e
         for e in entries
@@ -60,13 +66,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     from jobwarden.render import render
 
     store = _store(args)
-    entry = next((e for e in store.read_index() if e.id == args.id), None)
-    if entry is None:
-        _say(f"no report with id {args.id} in the index (list them with `jobwarden reports`)")
-        return 1
-    report = store.get_report(entry.path)
+    entry = store.find_indexed(args.id)
+    if entry is not None:
+        path = entry.path
+    else:  # not indexed (made on request, or stored before `--migrate-index`): look for it
+        suffix = f"/{args.id}.json"
+        path = next((k for k in store.list() if k.endswith(suffix)), "")
+        if not path:
+            _say(f"no report with id {args.id} (list them with `jobwarden reports`)")
+            return 1
+    report = store.get_report(path)
     if report is None:
-        _say(f"report {args.id} is indexed at {entry.path} but its file is missing")
+        _say(f"report {args.id} is indexed at {path} but its file is missing")
         return 1
     print(render(report, args.format))
     return 0
@@ -153,6 +164,12 @@ def build_parser(*extra: Callable[[Subcommands], None]) -> argparse.ArgumentPars
             for flag in ("--cluster", "--namespace", "--job", "--workflow"):
                 p.add_argument(flag)
             p.add_argument("--limit", type=int, default=50)
+            p.add_argument(
+                "--migrate-index",
+                action="store_true",
+                help="write the index entries that stored reports lack (stores written "
+                "before the index was a listing of index/); safe to run again",
+            )
     for name in ("restart", "delete"):
         p = sub.add_parser(name, help=f"{name} a Job through the job_{name} function")
         p.add_argument("--url", required=True, help=f"URL of the job_{name} function")

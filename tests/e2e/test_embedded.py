@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jobwarden.sinks.storage import open_store
 from jobwarden_dev.localstack.embedded import run_embedded
 
 
@@ -21,18 +22,20 @@ def test_every_demo_failure_is_reported_once_with_its_cause(
     assert "Container `worker` exited with code 2: ERROR: relation" in out
     assert "reports/index.html" in out
     demo = reports / "local" / "jobwarden-demo"
-    failure_reports = sorted(p.parent.parent.name for p in demo.rglob("jobFailureReporter.json"))
+    failure_reports = sorted(
+        p.parent.parent.parent.name for p in demo.rglob("jobFailureReporter/*.json")
+    )
     assert failure_reports == [
         "import-fails",
         "nightly-backup-manual",
         "resize-oom",
         "sync-deadline",
     ]
-    index = json.loads((reports / "index.json").read_text())
-    per_job = [e["job"] for e in index if e["workflow"] == "jobFailureReporter"]
+    index = open_store(reports.as_uri()).read_index()
+    per_job = [e.job for e in index if e.workflow == "jobFailureReporter"]
     assert sorted(per_job) == failure_reports  # exactly one failure report per failed Job
     cron = json.loads(
-        next((demo / "nightly-backup-manual").rglob("jobFailureReporter.json")).read_text()
+        next((demo / "nightly-backup-manual").rglob("jobFailureReporter/*.json")).read_text()
     )
     assert any(b.get("title") == "CronJob nightly-backup" for b in cron["blocks"])
     runs = list((reports / "runs").rglob("*.json"))

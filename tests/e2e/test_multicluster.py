@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jobwarden.kubeapi import KubeApi
+from jobwarden.sinks.storage import open_store
 from jobwarden_dev.localstack.embedded import Pipeline
 from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_manifest
@@ -89,16 +90,16 @@ def test_two_clusters_report_to_one_place_and_a_restart_goes_to_the_right_cluste
                 job_manifest("nightly", outcome="fail", logs=f"ERROR: broken in {cluster}"),
             )
         a = json.loads(
-            _wait_file(reports, f"local/{ns}/nightly/*/jobFailureReporter.json").read_text()
+            _wait_file(reports, f"local/{ns}/nightly/*/jobFailureReporter/*.json").read_text()
         )
         b = json.loads(
-            _wait_file(reports, f"cluster-b/{ns}/nightly/*/jobFailureReporter.json").read_text()
+            _wait_file(reports, f"cluster-b/{ns}/nightly/*/jobFailureReporter/*.json").read_text()
         )
         assert (a["cluster"], b["cluster"]) == ("local", "cluster-b")
         assert "ERROR: broken in local" in a["title"]
         assert "ERROR: broken in cluster-b" in b["title"]
-        index = (reports / "index.html").read_text()
-        assert "cluster-b" in index and "local" in index
+        clusters = {e.cluster for e in open_store(reports.as_uri()).read_index()}
+        assert {"cluster-b", "local"} <= clusters
 
         token = _token(apis["cluster-b"], ns)
         target = {"cluster": "cluster-b", "namespace": ns, "name": "nightly"}

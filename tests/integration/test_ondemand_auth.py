@@ -19,6 +19,7 @@ from functions_framework import create_app
 from jobwarden.iap import HEADER
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import Runtime, set_default_runtime
+from jobwarden.sinks.storage import open_store
 from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.iap import AUDIENCE, IapKeys, serve_jwks
 from tests.support.kube import job_condition, job_manifest, wait_for
@@ -95,8 +96,8 @@ def test_callers_are_authenticated_and_authorized_for_what_the_report_reads(
     reader = mint_token("reader", READS)
     status, body = ask("job_pod_enricher_http", job, reader)
     assert status == 200 and body["workflow"] == "jobPodEnricher", body
-    index = tmp_path / "reports" / "index.json"
-    assert not index.exists() or "jobPodEnricher" not in index.read_text()  # not indexed
+    index = open_store((tmp_path / "reports").as_uri()).read_index()
+    assert "jobPodEnricher" not in {e.workflow for e in index}  # not indexed
     assert list((tmp_path / "reports").rglob("jobPodEnricher/*.json")), "but stored"
 
 

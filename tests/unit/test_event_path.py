@@ -88,7 +88,7 @@ class Played:
         return only
 
     def markdown(self, workflow: str) -> str:
-        (key,) = [k for k in self.store.list() if k.endswith(f"/{workflow}.md")]
+        (key,) = [k for k in self.store.list() if f"/{workflow}/" in k and k.endswith(".md")]
         data = self.store.blobs.read(key)
         assert data is not None
         return data.decode()

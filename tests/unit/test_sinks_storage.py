@@ -1,4 +1,4 @@
-"""file:// report storage: the documented layout, idempotent atomic writes, cross-cluster index."""
+"""file:// report storage: the documented layout, idempotent create-only writes, the index."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import pytest
 
 from jobwarden.errors import ConfigError, PermanentError, StorageUnavailableError, TemporaryError
 from jobwarden.report import Report
-from jobwarden.sinks.storage import BlobReportStore, open_store, report_key, report_stem
+from jobwarden.sinks.storage import (
+    BlobReportStore,
+    IndexQuery,
+    open_store,
+    report_key,
+    report_stem,
+    run_prefix,
+)
 from tests.support.reports import at, oomkilled_report, performance_report, stuck_report
 
 UID = "6f1c2d3e-aaaa-4bbb-8ccc-0123456789ab"
@@ -36,14 +43,22 @@ def test_a_stored_report_lands_in_the_design_layout_as_json_md_and_html(
     assert result.status == "stored"
     job = f"prod-eu/batch/nightly-etl-28744/{UID}"
     root = tmp_path / "reports"
-    for suffix in ("json", "md", "html"):
-        assert (root / f"{job}/jobFailureReporter.{suffix}").is_file()
-        assert (root / f"{job}/jobFailureReporter/{report.id}.{suffix}").is_file()
-    stored = json.loads((root / f"{job}/jobFailureReporter.json").read_text())
+    stem = f"{job}/jobFailureReporter/{report.id}"
+    assert [f for f in _files(root) if not f.startswith("index/")] == [
+        f"{stem}.html",
+        f"{stem}.json",
+        f"{stem}.md",
+    ]  # no "latest" copies beside them: a Job's reports are found by listing its prefix
+    stored = json.loads((root / f"{stem}.json").read_text())
     assert stored["id"] == report.id and stored["workflow"] == "jobFailureReporter"
-    assert "OOMKilled" in (root / f"{job}/jobFailureReporter.md").read_text()
-    assert (root / f"{job}/jobFailureReporter.html").read_text().startswith("<!DOCTYPE html>")
-    assert result.latest_key == f"{job}/jobFailureReporter"
+    assert "OOMKilled" in (root / f"{stem}.md").read_text()
+    assert (root / f"{stem}.html").read_text().startswith("<!DOCTYPE html>")
+    assert result.key == report_stem(report) == stem
+    assert store.list(run_prefix("prod-eu", "batch", "nightly-etl-28744", UID)) == [
+        f"{stem}.html",
+        f"{stem}.json",
+        f"{stem}.md",
+    ]
     assert result.url == (root / f"{job}/jobFailureReporter/{report.id}.html").as_uri()
     assert store.get_report(result.key) == report
     key = report_key("prod-eu", "batch", "nightly-etl-28744", UID, "jobFailureReporter", report.id)
@@ -64,26 +79,19 @@ def test_storing_the_same_report_id_twice_is_a_noop_answering_already_stored(
     assert [e.id for e in store.read_index()] == [first.id]
 
 
-def test_a_newer_report_of_the_same_job_and_workflow_becomes_latest_and_both_are_kept(
+def test_reports_of_one_job_run_are_all_kept_and_found_by_listing_its_prefix(
     store: BlobReportStore,
 ) -> None:
     stuck = oomkilled_report().model_copy(update={"id": "stuck-report", "created_at": at(100)})
     failed = oomkilled_report()  # created at(600)
-    store.put_report(stuck)
-    store.put_report(failed)
-    latest = store.get_report(report_stem(failed))
-    assert latest is not None and latest.id == failed.id
-    assert store.get_report(f"{report_stem(failed)}/stuck-report") == stuck
-    assert {e.id for e in store.read_index()} == {"stuck-report", failed.id}
-
-
-def test_a_late_older_report_does_not_replace_the_latest(store: BlobReportStore) -> None:
-    newer = oomkilled_report()
-    older = newer.model_copy(update={"id": "older", "created_at": at(0), "title": "older"})
-    store.put_report(newer)
-    assert store.put_report(older).status == "stored"
-    latest = store.get_report(report_stem(newer))
-    assert latest is not None and latest.id == newer.id
+    older = failed.model_copy(update={"id": "older", "created_at": at(0), "title": "older"})
+    for report in (stuck, failed, older):
+        assert store.put_report(report).status == "stored"
+    prefix = run_prefix("prod-eu", "batch", "nightly-etl-28744", UID)
+    found = [k.removesuffix(".json") for k in store.list(prefix) if k.endswith(".json")]
+    assert sorted(found) == sorted(report_stem(r) for r in (stuck, failed, older))
+    assert store.get_report(report_stem(stuck)) == stuck
+    assert [e.id for e in store.read_index()] == [failed.id, "stuck-report", "older"]
 
 
 def test_index_lists_reports_of_two_clusters_newest_first_with_a_page_linking_them(
@@ -94,17 +102,42 @@ def test_index_lists_reports_of_two_clusters_newest_first_with_a_page_linking_th
         store.put_report(report)
     entries = store.read_index()
     assert [e.cluster for e in entries] == ["staging", "prod-us", "prod-eu"]
-    raw = json.loads((tmp_path / "reports/index.json").read_text())
-    assert set(raw[0]) == {
+    names = sorted((tmp_path / "reports/index").rglob("*.json"))
+    assert len(names) == 3  # one entry per report, under index/<yyyy>/<mm>/<dd>/
+    raw = json.loads(next(n for n in names if eu.id in n.name).read_text())
+    assert set(raw) == {
         "id", "workflow", "cluster", "namespace", "job", "jobUid",
         "createdAt", "severity", "title", "path",
     }  # fmt: skip
-    assert raw[2]["path"] == f"prod-eu/batch/nightly-etl-28744/{UID}/jobFailureReporter/{eu.id}"
-    page = (tmp_path / "reports/index.html").read_text()
+    assert raw["path"] == f"prod-eu/batch/nightly-etl-28744/{UID}/jobFailureReporter/{eu.id}"
     for entry in entries:
-        assert f'href="{entry.path}.html"' in page
         assert (tmp_path / "reports" / f"{entry.path}.html").is_file()  # the link works
-    assert "3 clusters" in page
+    assert not (tmp_path / "reports/index.json").exists()
+    assert not (tmp_path / "reports/index.html").exists()
+
+
+def test_index_pages_hold_whole_job_runs_newest_first_and_a_cursor_continues_them(
+    store: BlobReportStore,
+) -> None:
+    reports = [
+        oomkilled_report(cluster="c", uid=f"uid-{i}").model_copy(
+            update={"id": f"r{i:02d}", "created_at": at(60 * i)}
+        )
+        for i in range(7)
+    ]
+    for report in reports:
+        store.put_report(report)
+    first = store.index_page(IndexQuery(runs=3))
+    assert [e.id for e in first.entries] == ["r06", "r05", "r04"]
+    assert first.next_cursor is not None
+    second = store.index_page(IndexQuery(runs=3, after=first.next_cursor))
+    assert [e.id for e in second.entries] == ["r03", "r02", "r01"]
+    last = store.index_page(IndexQuery(runs=3, after=second.next_cursor or ""))
+    assert [e.id for e in last.entries] == ["r00"] and last.next_cursor is None
+    window = store.index_page(IndexQuery(since=at(60), until=at(180)))
+    assert [e.id for e in window.entries] == ["r03", "r02", "r01"]
+    only = store.index_page(IndexQuery(accept=lambda e: e.id == "r02"))
+    assert [e.id for e in only.entries] == ["r02"]
 
 
 def test_concurrent_writers_lose_no_index_entries(store: BlobReportStore) -> None:
@@ -263,21 +296,28 @@ def test_base_url_makes_links_for_reports_served_over_https(tmp_path: Path) -> N
     assert f'href="{result.url}"' in page
 
 
-def test_a_corrupt_index_is_rebuilt_from_the_stored_reports(
+def test_migrate_index_writes_the_entries_that_stored_reports_lack_once(
     store: BlobReportStore, tmp_path: Path
 ) -> None:
     reports = [oomkilled_report(), performance_report(), stuck_report()]
     for report in reports:
         store.put_report(report)
+    store.put_report(reports[0].model_copy(update={"id": "asked", "source_event_id": "request/x"}))
     store.put_json("deliveries/x/y.json", {"not": "a report"})
-    (tmp_path / "reports/index.json").write_text("{broken")
+    (tmp_path / "reports/index.json").write_text("[]")  # a store from before: one index.json
+    for entry in (tmp_path / "reports/index").rglob("*.json"):
+        entry.unlink()
     assert store.read_index() == []
-    assert store.rebuild_index() == 3
+    assert store.migrate_index() == 3  # not the report made on request
     assert {e.id for e in store.read_index()} == {r.id for r in reports}
+    assert store.migrate_index() == 0
 
 
 def test_odd_names_become_safe_path_segments() -> None:
     report = Report.model_validate(
         {**json.loads(oomkilled_report().to_json()), "cluster": "../../etc", "jobUid": ""}
     )
-    assert report_stem(report) == "_._.._etc/batch/nightly-etl-28744/unknown-uid/jobFailureReporter"
+    assert (
+        report_stem(report)
+        == "_._.._etc/batch/nightly-etl-28744/unknown-uid/jobFailureReporter/" + report.id
+    )

@@ -2,20 +2,23 @@
 
 Layout under the store's root (ARCHITECTURE.md §3.6):
 
-    <cluster>/<namespace>/<job>/<uid>/<workflow>.{json,md,html}            the latest report
-        of that workflow about that Job run (an older, late redelivery never replaces it)
     <cluster>/<namespace>/<job>/<uid>/<workflow>/<report id>.{json,md,html} every report,
-        never rewritten; its `.json` is written last and marks the report as stored
-    index.json, index.html      every report across clusters, newest first (one entry a line)
+        created once, never rewritten; its `.json` is written last and marks it as stored.
+        A Job run's reports are found by listing `<cluster>/<namespace>/<job>/<uid>/`.
+    index/<yyyy>/<mm>/<dd>/<inverted millis>-<report id>.json   one entry per indexed
+        report, created once (`jobwarden.sinks.index`); the cross-cluster index is a listing
     deliveries/..., runs/..., audit/...    other records, through `put_json`/`get_json`
 
-Writes are idempotent by report id: storing a report whose id is already stored is a
-no-op answering `already stored`. File writes are atomic (temp file + rename, exclusive
-create by hard link, index updates under an fcntl lock); bucket writes use generation
-preconditions (create-only with `if_generation_match=0`, index updates in a
-compare-and-swap loop). A storage outage raises `StorageUnavailableError` (temporary:
-the platform retries); a bad store URL raises `ConfigError`. Top-level names `index.json`,
-`index.html`, `deliveries`, `runs` and `audit` are reserved (not usable as cluster names).
+No object is rewritten per report (Cloud Storage takes about one write per second to one
+name): every write of a report creates a new name, with a create-only precondition. Writes
+are idempotent by report id: storing a report whose id is already stored is a no-op
+answering `already stored`. File writes are atomic (temp file + rename, exclusive create by
+hard link); bucket writes are create-only with `if_generation_match=0`. Stores written
+before the index was a listing (one `index.json`) get their entries with `migrate_index()`
+(`jobwarden reports --migrate-index`). A storage outage raises `StorageUnavailableError`
+(temporary: the platform retries); a bad store URL raises `ConfigError`. Top-level names
+`index`, `index.json`, `index.html`, `deliveries`, `runs` and `audit` are reserved (not
+usable as cluster names).
 """
 
 from __future__ import annotations
@@ -32,12 +35,19 @@ from typing import Any, Literal, Protocol
 
 from jobwarden.errors import ConfigError, PermanentError
 from jobwarden.report import IndexEntry, Report, canonical_json
+from jobwarden.sinks.index import (
+    DAY_LISTING_LIMIT,
+    INDEX_PREFIX,
+    cursor_of,
+    day_prefixes,
+    in_window,
+    index_key,
+    newest_first,
+)
 
 log = logging.getLogger(__name__)
 
-INDEX_JSON = "index.json"
-INDEX_HTML = "index.html"
-INDEX_LIMIT = 5000
+RESERVED = ("index", "index.json", "index.html", "deliveries", "runs", "audit")
 #: The source of a report made on request (`<name>_http`) starts with this; not indexed.
 ON_REQUEST_PREFIX = "request/"
 _SEGMENT_BAD = re.compile(r"[^A-Za-z0-9._-]")
@@ -87,13 +97,35 @@ class ReportAddress:
 
 
 @dataclass(frozen=True)
+class IndexQuery:
+    """Which index entries a page shows: a time window, a cursor, a filter, a size.
+
+    `runs`: the page ends once it holds this many Job runs (uids) and the next entry is
+    of another run. `accept`: entries it refuses are left out (filters, authorization).
+    """
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    after: str = ""  # a cursor: `IndexPage.next_cursor` of the page before
+    runs: int = 50
+    accept: Callable[[IndexEntry], bool] = lambda _entry: True
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    """Index entries newest first, and the cursor of the next page (None: no more)."""
+
+    entries: list[IndexEntry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class StoreResult:
     """What storing one report did."""
 
     report_id: str
     stored: bool  # False: this report id was already stored, nothing was written
     key: str  # key stem of this report: <cluster>/<ns>/<job>/<uid>/<workflow>/<id>
-    latest_key: str  # key stem of the latest report: <cluster>/<ns>/<job>/<uid>/<workflow>
     url: str  # where this report's HTML page is
 
     @property
@@ -115,7 +147,11 @@ class ReportStore(Protocol):
 
     def read_index(self) -> list[IndexEntry]: ...
 
-    def rebuild_index(self) -> int: ...
+    def index_page(self, query: IndexQuery) -> IndexPage: ...
+
+    def find_indexed(self, report_id: str) -> IndexEntry | None: ...
+
+    def migrate_index(self) -> int: ...
 
     def put_json(self, key: str, obj: Any, *, only_if_absent: bool = False) -> bool: ...
 
@@ -134,10 +170,15 @@ def segment(name: str) -> str:
     return cleaned or "_"
 
 
-def latest_key(cluster: str, namespace: str, job: str, job_uid: str, workflow: str) -> str:
-    """`<cluster>/<namespace>/<job>/<uid>/<workflow>`: key stem of the latest report."""
-    parts = (cluster, namespace, job, job_uid or "unknown-uid", workflow)
-    return "/".join(segment(p) for p in parts)
+def run_prefix(cluster: str, namespace: str, job: str, job_uid: str) -> str:
+    """`<cluster>/<namespace>/<job>/<uid>/`: list it to find every report of one Job run."""
+    parts = (cluster, namespace, job, job_uid or "unknown-uid")
+    return "/".join(segment(p) for p in parts) + "/"
+
+
+def workflow_key(cluster: str, namespace: str, job: str, job_uid: str, workflow: str) -> str:
+    """`<cluster>/<namespace>/<job>/<uid>/<workflow>`: the folder of one workflow's reports."""
+    return run_prefix(cluster, namespace, job, job_uid) + segment(workflow)
 
 
 def report_key(
@@ -145,12 +186,14 @@ def report_key(
 ) -> str:
     """`<cluster>/<namespace>/<job>/<uid>/<workflow>/<report id>`: key stem of one report
     (for `get_report` before the report is built: "was this event already reported?")."""
-    return f"{latest_key(cluster, namespace, job, job_uid, workflow)}/{segment(report_id)}"
+    return f"{workflow_key(cluster, namespace, job, job_uid, workflow)}/{segment(report_id)}"
 
 
 def report_stem(report: Report) -> str:
-    """`<cluster>/<namespace>/<job>/<uid>/<workflow>`: where the latest report lives."""
-    return latest_key(report.cluster, report.namespace, report.job, report.job_uid, report.workflow)
+    """`<cluster>/<namespace>/<job>/<uid>/<workflow>/<report id>`: where `report` lives."""
+    return report_key(
+        report.cluster, report.namespace, report.job, report.job_uid, report.workflow, report.id
+    )
 
 
 def check_key(key: str) -> str:
@@ -176,14 +219,10 @@ class BlobReportStore:
         *,
         url: str,
         base_url: str | None = None,
-        index_limit: int = INDEX_LIMIT,
-        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.blobs = blobs
         self._url = url
         self._base_url = base_url.rstrip("/") + "/" if base_url else None
-        self._index_limit = index_limit
-        self._now = now or (lambda: dt.datetime.now(dt.UTC))
 
     def __repr__(self) -> str:
         return f"BlobReportStore({self._url!r})"
@@ -201,53 +240,41 @@ class BlobReportStore:
     # --- reports -----------------------------------------------------------------------------
 
     def put_report(self, report: Report, *, index: bool = True) -> StoreResult:
-        """Store `report` (JSON, Markdown, HTML), update the index; a no-op if already stored.
+        """Store `report` (JSON, Markdown, HTML) and its index entry; a no-op if already stored.
 
-        `index=False` (reports made on request) keeps it out of the cross-cluster index, so
-        that nobody can crowd the index by asking for reports.
+        Every object is created once (create-only): a redelivery after a crash finds what
+        the first attempt wrote and leaves it. `index=False` (reports made on request) keeps
+        it out of the cross-cluster index, so that nobody can crowd the index by asking.
         """
         from jobwarden.render.html import render_html
         from jobwarden.render.markdown import render_markdown
 
-        latest = report_stem(report)
-        key = f"{latest}/{segment(report.id)}"  # == report_key(...) of this report
+        key = report_stem(report)
         url = self.url_for(key + ".html")
-        result = StoreResult(report.id, True, key, latest, url)
         if self.blobs.read(key + ".json") is not None:
             log.info("report %s already stored at %s", report.id, key)
-            return StoreResult(report.id, False, key, latest, url)
-        files = {
-            ".md": (render_markdown(report, report_url=url), "text/markdown; charset=utf-8"),
-            ".html": (render_html(report, report_url=url), "text/html; charset=utf-8"),
-            ".json": (report.to_json() + "\n", "application/json"),
-        }
-        for suffix in (".md", ".html"):
-            text, content_type = files[suffix]
-            self.blobs.write(key + suffix, text.encode(), content_type=content_type)
-        if self._is_latest(report, latest):
-            for suffix in (".md", ".html", ".json"):
-                text, content_type = files[suffix]
-                self.blobs.write(latest + suffix, text.encode(), content_type=content_type)
-        if index:
-            self._add_to_index(IndexEntry.for_report(report, key))
-        text, content_type = files[".json"]
+            return StoreResult(report.id, False, key, url)
+        pages = (
+            (".md", render_markdown(report, report_url=url), "text/markdown; charset=utf-8"),
+            (".html", render_html(report, report_url=url), "text/html; charset=utf-8"),
+        )
+        for suffix, text, content_type in pages:
+            self.blobs.write(
+                key + suffix, text.encode(), content_type=content_type, only_if_absent=True
+            )
+        if index:  # before the marker: a crash here is redelivered and finds no `.json`
+            entry = IndexEntry.for_report(report, key)
+            self._write_entry(entry)
         created = self.blobs.write(
-            key + ".json", text.encode(), content_type=content_type, only_if_absent=True
+            key + ".json",
+            (report.to_json() + "\n").encode(),
+            content_type="application/json",
+            only_if_absent=True,
         )
         if not created:  # a concurrent delivery of the same event won the race
-            return StoreResult(report.id, False, key, latest, url)
+            return StoreResult(report.id, False, key, url)
         log.info("stored report %s at %s", report.id, key)
-        return result
-
-    def _is_latest(self, report: Report, latest: str) -> bool:
-        current = self.blobs.read(latest + ".json")
-        if current is None:
-            return True
-        try:
-            stored_at = dt.datetime.fromisoformat(json.loads(current)["createdAt"])
-        except (ValueError, KeyError, TypeError):
-            return True  # unreadable: replace it
-        return report.created_at >= stored_at
+        return StoreResult(report.id, True, key, url)
 
     def find_report(self, address: ReportAddress) -> Report | None:
         """The report stored at `address`, or None (one read)."""
@@ -259,55 +286,106 @@ class BlobReportStore:
         data = self.blobs.read(key)
         return Report.from_json(data) if data is not None else None
 
-    # --- index -------------------------------------------------------------------------------
+    # --- index: one create-only entry per report, read by listing (jobwarden.sinks.index) ----
+
+    def _write_entry(self, entry: IndexEntry) -> bool:
+        data = canonical_json(entry.model_dump(mode="json", by_alias=True)) + "\n"
+        return self.blobs.write(
+            index_key(entry, segment(entry.id)),
+            data.encode(),
+            content_type="application/json",
+            only_if_absent=True,
+        )
+
+    def _read_entry(self, key: str) -> IndexEntry | None:
+        data = self.blobs.read(key)
+        if data is None:
+            return None
+        try:
+            return IndexEntry.model_validate_json(data)
+        except ValueError as err:
+            log.warning("skipping index entry %s%s: %s", self.blobs.location, key, str(err)[:200])
+            return None
+
+    def _index_keys(self, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
+        if since is not None:
+            end = until or dt.datetime.now(dt.UTC)
+            if (end - since).days <= DAY_LISTING_LIMIT:
+                keys: list[str] = []
+                for prefix in day_prefixes(since, end):
+                    keys.extend(self.blobs.list(prefix))
+                return newest_first(keys)
+        return newest_first(self.blobs.list(INDEX_PREFIX))
+
+    def index_page(self, query: IndexQuery) -> IndexPage:
+        """One page of the index, newest first: entries of at most `query.runs` Job runs."""
+        keys = [
+            k
+            for k in self._index_keys(query.since, query.until)
+            if in_window(k, since=query.since, until=query.until, after=query.after)
+        ]
+        entries: list[IndexEntry] = []
+        runs: set[str] = set()
+        seen: set[str] = set()
+        for position, key in enumerate(keys):
+            entry = self._read_entry(key)
+            if entry is None or entry.id in seen or not query.accept(entry):
+                continue
+            run = entry.path.rsplit("/", 2)[0]
+            if run not in runs and len(runs) >= query.runs:
+                return IndexPage(entries, cursor_of(keys[position - 1]))
+            runs.add(run)
+            seen.add(entry.id)
+            entries.append(entry)
+        return IndexPage(entries, None)
 
     def read_index(self) -> list[IndexEntry]:
-        """Every indexed report across clusters, newest first."""
-        return _parse_index(self.blobs.read(INDEX_JSON), self.blobs.location)
+        """Every indexed report across clusters, newest first (reads every entry)."""
+        entries: list[IndexEntry] = []
+        seen: set[str] = set()
+        for key in newest_first(self.blobs.list(INDEX_PREFIX)):
+            entry = self._read_entry(key)
+            if entry is not None and entry.id not in seen:
+                seen.add(entry.id)
+                entries.append(entry)
+        return entries
 
-    def _write_index_html(self, entries: list[IndexEntry], written: bytes) -> None:
-        from jobwarden.render.html import render_index_html
+    def find_indexed(self, report_id: str) -> IndexEntry | None:
+        """The index entry of report `report_id`, or None (lists the index, reads one)."""
+        suffix = f"-{segment(report_id)}.json"
+        for key in newest_first(self.blobs.list(INDEX_PREFIX)):
+            if key.endswith(suffix):
+                return self._read_entry(key)
+        return None
 
-        for _ in range(3):  # another writer may have changed index.json since: follow it
-            html = render_index_html(entries)
-            self.blobs.write(INDEX_HTML, html.encode(), content_type="text/html; charset=utf-8")
-            current = self.blobs.read(INDEX_JSON)
-            if current is None or current == written:
-                return
-            written, entries = current, _parse_index(current, self.blobs.location)
+    def migrate_index(self) -> int:
+        """Write the index entries that stored reports lack; returns how many were written.
 
-    def _add_to_index(self, entry: IndexEntry) -> None:
-        def change(old: bytes | None) -> bytes:
-            entries = [e for e in _parse_index(old, self.blobs.location) if e.id != entry.id]
-            return _dump_index([entry, *entries], self._index_limit)
-
-        written = self.blobs.update(INDEX_JSON, change, content_type="application/json")
-        self._write_index_html(_parse_index(written, self.blobs.location), written)
-
-    def rebuild_index(self) -> int:
-        """Rebuild `index.json`/`index.html` from every stored report; returns the count."""
-        entries = []
+        For stores written before the index was a listing (one `index.json`), and to repair
+        one. Reports made on request stay out. Old `<workflow>.{json,md,html}` "latest" copies
+        and `index.json`/`index.html` are left where they are and no longer read or written.
+        """
+        indexed = {
+            cursor_of(k).split("-", 1)[1] for k in newest_first(self.blobs.list(INDEX_PREFIX))
+        }
+        written = 0
         for key in self.list():
             parts = key.split("/")
-            if len(parts) == 6 and key.endswith(".json"):
-                data = self.blobs.read(key)
-                if data is None:
-                    continue
-                try:
-                    report = Report.from_json(data)
-                except ValueError:
-                    log.warning("skipping %s: not a report", key)
-                    continue
-                if report.source_event_id.startswith(ON_REQUEST_PREFIX):
-                    continue  # made on request: stored, never indexed
-                entries.append(IndexEntry.for_report(report, key.removesuffix(".json")))
-        written = self.blobs.update(
-            INDEX_JSON,
-            lambda _old: _dump_index(entries, self._index_limit),
-            content_type="application/json",
-        )
-        self._write_index_html(_parse_index(written, self.blobs.location), written)
-        return len(entries)
+            if len(parts) != 6 or not key.endswith(".json") or parts[0] in RESERVED:
+                continue
+            if f"{parts[5]}" in indexed:
+                continue
+            data = self.blobs.read(key)
+            try:
+                report = Report.from_json(data) if data is not None else None
+            except ValueError:
+                log.warning("skipping %s: not a report", key)
+                continue
+            if report is None or report.source_event_id.startswith(ON_REQUEST_PREFIX):
+                continue  # made on request: stored, never indexed
+            if self._write_entry(IndexEntry.for_report(report, key.removesuffix(".json"))):
+                written += 1
+        return written
 
     # --- records -----------------------------------------------------------------------------
 
@@ -332,28 +410,6 @@ class BlobReportStore:
     def list(self, prefix: str = "") -> list[str]:
         """Keys starting with `prefix` (a plain string prefix, like a bucket listing), sorted."""
         return sorted(self.blobs.list(prefix))
-
-
-def _parse_index(data: bytes | None, location: str) -> list[IndexEntry]:
-    if not data:
-        return []
-    try:
-        raw = json.loads(data)
-        return [IndexEntry.model_validate(item) for item in raw]
-    except (ValueError, TypeError) as err:
-        log.error(
-            "%s%s is unreadable (%s); starting a new index; rebuild_index() restores it",
-            location,
-            INDEX_JSON,
-            str(err)[:200],
-        )
-        return []
-
-
-def _dump_index(entries: list[IndexEntry], limit: int) -> bytes:
-    ordered = sorted(entries, key=lambda e: (e.created_at, e.id), reverse=True)[:limit]
-    lines = [canonical_json(e.model_dump(mode="json", by_alias=True)) for e in ordered]
-    return ("[\n" + ",\n".join(lines) + "\n]\n").encode() if lines else b"[]\n"
 
 
 def open_store(url: str, *, base_url: str | None = None, client: Any = None) -> ReportStore:

@@ -220,7 +220,7 @@ class Pipeline:
 
 def _report_of(reports: Path, job: str) -> Path | None:
     base = reports / CLUSTER / NAMESPACE / job
-    found = sorted(base.glob("*/jobFailureReporter.html")) if base.exists() else []
+    found = sorted(base.glob("*/jobFailureReporter/*.html")) if base.exists() else []
     return found[-1] if found else None
 
 
@@ -268,6 +268,16 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def write_static_index(reports: Path) -> Path:
+    """Write `reports/index.html` once, from the index listing (the store never rewrites it)."""
+    from jobwarden.render.html import render_index_html
+    from jobwarden.sinks.storage import open_store
+
+    page = reports / "index.html"
+    page.write_text(render_index_html(open_store(reports.as_uri()).read_index()))
+    return page
+
+
 def run_embedded(workdir: Path, reports: Path, say: Say) -> int:
     """Run the whole pipeline on demo Jobs; 0 when every failed Job got its report."""
     reports = reports.resolve()
@@ -280,7 +290,8 @@ def run_embedded(workdir: Path, reports: Path, say: Say) -> int:
             rows = wait_for_reports(reports, outcomes, 90, say)
         finally:
             pipeline.stop()
+    index_page = write_static_index(reports)
     print(table(rows))
-    print(f"\nHTML index of every report: {reports / 'index.html'}")
+    print(f"\nHTML index of every report: {index_page}")
     missing = [r for r in rows if r.outcome.startswith("Failed") and r.report == "-"]
     return 1 if missing else 0
