@@ -112,8 +112,8 @@ resource "google_storage_bucket_iam_member" "workflow_objects" {
   for_each = local.workflows
 
   bucket = google_storage_bucket.reports.name
-  # Create, read, overwrite (indexes, compare-and-swap on generation) and list objects; no
-  # bucket or IAM administration.
+  # Create, read and list objects (reports and index entries are create-only, the index is a
+  # listing); no bucket or IAM administration.
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.workflow[each.key].email}"
 }

@@ -16,6 +16,7 @@ locals {
     job_performance_analysis_http = { source = "job_performance_analysis", signature = "http" }
     job_restart                   = { source = "job_restart", signature = "http" }
     job_delete                    = { source = "job_delete", signature = "http" }
+    job_reports                   = { source = "job_reports", signature = "http" }
   }
 
   # Default subscription filter per event target (ARCHITECTURE.md §3.1), on the Pub/Sub attributes
@@ -41,6 +42,7 @@ locals {
     job_performance_analysis = "perf"
     job_restart              = "restart"
     job_delete               = "delete"
+    job_reports              = "reports"
   }
 
   # Event targets whose reports go to webhooks (jobwarden.workflows.handler), by workflow key.

@@ -180,7 +180,7 @@ variable "functions" {
     condition = alltrue([for k in keys(var.functions) : contains([
       "job_failure_reporter", "job_info_enricher", "job_info_enricher_http", "job_events_enricher",
       "job_events_enricher_http", "job_pod_enricher", "job_pod_enricher_http", "job_performance_analysis",
-      "job_performance_analysis_http", "job_restart", "job_delete",
+      "job_performance_analysis_http", "job_restart", "job_delete", "job_reports",
     ], k)])
     error_message = "functions keys must be functions-framework targets of functions/*/main.py (for example job_failure_reporter or job_restart)."
   }

@@ -10,7 +10,8 @@ Every `functions/<name>/main.py` calls `on_cloudevent(workflow, event)` or
   topic, once clusters declare theirs (`clusters[].pubsubTopic`): a message for cluster X
   from cluster Y's topic is logged, acknowledged and not reported;
 - runs the workflow's handler, looked up in `TARGETS` (the registry of the seven workflows'
-  entry points, imported lazily so that a function loads only what it runs);
+  entry points and of the pages that are no workflow, such as `jobReports`, the index
+  page; imported lazily so that a function loads only what it runs);
 - turns an exception into an answer: a `TemporaryError` is raised again for a CloudEvent
   (the platform answers 500 and redelivers) and is 503 for a request; a `PermanentError`
   is acknowledged with one log line naming the Job, the event id and the fix; an HTTP
@@ -34,7 +35,7 @@ from jobwarden.errors import (
     status_for,
 )
 from jobwarden.httpapi import Answer, HttpRequest
-from jobwarden.names import WorkflowName
+from jobwarden.names import TargetName, WorkflowName, is_workflow
 
 if TYPE_CHECKING:
     from jobwarden.actions.common import Action
@@ -111,7 +112,13 @@ class Target:
     request: Callable[[], RequestHandler] | None = None
 
 
-TARGETS: dict[WorkflowName, Target] = {
+def _index_page() -> RequestHandler:
+    from jobwarden.workflows.reportindex import serve_index
+
+    return serve_index
+
+
+TARGETS: dict[TargetName, Target] = {
     "jobFailureReporter": Target(event=_report_event("jobFailureReporter")),
     "jobInfoEnricher": Target(_report_event("jobInfoEnricher"), _report_request("jobInfoEnricher")),
     "jobEventsEnricher": Target(
@@ -121,6 +128,8 @@ TARGETS: dict[WorkflowName, Target] = {
     "jobPerformanceAnalysis": Target(_performance_event, _performance_request),
     "jobRestart": Target(request=_action("restart")),
     "jobDelete": Target(request=_action("delete")),
+    # Not a workflow: no `workflows.*` section, no `enabled` switch; deployed or not.
+    "jobReports": Target(request=_index_page),
 }
 
 
@@ -225,13 +234,13 @@ def handle_cloudevent(
         return "rejected"
 
 
-def handle_http(workflow: WorkflowName, request: HttpRequest, runtime: Runtime) -> Answer:
-    """Answer one HTTP request for `workflow`; every error becomes `status_for(error)`."""
+def handle_http(workflow: TargetName, request: HttpRequest, runtime: Runtime) -> Answer:
+    """Answer one HTTP request for `workflow` (or a page); every error is `status_for(error)`."""
     target = TARGETS[workflow].request
     if target is None:
         return Answer.json(404, {"error": f"{workflow} has no HTTP target", "code": "not_found"})
     try:
-        if not runtime.settings.workflow(workflow).enabled:
+        if is_workflow(workflow) and not runtime.settings.workflow(workflow).enabled:
             raise DisabledError(
                 f"{workflow} is disabled in the configuration "
                 f"(workflows.jobWorkflows.{workflow}.enabled)"
@@ -252,7 +261,7 @@ def on_cloudevent(workflow: WorkflowName, event: Any) -> str:
     return handle_cloudevent(workflow, event.get_attributes(), event.get_data(), default_runtime())
 
 
-def on_request(workflow: WorkflowName, request: Any) -> FlaskAnswer:
+def on_request(workflow: TargetName, request: Any) -> FlaskAnswer:
     """The functions-framework HTTP edge: a Flask request in, (text, status, headers) out."""
     from jobwarden.runtime import default_runtime
 

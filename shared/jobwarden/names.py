@@ -9,7 +9,7 @@ attribute. Everything else derives from `WORKFLOWS`.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal, get_args
+from typing import Final, Literal, TypeGuard, get_args
 
 WorkflowName = Literal[
     "jobFailureReporter",
@@ -21,6 +21,17 @@ WorkflowName = Literal[
     "jobPerformanceAnalysis",
 ]
 WORKFLOWS: Final[tuple[WorkflowName, ...]] = get_args(WorkflowName)
+
+#: Function targets that are not workflows: pages over what the workflows stored.
+PageName = Literal["jobReports"]
+#: Every entry in `jobwarden.edge.TARGETS`: the seven workflows and the pages.
+TargetName = WorkflowName | PageName
+
+
+def is_workflow(name: str) -> TypeGuard[WorkflowName]:
+    """Whether `name` is one of the seven workflows (and so has a `workflows.*` section)."""
+    return name in WORKFLOWS
+
 
 #: What a reader calls each workflow's reports (headings, index pages, chat).
 TITLES: Final[dict[WorkflowName, str]] = {

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -229,6 +231,47 @@ class IndexEntry(_Model):
     @classmethod
     def _created_utc(cls, value: dt.datetime) -> dt.datetime:
         return _utc(value)
+
+
+SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One Job run (a Job uid) in the index: its reports, newest first."""
+
+    cluster: str
+    namespace: str
+    job: str
+    job_uid: str
+    reports: tuple[IndexEntry, ...]
+
+    @property
+    def severity(self) -> Severity:
+        """The highest severity among its reports."""
+        return max((e.severity for e in self.reports), key=SEVERITY_RANK.__getitem__)
+
+    @property
+    def cause(self) -> str:
+        """The failure report's title, else the title of its newest most severe report."""
+        failure = [e for e in self.reports if e.workflow == "jobFailureReporter"]
+        worst = [e for e in self.reports if e.severity == self.severity]
+        return (failure or worst)[0].title
+
+    @property
+    def created_at(self) -> dt.datetime:
+        """When its newest report was made."""
+        return self.reports[0].created_at
+
+
+def job_runs(entries: Iterable[IndexEntry]) -> list[JobRun]:
+    """Index entries (newest first) grouped by Job run, in the order each run first appears."""
+    groups: dict[tuple[str, str, str, str], list[IndexEntry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.cluster, entry.namespace, entry.job, entry.job_uid), []).append(
+            entry
+        )
+    return [JobRun(*key, reports=tuple(found)) for key, found in groups.items()]
 
 
 def canonical_json(obj: Any) -> str:

@@ -974,14 +974,16 @@ def test_each_function_gets_exactly_the_secrets_it_uses(
         "job_performance_analysis_http": set(),
         "job_restart": {"JOBWARDEN_CONFIRM_SECRET"},
         "job_delete": {"JOBWARDEN_CONFIRM_SECRET"},
+        "job_reports": set(),  # the index page reads storage and the clusters only
     }
     readers = {(r["secret"], r["workflow"]) for r in probe["secret_readers"].values()}
     assert ("webhook-oncall-url", "job_failure_reporter") in readers
     assert not {w for s, w in readers if s == "webhook-oncall-url"} - {"job_failure_reporter"}
     assert {w for s, w in readers if s == "confirm"} == {"job_restart", "job_delete"}
-    assert len({w for s, w in readers if s == "cluster-onprem-kubeconfig"}) == 7
+    # every workflow and the index page (it asks each cluster who the caller is)
+    assert len({w for s, w in readers if s == "cluster-onprem-kubeconfig"}) == 8
     assert probe["kubeconfig_clusters"] == ["onprem"]
-    assert len(probe["event_targets"]) == 5 and len(probe["http_targets"]) == 6
+    assert len(probe["event_targets"]) == 5 and len(probe["http_targets"]) == 7
 
 
 @builds_tofu

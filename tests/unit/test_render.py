@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from jobwarden.render import render
-from jobwarden.render.html import render_html, render_index_html
+from jobwarden.render.html import render_html
+from jobwarden.render.index import render_index_html
 from jobwarden.render.markdown import render_markdown
 from jobwarden.render.slack import render_slack, ulen
 from jobwarden.render.svg import nice_ticks, render_chart_svg
@@ -195,7 +196,22 @@ def test_index_page_links_every_report_across_clusters_newest_first() -> None:
     page = render_index_html(entries)
     assert '<a href="prod-eu/x/a.html">' in page and '<a href="prod-us/y/b.html">' in page
     assert page.index("prod-us/y/b.html") < page.index("prod-eu/x/a.html")  # b is newer
-    assert "2 reports (2 clusters: prod-eu: 1, prod-us: 1)" in page
+    assert "2 Job runs in 2 clusters" in page
+    assert "<script" not in page.lower() and "<form" not in page  # static: no form
+
+
+def test_index_page_has_one_row_per_job_run_with_its_worst_severity_and_escapes_titles() -> None:
+    failed = oomkilled_report().model_copy(update={"title": "<script>alert(1)</script> & co"})
+    info = failed.model_copy(
+        update={"id": "info", "workflow": "jobInfoEnricher", "severity": "info", "title": "info"}
+    )
+    entries = [IndexEntry.for_report(info, "c/i"), IndexEntry.for_report(failed, "c/f")]
+    page = render_index_html(entries, filters={"cluster": '"><b>'}, next_href="?cursor=a&b=1")
+    assert page.count('<tr class="run') == 1
+    assert 'data-severity="error"' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    assert "<script" not in page and "<b>" not in page
+    assert 'href="?cursor=a&amp;b=1"' in page
 
 
 # --- Slack ------------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ def table(rows: list[Row]) -> str:
 
 def write_static_index(reports: Path) -> Path:
     """Write `reports/index.html` once, from the index listing (the store never rewrites it)."""
-    from jobwarden.render.html import render_index_html
+    from jobwarden.render.index import render_index_html
     from jobwarden.sinks.storage import open_store
 
     page = reports / "index.html"
