@@ -4,7 +4,7 @@ After one warm-up Job (the function's cold start is bench/cold_start.py's subjec
 JOBS failing Jobs (created in batches of BATCH) go through the whole embedded pipeline
 on the local stack: exporter -> Pub/Sub (pstest) -> push bridge -> job_failure_reporter
 (functions-framework) -> file storage. Latency per Job = the mtime of its
-jobFailureReporter.json minus its Failed condition's lastTransitionTime.
+jobFailureReporter/<id>.json minus its Failed condition's lastTransitionTime.
 
 Baseline, measured in the same run: the same Failed condition time to the moment the
 JobEvent was published (Pub/Sub publish_time) and pulled by this script from a separate,
@@ -45,6 +45,13 @@ BATCH = 10
 NS = "bench"
 TOPIC = "bench-e2e"
 TARGET_P95 = 2.0
+
+
+def _failure_report(run: Path) -> Path:
+    """The failure report of a Job run (`<uid>/jobFailureReporter/<id>.json`), or a path
+    that does not exist yet."""
+    found = sorted(run.glob("jobFailureReporter/*.json"))
+    return found[0] if found else run / "jobFailureReporter" / "pending.json"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -157,10 +164,12 @@ def main() -> int:
             warm = api.create(
                 f"/apis/batch/v1/namespaces/{NS}/jobs", job_manifest("warm-up", outcome="fail")
             )
-            warm_report = (
-                reports / "bench" / NS / "warm-up" / warm["metadata"]["uid"]
-            ) / "jobFailureReporter.json"
-            wait_for(warm_report.exists, timeout=120, what="the warm-up report")
+            warm_run = reports / "bench" / NS / "warm-up" / warm["metadata"]["uid"]
+            wait_for(
+                lambda: _failure_report(warm_run).exists(),
+                timeout=120,
+                what="the warm-up report",
+            )
             print(f"warm-up Job reported {time.time() - warm_started:.1f} s after its creation")
             uids: dict[str, str] = {}
             for start in range(0, JOBS, BATCH):
@@ -175,7 +184,7 @@ def main() -> int:
                 time.sleep(1.0)  # small batches, so the stack is not the queue measured
 
             def report(name: str) -> Path:
-                return reports / "bench" / NS / name / uids[name] / "jobFailureReporter.json"
+                return _failure_report(reports / "bench" / NS / name / uids[name])
 
             wait_for(
                 lambda: all(report(n).exists() for n in uids),

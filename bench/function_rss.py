@@ -130,7 +130,7 @@ def main() -> int:
             body,
             {"JOBWARDEN_CONFIG": str(config)},
         )
-        reports = list(Path(tmp, "reports").rglob("jobFailureReporter.json"))
+        reports = list(Path(tmp, "reports").glob("**/jobFailureReporter/*.json"))
         base = serve_one("hello", ROOT / "bench/hello/main.py", headers, body, {})
     print("peak RSS after handling one CloudEvent")
     print(f"job_failure_reporter, failed Job with 50 pods: {ours:.0f} MiB ({len(reports)} report)")
