@@ -54,6 +54,12 @@ def cmd_reports(args: argparse.Namespace) -> int:
         and (not args.workflow or e.workflow == args.workflow)
     ][: args.limit]
     if not shown:
+        if not entries and store.list("index.json"):
+            _say(
+                "no index entries, but an index.json from an older jobwarden: run "
+                "`jobwarden reports --migrate-index` once"
+            )
+            return 0
         _say("no reports match (is --store right? default: file://./reports)")
         return 0
     for e in shown:

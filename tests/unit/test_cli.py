@@ -38,6 +38,22 @@ def test_reports_lists_newest_first_and_filters(
     assert "OOMKilled" in line or "memory" in line
 
 
+def test_a_store_from_before_the_listed_index_is_migrated_by_a_command(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "reports"
+    for entry in (root / "index").rglob("*.json"):
+        entry.unlink()
+    (root / "index.json").write_text("[]\n")  # what an older jobwarden left
+    assert cli.main(["reports", "--store", store_url]) == 0
+    assert "--migrate-index" in capsys.readouterr().err
+    assert cli.main(["reports", "--store", store_url, "--migrate-index"]) == 0
+    assert "wrote 2 index entries" in capsys.readouterr().err
+    assert cli.main(["reports", "--store", store_url]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert cli.main(["show", oomkilled_report().id, "--store", store_url]) == 0
+
+
 def test_the_console_command_offers_run_and_every_user_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
