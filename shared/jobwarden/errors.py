@@ -11,10 +11,12 @@ JobwardenError                  (500 internal)
 │   ├── DeniedError             (403 forbidden) the caller may not do this
 │   │   └── DisabledError       (403 disabled) the workflow is switched off
 │   ├── JobGoneError            (404 not_found) the Job does not exist (any more)
+│   ├── IdempotencyKeyReusedError (422 idempotency_key_reused) the key came with another request
 │   ├── StaleError              (409 stale) the Job changed since the plan, or a token expired
 │   ├── ApiError                (502 api_error) the Kubernetes API refused a request
 │   │   ├── NotFoundError       (404 not_found) the object is gone
 │   │   ├── ForbiddenError      (500 jobwarden_forbidden) jobwarden's own RBAC says no
+│   │   ├── CallerRefusedError  (403 forbidden) RBAC or admission refused a write made as the caller
 │   │   ├── ConflictError       (409 conflict) changed or already exists
 │   │   └── InvalidError        (400 invalid) the API server refused the request as invalid
 │   └── WebhookRejectedError    (502 webhook_rejected) a webhook answered 4xx (not 408/429)
@@ -145,6 +147,12 @@ class JobGoneError(BadRequestError):
     status, code = 404, "not_found"
 
 
+class IdempotencyKeyReusedError(BadRequestError):
+    """An `Idempotency-Key` the caller already used for a different request."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class StaleError(BadRequestError):
     """The Job changed since the plan, the confirmation expired, or it is being executed."""
 
@@ -176,6 +184,16 @@ class ForbiddenError(ApiError):
     """403 to jobwarden's own credentials: its RBAC does not allow the request."""
 
     status, code = 500, "jobwarden_forbidden"
+
+
+class CallerRefusedError(ApiError):
+    """A request jobwarden made as the caller (impersonated) was refused for that person.
+
+    403 from RBAC, or an admission denial (a ValidatingAdmissionPolicy or webhook: 403, or
+    422 "denied request"). Nothing was changed by that request; the message is the cluster's.
+    """
+
+    status, code = 403, "forbidden"
 
 
 class ConflictError(ApiError):
@@ -257,6 +275,8 @@ def error_body(error: BaseException, *, cluster: str | None = None) -> dict[str,
         message = f"jobwarden's own credentials for {where} are not allowed this: {message}"
     elif isinstance(error, InvalidError):
         message = f"{where} refused the request: {message}"
+    elif isinstance(error, CallerRefusedError):
+        message = f"{where} refused this request made as you: {message}"
     elif type(error) is ApiError:
         message = f"{where} answered: {message}"
     elif isinstance(error, TemporaryError):
