@@ -177,6 +177,23 @@ def _keyed(m: re.Match[str]) -> str:
     return m.group("key") + m.group("sep") + _hide_value(m.group("val"))
 
 
+_KEY_VALUE = re.compile(
+    r"(?<![\w.-])(?P<key>(?=[A-Za-z_.-])[\w.-]++)"
+    r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)"
+    r"(?P<val>(?:" + _SCHEME + r")?\[redacted\]|" + _QUOTED + r"|(?:" + _SCHEME + r")?"
+    r"(?:\[redacted\]|[^\s\"',;&<>)\]}])+)",
+    re.I,
+)
+
+
+def _key_value(m: re.Match[str]) -> str:
+    """`key=value`, `key: value`, `"key": "value"`; a value that is itself `k=v` (after
+    `error: `) is looked into, since this match consumed it."""
+    if secret_name(m.group("key")):
+        return m.group("key") + m.group("sep") + _hide_value(m.group("val"))
+    return m.group("key") + m.group("sep") + _KEY_VALUE.sub(_key_value, m.group("val"))
+
+
 def _header(m: re.Match[str]) -> str:
     return m.group(1) + m.group(2) + (m.group(3) or "") + REDACTED
 
@@ -262,17 +279,7 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"\b(?=[bB])(bearer|basic)([ \t]+)([A-Za-z0-9._~+/=-]{8,})", re.I),
         _credential,
     ),
-    _Rule(
-        _KEY_NEEDLES,
-        re.compile(
-            r"(?<![\w.-])(?P<key>(?=[A-Za-z_.-])[\w.-]++)"
-            r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)"
-            r"(?P<val>(?:" + _SCHEME + r")?\[redacted\]|" + _QUOTED + r"|(?:" + _SCHEME + r")?"
-            r"[^\s\"',;&<>)\]}]+)",
-            re.I,
-        ),
-        _keyed,
-    ),
+    _Rule(_KEY_NEEDLES, _KEY_VALUE, _key_value),
     _Rule(
         _KEY_NEEDLES,
         re.compile(

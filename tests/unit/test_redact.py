@@ -31,6 +31,8 @@ PEM = (
         ("password=hunter2 connecting", "hunter2", "password=[redacted] connecting"),
         ('{"api_key": "abc123def456"}', "abc123def456", '{"api_key": "[redacted]"}'),
         ("db_password: hunter2", "hunter2", "db_password: [redacted]"),
+        ("create failed: password=hunter2", "hunter2", "failed: password=[redacted]"),
+        ("denied: --db-password=hunter2 x", "hunter2", "denied: --db-password=[redacted] x"),
         ("DB_PASS=hunter2", "hunter2", "DB_PASS=[redacted]"),
         ("{'clientSecret': 'x9y8z7'}", "x9y8z7", "{'clientSecret': '[redacted]'}"),
         ("GET /cb?access_token=tok123&x=1", "tok123", "access_token=[redacted]&x=1"),

@@ -4,7 +4,8 @@ Stored as `audit/<yyyy>/<mm>/<dd>/<id>.json` (UTC date of the request), never re
 `{"id", "who", "groups", "via", "action", "phase", "cluster", "namespace", "name", "uid",
 "when", "result", "httpStatus", "details"}`. `phase` is one of plan, dry_run, execute,
 refused, error; `result` is the response's status or error code. Tokens and secrets are
-never written; the confirmation token is referred to by its id.
+never written; the confirmation token is referred to by its id, and `details` (which may
+quote the Job or an API server's message) pass through `jobwarden.redact.redact_json`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jobwarden.jobevent import rfc3339
+from jobwarden.redact import redact_json
 from jobwarden.sinks.storage import ReportStore
 
 Phase = Literal["plan", "dry_run", "execute", "refused", "error"]
@@ -52,7 +54,7 @@ class AuditRecord:
             "when": rfc3339(self.when),
             "result": self.result,
             "httpStatus": self.http_status,
-            "details": self.details,
+            "details": redact_json(self.details),
         }
 
 

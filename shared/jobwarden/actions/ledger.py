@@ -8,6 +8,11 @@ once done, the answer, which a retried call gets back instead of a second execut
 States: `started` (executing; other calls get 409 until the lease runs out, after which
 a crashed execution may be resumed), `retryable` (a temporary failure: the next call
 resumes the same plan), `done` (with the HTTP status and body of the first answer).
+
+The stored plan and answer are redacted (`jobwarden.redact.redact_manifest`): the Job's
+literal env values, command-line secrets and annotations never reach the bucket. A plan
+that lost something to redaction is marked `"redacted": true`; it cannot be re-executed
+from the ledger (`RestartPlan.from_json` refuses it), only re-planned.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, Literal
 from jobwarden.actions.common import JSON
 from jobwarden.jobevent import rfc3339
 from jobwarden.kube.objects import parse_time
+from jobwarden.redact import redact_json, redact_manifest
 from jobwarden.sinks.storage import ReportStore
 
 State = Literal["started", "retryable", "done"]
@@ -56,10 +62,22 @@ def lookup(store: ReportStore, token_id: str) -> Entry | None:
     )
 
 
+def stored_plan(plan: JSON) -> JSON:
+    """`plan` as the ledger keeps it: redacted, and marked when redaction changed it."""
+    kept = redact_manifest(plan)
+    return kept if kept == plan else {**kept, "redacted": True}
+
+
 def _record(
     state: State, now: dt.datetime, plan: JSON, status: int | None, body: JSON | None
 ) -> JSON:
-    return {"state": state, "at": rfc3339(now), "plan": plan, "status": status, "body": body}
+    return {
+        "state": state,
+        "at": rfc3339(now),
+        "plan": stored_plan(plan),
+        "status": status,
+        "body": redact_json(body) if body is not None else None,
+    }
 
 
 def claim(store: ReportStore, token_id: str, plan: JSON, now: dt.datetime) -> bool:

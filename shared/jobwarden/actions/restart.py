@@ -78,7 +78,16 @@ class RestartPlan:
 
     @classmethod
     def from_json(cls, namespace: str, old_name: str, old_uid: str, data: JSON) -> RestartPlan:
-        """The plan as stored in the ledger (to resume an interrupted execution)."""
+        """The plan as stored in the ledger (to resume an interrupted execution).
+
+        A plan the ledger stored redacted (it held secrets: env values, flags) is refused:
+        executing it would create a Job whose secrets read `[redacted]`.
+        """
+        if data.get("redacted"):
+            raise StaleError(
+                f"the interrupted restart of job {namespace}/{old_name} cannot be resumed: its "
+                "plan held secrets, which the ledger does not keep; ask for a new plan"
+            )
         return cls(
             namespace=namespace,
             old_name=old_name,
