@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jobwarden.jobevent import rfc3339
+from jobwarden.redact import redact_json
 from jobwarden.sinks.storage import ReportStore
 
 Phase = Literal["plan", "dry_run", "intent", "execute", "refused", "error"]
@@ -56,7 +57,7 @@ class AuditRecord:
             "when": rfc3339(self.when),
             "result": self.result,
             "httpStatus": self.http_status,
-            "details": self.details,
+            "details": redact_json(self.details),
         }
 
 

@@ -36,6 +36,7 @@ from jobwarden.actions.common import JSON
 from jobwarden.errors import StaleError
 from jobwarden.jobevent import rfc3339
 from jobwarden.kube.objects import parse_time
+from jobwarden.redact import redact_json
 from jobwarden.sinks.storage import ReportStore
 
 State = Literal["started", "retryable", "done"]
@@ -198,9 +199,9 @@ def _record(
         "state": entry.state,
         "at": rfc3339(entry.at),
         "binding": entry.binding.to_json(),
-        "plan": entry.plan,
+        "plan": redact_json(entry.plan),
         "status": entry.status,
-        "body": entry.body,
+        "body": redact_json(entry.body) if entry.body is not None else None,
     }
     return {**record, "mac": _mac(record, secret)}
 
