@@ -73,6 +73,13 @@ class GkeCluster(ConfigModel):
     project: str = Field(min_length=1, description="Google Cloud project id.")
     location: str = Field(min_length=1, description="Region or zone of the cluster.")
     cluster: str = Field(min_length=1, description="GKE cluster name.")
+    endpoint: Literal["ip", "dns"] = Field(
+        default="ip",
+        description="Which control-plane endpoint to reach: `ip` (the cluster's IP address,"
+        " with its own CA; a private one needs VPC egress) or `dns` (GKE's DNS-based endpoint,"
+        " `controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint`: reachable from anywhere,"
+        " access decided by IAM; infra/terraform/README.md, Private clusters).",
+    )
 
 
 class ClusterConfig(ConfigModel):

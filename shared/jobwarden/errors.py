@@ -22,6 +22,8 @@ JobwardenError                  (500 internal)
 │   └── WebhookRejectedError    (502 webhook_rejected) a webhook answered 4xx (not 408/429)
 └── TemporaryError              (503 unavailable) a dependency is down or busy: retry
     ├── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
+    │   └── CredentialsError    (503 cluster_credentials) the cluster refused jobwarden's
+    │                           credentials (401) even just after reading them again
     ├── StorageUnavailableError the report store cannot be read or written for now
     ├── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
     └── DeliveryInProgressError another delivery holds the claim to post this report
@@ -216,6 +218,18 @@ class ApiUnavailableError(TemporaryError):
         self.http_status = status
         self.method = method
         self.path = path
+
+
+class CredentialsError(ApiUnavailableError):
+    """The API server refused jobwarden's own credentials (401), also right after re-reading them.
+
+    Temporary on purpose: a token file or kubeconfig being rotated, a Secret not yet
+    remounted or a clock skew heal without a restart, and an event that keeps failing ends
+    in the dead-letter topic instead of being acknowledged unreported. The message names
+    the cluster and where its credentials come from, never the credentials.
+    """
+
+    code = "cluster_credentials"
 
 
 class StorageUnavailableError(TemporaryError):

@@ -21,6 +21,13 @@ percent-encoded as client-go does), so RBAC, admission and the API server's audi
 and record that person. Its refusals are the caller's (`CallerRefusedError`, 403), except
 a refusal to impersonate, which is jobwarden's own RBAC (`ForbiddenError`). The headers
 are never logged or put in an error.
+
+Credentials are asked for before every request, from a `CredentialSource` (the cluster
+adapter keeps them fresh: files re-read when they change, tokens refreshed before they
+expire; asking is a stat() or a clock comparison). A 401 makes the source forget what it
+holds, and the request is sent once more with what it reads anew; refused again, it is a
+`CredentialsError` (temporary: the event is retried and in the end dead-lettered, never
+acknowledged unreported).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -40,6 +48,7 @@ from jobwarden.errors import (
     ApiUnavailableError,
     CallerRefusedError,
     ConflictError,
+    CredentialsError,
     ForbiddenError,
     InvalidError,
     NotFoundError,
@@ -95,6 +104,43 @@ class Credentials:
 
     def __repr__(self) -> str:  # never print the token
         return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
+
+    @property
+    def tls(self) -> tuple[str | None, str | None, str | None, bool]:
+        """What a connection pool is built from: when it changes, a new pool is needed."""
+        return self.ca_file, self.cert_file, self.key_file, self.insecure
+
+
+class CredentialSource(Protocol):
+    """Where a `KubeApi` gets the credentials for its next request (see `jobwarden.cluster`).
+
+    `current()` is asked before every request, so it is cheap when nothing changed.
+    `forget()` is called after a 401: the next `current()` reads or refreshes anew.
+    `advice()` names the cluster, where its credentials come from and what to check (for
+    `CredentialsError`); it never includes a credential.
+    """
+
+    def current(self) -> Credentials: ...
+
+    def forget(self) -> None: ...
+
+    def advice(self) -> str: ...
+
+
+class StaticCredentials:
+    """Fixed credentials (tests, the local stack's admin): nothing to re-read."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def current(self) -> Credentials:
+        return self.credentials
+
+    def forget(self) -> None:
+        pass
+
+    def advice(self) -> str:
+        return f"the credentials given for {self.credentials.server} are fixed; give valid ones"
 
 
 class Stream(Protocol):
@@ -217,6 +263,30 @@ class Urllib3Transport:
         return _Urllib3Stream(response)
 
 
+def _status_fields(body: bytes) -> tuple[str, str]:
+    """The `reason` and `message` of a Kubernetes Status body ("" for anything else)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "", ""
+    if not isinstance(payload, dict):
+        return "", ""
+    return str(payload.get("reason", "")), str(payload.get("message", ""))
+
+
+def _status_reason(body: bytes) -> str:
+    return _status_fields(body)[0]
+
+
+def _unauthenticated(status: int, body: bytes, credentials: Credentials) -> bool:
+    """401, or 403 to `system:anonymous` although credentials were sent (they were not taken)."""
+    if status == 401:
+        return True
+    if status != 403 or not (credentials.token or credentials.cert_file):
+        return False
+    return 'User "system:anonymous"' in _status_fields(body)[1]
+
+
 def _error_for(
     status: int, method: str, path: str, body: bytes, *, as_caller: bool = False
 ) -> Exception:
@@ -258,28 +328,56 @@ def _error_for(
 class KubeApi:
     """JSON requests against one API server; errors mapped to jobwarden's error tree.
 
-    `transport` moves the bytes (default: a `Urllib3Transport` for `credentials`, with
-    `timeout` as its read timeout); everything else here runs whatever the transport.
+    `credentials` are fixed `Credentials` or a `CredentialSource` asked before every
+    request. `transport` moves the bytes (default: a `Urllib3Transport` for the current
+    credentials, with `timeout` as its read timeout, built again when their TLS material
+    changes); everything else here runs whatever the transport.
     """
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         *,
         timeout: float = 30.0,
         transport: Transport | None = None,
     ) -> None:
-        self.credentials = credentials
-        self.transport: Transport = transport or Urllib3Transport(credentials, timeout=timeout)
+        if isinstance(credentials, Credentials):
+            credentials = StaticCredentials(credentials)
+        self.source: CredentialSource = credentials
+        self._timeout = timeout
+        self._given = transport
+        self._pool: tuple[tuple[object, ...], Transport] | None = None
+        self._pool_lock = threading.Lock()
         self.calls = 0  # requests sent, for budgets and benchmarks
-        self._headers = {"Accept": "application/json"}
-        if credentials.token:
-            self._headers["Authorization"] = f"Bearer {credentials.token}"
         self._impersonate: list[tuple[str, str]] = []
 
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials the next request will carry."""
+        return self.source.current()
+
+    @property
+    def transport(self) -> Transport:
+        return self._connect(self.credentials)[1]
+
+    def _connect(self, credentials: Credentials) -> tuple[dict[str, str], Transport]:
+        """The headers and the transport for one request with `credentials`."""
+        headers = {"Accept": "application/json"}
+        if credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        if self._given is not None:
+            return headers, self._given
+        with self._pool_lock:
+            if self._pool is None or self._pool[0] != credentials.tls:
+                pool = Urllib3Transport(credentials, timeout=self._timeout)
+                self._pool = (credentials.tls, pool)
+            return headers, self._pool[1]
+
     def impersonating(self, who: Principal) -> KubeApi:
-        """This client acting as `who` (see the module docstring); shares the transport."""
-        api = KubeApi(self.credentials, transport=self.transport)
+        """This client acting as `who` (see the module docstring); shares source and transport."""
+        api = KubeApi(self.source, timeout=self._timeout, transport=self._given)
+        self._connect(self.credentials)  # build the pool now, so that both use the same one
+        api._pool = self._pool
         api._impersonate = impersonation_headers(who)
         return api
 
@@ -288,13 +386,14 @@ class KubeApi:
         """The impersonated user, or None for jobwarden's own identity."""
         return next((v for k, v in self._impersonate if k == "Impersonate-User"), None)
 
-    def _request_headers(self, more: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    def _impersonated(self, headers: dict[str, str]) -> Mapping[str, str]:
+        """`headers` plus the impersonation headers, repeated ones included."""
         if not self._impersonate:
-            return {**self._headers, **(more or {})}
-        headers = urllib3.HTTPHeaderDict({**self._headers, **(more or {})})
+            return headers
+        out = urllib3.HTTPHeaderDict(headers)
         for name, value in self._impersonate:
-            headers.add(name, value)
-        return headers
+            out.add(name, value)
+        return out
 
     def _url(self, path: str, params: Mapping[str, str | int | bool] | None) -> str:
         query = ""
@@ -315,23 +414,48 @@ class KubeApi:
         timeout: float | None = None,
     ) -> bytes:
         """Send one request; return the body bytes or raise the mapped error."""
-        headers = self._request_headers({"Content-Type": content_type} if body is not None else {})
-        self.calls += 1
         data = None if body is None else json.dumps(body).encode()
-        try:
-            status, answer = self.transport.request(
-                method, self._url(path, params), headers=headers, body=data, timeout=timeout
-            )
-        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
-            raise ApiUnavailableError(
-                f"{method} {path}: cannot reach the API server at {self.credentials.server} "
-                f"({err}); check that it is running and reachable",
-                method=method,
-                path=path,
-            ) from err
+        for attempt in (1, 2):
+            credentials = self.credentials
+            headers, transport = self._connect(credentials)
+            if data is not None:
+                headers["Content-Type"] = content_type
+            self.calls += 1
+            try:
+                status, answer = transport.request(
+                    method,
+                    self._url(path, params),
+                    headers=self._impersonated(headers),
+                    body=data,
+                    timeout=timeout,
+                )
+            except OSError as err:  # ConnectionError, TimeoutError, ssl errors
+                raise ApiUnavailableError(
+                    f"{method} {path}: cannot reach the API server at {credentials.server} "
+                    f"({err}); check that it is running and reachable",
+                    method=method,
+                    path=path,
+                ) from err
+            if not _unauthenticated(status, answer, credentials):
+                break
+            self._refused(attempt, status, method, path, answer)
         if status >= 400:
             raise _error_for(status, method, path, answer, as_caller=bool(self._impersonate))
         return answer
+
+    def _refused(self, attempt: int, status: int, method: str, path: str, body: bytes) -> None:
+        """A first refusal makes the source forget its credentials; a second one is an error."""
+        self.source.forget()
+        if attempt == 1:
+            return
+        raise CredentialsError(
+            f"{method} {path}: the API server refused jobwarden's credentials ({status} "
+            f"{_status_reason(body) or 'Unauthorized'}), also just after reading them again; "
+            f"{self.source.advice()}",
+            method=method,
+            path=path,
+            status=status,
+        )
 
     def request(
         self,
@@ -368,19 +492,37 @@ class KubeApi:
     ) -> Iterator[JSON]:
         """Stream watch events ({"type", "object"}) until the server closes the watch."""
         query = {**params, "watch": True, "timeoutSeconds": timeout_seconds}
-        try:
-            stream = self.transport.stream(
-                "GET",
-                self._url(path, query),
-                headers=self._request_headers(),
-                timeout=timeout_seconds + 10,
-            )
-        except OSError as err:  # ConnectionError, TimeoutError, ssl errors
-            raise ApiUnavailableError(
-                f"WATCH {path}: cannot reach the API server at {self.credentials.server} ({err})",
-                method="WATCH",
-                path=path,
-            ) from err
+        for attempt in (1, 2):
+            credentials = self.credentials
+            headers, transport = self._connect(credentials)
+            try:
+                stream = transport.stream(
+                    "GET",
+                    self._url(path, query),
+                    headers=self._impersonated(headers),
+                    timeout=timeout_seconds + 10,
+                )
+            except OSError as err:  # ConnectionError, TimeoutError, ssl errors
+                raise ApiUnavailableError(
+                    f"WATCH {path}: cannot reach the API server at {credentials.server} ({err})",
+                    method="WATCH",
+                    path=path,
+                ) from err
+            if stream.status not in (401, 403):
+                break
+            try:
+                answer = stream.read()
+            except OSError as err:
+                raise ApiUnavailableError(
+                    f"WATCH {path}: the answer broke off ({err})", method="WATCH", path=path
+                ) from err
+            finally:
+                stream.close()
+            if not _unauthenticated(stream.status, answer, credentials):
+                raise _error_for(
+                    stream.status, "WATCH", path, answer, as_caller=bool(self._impersonate)
+                )
+            self._refused(attempt, stream.status, "WATCH", path, answer)
         try:
             if stream.status >= 400:
                 raise _error_for(
