@@ -162,14 +162,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _api(args: argparse.Namespace) -> KubeApi:
-    from jobwarden.cluster import credentials_from_kubeconfig, in_cluster_credentials
+    """A client whose credentials stay valid: token files and kubeconfigs are read again."""
+    from jobwarden.cluster import InClusterSource, KubeconfigSource
 
+    source: InClusterSource | KubeconfigSource
     if args.in_cluster:
-        return KubeApi(in_cluster_credentials())
-    path = args.kubeconfig or next(
-        (p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p), "~/.kube/config"
-    )
-    return KubeApi(credentials_from_kubeconfig(path, args.context))
+        source = InClusterSource(args.cluster)
+    else:
+        path = args.kubeconfig or next(
+            (p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p), "~/.kube/config"
+        )
+        source = KubeconfigSource(path, args.context, cluster=args.cluster)
+    source.current()  # no pod, a missing or broken kubeconfig: stop here (exit status 2)
+    return KubeApi(source)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from jobwarden.errors import ApiError, ApiUnavailableError, PermanentError
+from jobwarden.errors import ApiError, ApiUnavailableError, CredentialsError, PermanentError
 from jobwarden.kube import paths
 from jobwarden.kubeapi import KubeApi
 from jobwarden_exporter.leader import LeaseConfig, LeaseElector
@@ -126,6 +126,8 @@ def preflight(api: KubeApi, options: WatchOptions, lease: LeaseConfig | None) ->
         except ApiError as err:  # reviews themselves refused: the watch will tell instead
             log.warning("cannot review permissions (%s); starting anyway", err)
             return
+        except CredentialsError as err:
+            raise ExporterStartupError(f"cluster {options.cluster}: cannot start: {err}") from err
         except ApiUnavailableError as err:
             raise ExporterStartupError(
                 f"cluster {options.cluster}: cannot reach the API server to start ({err})"

@@ -175,7 +175,8 @@ class JobWatch:
         params: dict[str, str],
     ) -> Reflector:
         # each long-running watch gets its own connection pool (KubeApi keeps 4 per pool)
-        api = KubeApi(self.api.credentials) if isinstance(self.api, KubeApi) else self.api
+        # (same credential source: a rotated token reaches every watch)
+        api = KubeApi(self.api.source) if isinstance(self.api, KubeApi) else self.api
         return Reflector(
             api,
             path,

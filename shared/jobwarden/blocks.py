@@ -2,8 +2,10 @@
 
 Shared by the workflows: the failure reporter, the three enrichers and the
 performance analysis all show parts of the same picture (job info, pods, logs,
-events, cause), so each part is built once here. Secret values are redacted here,
-before anything reaches a renderer or a webhook.
+events, cause), so each part is built once here. Text from the cluster is redacted
+here (`jobwarden.redact`: command and args, env values, messages; log lines and event
+messages already were when read) and cut to a field's length, and it enters a Markdown
+block only as a `literal`, before anything reaches a renderer or a webhook.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.failure import Cause, FailureAnalysis
 from jobwarden.kube.objects import Job
-from jobwarden.redact import redact_env_value
+from jobwarden.redact import redact_args, redact_capped, redact_env_value, redact_text
 from jobwarden.report import (
     FieldItem,
     FieldsBlock,
@@ -23,12 +25,20 @@ from jobwarden.report import (
     TableBlock,
     TimelineBlock,
     TimelineEntry,
+    literal,
 )
 from jobwarden.timeline import TimelineEntry as Entry
+
+#: Longest cluster text in one table cell or field (a condition message, a command line).
+MAX_CELL = 1000
 
 
 def fmt_time(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _cut(text: str, limit: int = MAX_CELL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def fmt_duration(delta: dt.timedelta | None) -> str:
@@ -69,7 +79,7 @@ def job_spec_fields(job: Job) -> FieldsBlock:
     """Completions, parallelism, retries, deadlines: the settings that shape a run."""
     policy = "-"
     if job.pod_failure_policy:
-        policy = json.dumps(job.pod_failure_policy, sort_keys=True)[:300]
+        policy = redact_capped(json.dumps(job.pod_failure_policy, sort_keys=True), 300)
     return FieldsBlock(
         title="Configuration",
         fields=[
@@ -90,14 +100,20 @@ def conditions_table(job: Job) -> TableBlock:
         title="Conditions",
         columns=["Type", "Status", "Reason", "Since", "Message"],
         rows=[
-            [c.type, c.status, c.reason or "-", fmt_time(c.last_transition), c.message or "-"]
+            [
+                c.type,
+                c.status,
+                c.reason or "-",
+                fmt_time(c.last_transition),
+                redact_capped(c.message, MAX_CELL) or "-",
+            ]
             for c in job.conditions
         ],
     )
 
 
 def containers_table(job: Job) -> TableBlock:
-    """Each container's image, command, resources and environment (values redacted)."""
+    """Each container's image, command, resources and environment (secrets redacted)."""
     rows = []
     for c in job.containers:
         env = []
@@ -113,10 +129,10 @@ def containers_table(job: Job) -> TableBlock:
         rows.append(
             [
                 c.name + (" (init)" if c.init else ""),
-                c.image,
-                " ".join(c.command + c.args) or "-",
+                redact_text(c.image),
+                _cut(" ".join(redact_args(c.command + c.args))) or "-",
                 resources or "none",
-                "; ".join(env) or "-",
+                _cut("; ".join(env)) or "-",
             ]
         )
     return TableBlock(
@@ -171,7 +187,8 @@ def log_blocks(enrichment: Enrichment) -> list[LogBlock | MarkdownBlock]:
                 " (previous run)" if tail.previous else ""
             )
             if tail.unavailable:
-                blocks.append(MarkdownBlock(text=f"**{title}**: {tail.unavailable}"))
+                why = literal(redact_text(tail.unavailable))
+                blocks.append(MarkdownBlock(text=f"**{title}**: {why}"))
                 continue
             blocks.append(
                 LogBlock(
@@ -209,7 +226,9 @@ def cause_block(cause: Cause, title: str = "Cause") -> MarkdownBlock:
     lines = [f"**{cause.title}**", "", cause.explanation, "", "**Next steps**"]
     lines += [f"- {step}" for step in cause.next_steps]
     if cause.evidence:
-        lines += ["", "**Evidence**"] + [f"- `{e}`" for e in cause.evidence if e]
+        lines += ["", "**Evidence**"] + [
+            f"- {literal(redact_text(e))}" for e in cause.evidence if e
+        ]
     return MarkdownBlock(text="\n".join(lines))
 
 

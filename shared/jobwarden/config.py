@@ -73,6 +73,13 @@ class GkeCluster(ConfigModel):
     project: str = Field(min_length=1, description="Google Cloud project id.")
     location: str = Field(min_length=1, description="Region or zone of the cluster.")
     cluster: str = Field(min_length=1, description="GKE cluster name.")
+    endpoint: Literal["ip", "dns"] = Field(
+        default="ip",
+        description="Which control-plane endpoint to reach: `ip` (the cluster's IP address,"
+        " with its own CA; a private one needs VPC egress) or `dns` (GKE's DNS-based endpoint,"
+        " `controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint`: reachable from anywhere,"
+        " access decided by IAM; infra/terraform/README.md, Private clusters).",
+    )
 
 
 class ClusterConfig(ConfigModel):
@@ -238,6 +245,25 @@ class IapConfig(ConfigModel):
     )
 
 
+class PushAuthConfig(ConfigModel):
+    """Verify Pub/Sub push requests where an event function's route is public (Knative)."""
+
+    audience: str = Field(
+        min_length=1,
+        max_length=500,
+        description="The `aud` the push subscription's OIDC token is made for (its `audience`).",
+    )
+    service_account_email: str = Field(
+        pattern=r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$",
+        description="The push subscription's service account: only its tokens are accepted.",
+    )
+    jwks_url: str = Field(
+        default="https://www.googleapis.com/oauth2/v3/certs",
+        pattern=r"^https?://",
+        description="Where Google publishes the keys that sign OIDC tokens; fetched and cached.",
+    )
+
+
 #: A confirmation key shorter than this is refused (HMAC-SHA256 wants at least its output size).
 MIN_CONFIRMATION_KEY_BYTES = 32
 
@@ -253,6 +279,11 @@ class SecurityConfig(ConfigModel):
     )
     iap: IapConfig | None = Field(
         default=None, description="IAP verification; required with `authentication: iap`."
+    )
+    push_auth: PushAuthConfig | None = Field(
+        default=None,
+        description="Require Pub/Sub's signed OIDC token on every CloudEvent request (for event"
+        " functions whose route is public, e.g. on Knative; Cloud Run checks it itself).",
     )
     token_review_audiences: list[str] = Field(
         default=[],

@@ -4,6 +4,8 @@ Every `functions/<name>/main.py` calls `on_cloudevent(workflow, event)` or
 `on_request(workflow, request)` here, and nothing else. This module
 
 - builds the process's runtime on first use (`default_runtime`) and sets up logging;
+- with `security.pushAuth`, refuses (401) a CloudEvent without Pub/Sub's signed OIDC token
+  for the configured push service account (`jobwarden.pushauth`);
 - answers `enabled: false` (an event is acknowledged with one line; a request gets 403);
 - decodes a CloudEvent into a `Trigger` (a malformed one is acknowledged with its id);
 - believes the cluster a message names only when it came from that cluster's Pub/Sub
@@ -32,6 +34,7 @@ from jobwarden.errors import (
     MalformedEventError,
     PermanentError,
     TemporaryError,
+    UnauthenticatedError,
     status_for,
 )
 from jobwarden.httpapi import Answer, HttpRequest
@@ -186,7 +189,12 @@ def pubsub_topic(attributes: Mapping[str, Any]) -> str | None:
 
 
 def handle_cloudevent(
-    workflow: WorkflowName, attributes: Mapping[str, Any], data: Any, runtime: Runtime
+    workflow: WorkflowName,
+    attributes: Mapping[str, Any],
+    data: Any,
+    runtime: Runtime,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> str:
     """Run `workflow` for one CloudEvent delivery; returns the outcome, raises to be retried.
 
@@ -198,6 +206,15 @@ def handle_cloudevent(
 
     target = TARGETS[workflow].event
     event_id = str(attributes.get("id", "?")) if isinstance(attributes, Mapping) else "?"
+    push_auth = runtime.settings.security.push_auth
+    if push_auth is not None:
+        from jobwarden.pushauth import verify_push
+
+        try:
+            verify_push(headers or {}, push_auth)
+        except UnauthenticatedError as err:
+            log.error("%s: refused event %s (401): %s", workflow, event_id, err)
+            return "unauthenticated"
     if target is None:
         log.error("%s has no CloudEvent target; event %s acknowledged", workflow, event_id)
         return "rejected"
@@ -255,10 +272,22 @@ def handle_http(workflow: TargetName, request: HttpRequest, runtime: Runtime) ->
 
 def on_cloudevent(workflow: WorkflowName, event: Any) -> str:
     """The functions-framework CloudEvent edge; raising means 'retry me'."""
+    from flask import abort
+    from flask import request as flask_request
+
     from jobwarden.runtime import default_runtime
 
     setup_logging()
-    return handle_cloudevent(workflow, event.get_attributes(), event.get_data(), default_runtime())
+    outcome = handle_cloudevent(
+        workflow,
+        event.get_attributes(),
+        event.get_data(),
+        default_runtime(),
+        headers=dict(flask_request.headers.items()),
+    )
+    if outcome == "unauthenticated":
+        abort(401)
+    return outcome
 
 
 def on_request(workflow: TargetName, request: Any) -> FlaskAnswer:

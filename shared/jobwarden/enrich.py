@@ -204,7 +204,7 @@ def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogT
         )
     except ApiError as err:
         return LogTail(pod.name, container, previous, unavailable=f"log not available: {err}")
-    lines = [redact_text(line) for line in text.splitlines()]
+    lines = redact_text(text).splitlines()  # as one text: a PEM block across lines is caught
     truncated = len(lines) >= LOG_TAIL_LINES or len(text.encode()) >= LOG_LIMIT_BYTES
     return LogTail(pod.name, container, previous, tuple(lines), truncated, error_lines(lines))
 

@@ -11,15 +11,19 @@ JobwardenError                  (500 internal)
 │   ├── DeniedError             (403 forbidden) the caller may not do this
 │   │   └── DisabledError       (403 disabled) the workflow is switched off
 │   ├── JobGoneError            (404 not_found) the Job does not exist (any more)
+│   ├── IdempotencyKeyReusedError (422 idempotency_key_reused) the key came with another request
 │   ├── StaleError              (409 stale) the Job changed since the plan, or a token expired
 │   ├── ApiError                (502 api_error) the Kubernetes API refused a request
 │   │   ├── NotFoundError       (404 not_found) the object is gone
 │   │   ├── ForbiddenError      (500 jobwarden_forbidden) jobwarden's own RBAC says no
+│   │   ├── CallerRefusedError  (403 forbidden) RBAC or admission refused a write made as the caller
 │   │   ├── ConflictError       (409 conflict) changed or already exists
 │   │   └── InvalidError        (400 invalid) the API server refused the request as invalid
 │   └── WebhookRejectedError    (502 webhook_rejected) a webhook answered 4xx (not 408/429)
 └── TemporaryError              (503 unavailable) a dependency is down or busy: retry
     ├── ApiUnavailableError     unreachable, 429 or 5xx from the Kubernetes API
+    │   └── CredentialsError    (503 cluster_credentials) the cluster refused jobwarden's
+    │                           credentials (401) even just after reading them again
     ├── StorageUnavailableError the report store cannot be read or written for now
     ├── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
     └── DeliveryInProgressError another delivery holds the claim to post this report
@@ -145,6 +149,12 @@ class JobGoneError(BadRequestError):
     status, code = 404, "not_found"
 
 
+class IdempotencyKeyReusedError(BadRequestError):
+    """An `Idempotency-Key` the caller already used for a different request."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class StaleError(BadRequestError):
     """The Job changed since the plan, the confirmation expired, or it is being executed."""
 
@@ -178,6 +188,16 @@ class ForbiddenError(ApiError):
     status, code = 500, "jobwarden_forbidden"
 
 
+class CallerRefusedError(ApiError):
+    """A request jobwarden made as the caller (impersonated) was refused for that person.
+
+    403 from RBAC, or an admission denial (a ValidatingAdmissionPolicy or webhook: 403, or
+    422 "denied request"). Nothing was changed by that request; the message is the cluster's.
+    """
+
+    status, code = 403, "forbidden"
+
+
 class ConflictError(ApiError):
     """409: the object changed since it was read, or already exists."""
 
@@ -198,6 +218,18 @@ class ApiUnavailableError(TemporaryError):
         self.http_status = status
         self.method = method
         self.path = path
+
+
+class CredentialsError(ApiUnavailableError):
+    """The API server refused jobwarden's own credentials (401), also right after re-reading them.
+
+    Temporary on purpose: a token file or kubeconfig being rotated, a Secret not yet
+    remounted or a clock skew heal without a restart, and an event that keeps failing ends
+    in the dead-letter topic instead of being acknowledged unreported. The message names
+    the cluster and where its credentials come from, never the credentials.
+    """
+
+    code = "cluster_credentials"
 
 
 class StorageUnavailableError(TemporaryError):
@@ -257,6 +289,8 @@ def error_body(error: BaseException, *, cluster: str | None = None) -> dict[str,
         message = f"jobwarden's own credentials for {where} are not allowed this: {message}"
     elif isinstance(error, InvalidError):
         message = f"{where} refused the request: {message}"
+    elif isinstance(error, CallerRefusedError):
+        message = f"{where} refused this request made as you: {message}"
     elif type(error) is ApiError:
         message = f"{where} answered: {message}"
     elif isinstance(error, TemporaryError):

@@ -30,6 +30,8 @@ from jobwarden.kube.labels import (
 )
 from jobwarden.kube.objects import ContainerStatus, Job, Pod
 from jobwarden.quantities import format_memory, parse_memory
+from jobwarden.redact import redact_text
+from jobwarden.report import inline_safe, literal
 
 _IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -100,10 +102,11 @@ def _image_pull(
     whose = f" of container `{container}`" if container else ""
     return Cause(
         "ImagePull",
-        f"Image `{image}`{whose} could not be pulled" + (f" ({reason})" if reason else ""),
+        f"Image {literal(image)}{whose} could not be pulled"
+        + (f" ({inline_safe(reason)})" if reason else ""),
         "The node could not pull the container image, so the container never started.",
         (
-            f"Check that `{image}` exists (name and tag) and that the registry is reachable",
+            f"Check that {literal(image)} exists (name and tag) and that the registry is reachable",
             "If the registry is private, add or fix the pod's imagePullSecrets",
         ),
         (message,) if message else (),
@@ -152,7 +155,8 @@ def _container_cause(
             "The container's configuration refers to something missing, such as a Secret, "
             "ConfigMap or key.",
             (
-                f"Read the message and create the missing object or key: {status.message or '?'}",
+                "Read the message and create the missing object or key: "
+                + (literal(redact_text(status.message)) if status.message else "?"),
                 "Check envFrom / valueFrom / volume references of the pod template",
             ),
             tuple(x for x in (status.message,) if x),
@@ -187,7 +191,7 @@ def _container_cause(
     if status.failed:
         code = status.exit_code if status.state == "terminated" else status.last_exit_code
         evidence = _log_evidence(logs, name)
-        hint = f": {evidence[-1]}" if evidence else ""
+        hint = f": {inline_safe(evidence[-1], 200)}" if evidence else ""
         return Cause(
             "NonZeroExit",
             f"Container `{name}` exited with code {code}{hint}",
@@ -268,7 +272,7 @@ def event_causes(job: Job, events: tuple[Event, ...], known: set[str]) -> list[C
             code = OOM_KILLED if e.reason == OOM_KILLING else EVICTED
             causes[pod] = Cause(
                 code,
-                f"Pod {pod}: {e.reason}",
+                f"Pod {pod}: {inline_safe(e.reason, 100)}",
                 "The pod was killed for lack of memory on its node."
                 if code == OOM_KILLED
                 else "The kubelet evicted the pod, usually for node memory or disk pressure.",

@@ -107,7 +107,7 @@ class KeySet:
 
 
 def _parse_jwks(data: bytes, url: str) -> dict[str, Any]:
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
         doc = json.loads(data)
@@ -116,45 +116,68 @@ def _parse_jwks(data: bytes, url: str) -> dict[str, Any]:
         raise TemporaryError(f"IAP's key set at {url} is not a JWK set: {err}") from err
     out: dict[str, Any] = {}
     for jwk in keys if isinstance(keys, list) else []:
-        if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        if not isinstance(jwk, dict):
             continue
         try:
-            x = int.from_bytes(_b64(str(jwk["x"]), "key x"), "big")
-            y = int.from_bytes(_b64(str(jwk["y"]), "key y"), "big")
-            out[str(jwk["kid"])] = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+            if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+                x = int.from_bytes(_b64(str(jwk["x"]), "key x"), "big")
+                y = int.from_bytes(_b64(str(jwk["y"]), "key y"), "big")
+                key: Any = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+            elif jwk.get("kty") == "RSA":
+                n = int.from_bytes(_b64(str(jwk["n"]), "key n"), "big")
+                e = int.from_bytes(_b64(str(jwk["e"]), "key e"), "big")
+                key = rsa.RSAPublicNumbers(e, n).public_key()
+            else:
+                continue
+            out[str(jwk["kid"])] = key
         except (KeyError, ValueError, UnauthenticatedError):
             continue
     return out
 
 
-def verify(token: str, *, audience: str, keys: KeySet, now: float | None = None) -> Identity:
-    """The identity an IAP assertion vouches for; UnauthenticatedError if any check fails."""
+def verify_signed(
+    token: str, *, keys: KeySet, algorithm: str, what: str = HEADER
+) -> dict[str, Any]:
+    """The claims of a JWS `token` signed with `algorithm` (ES256 or RS256) by a key of
+    `keys`; UnauthenticatedError naming `what` if its shape, key or signature is wrong."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
     token = token.strip()
     if not token or len(token) > _MAX_TOKEN or not token.isascii():
-        raise UnauthenticatedError(f"{HEADER} is empty, too long or not ASCII")
+        raise UnauthenticatedError(f"{what} is empty, too long or not ASCII")
     parts = token.split(".")
     if len(parts) != 3:
-        raise UnauthenticatedError(f"{HEADER} is not a JWT (three dot-separated parts)")
+        raise UnauthenticatedError(f"{what} is not a JWT (three dot-separated parts)")
     header, claims = _json(parts[0], "header"), _json(parts[1], "payload")
-    if header.get("alg") != "ES256":
+    if header.get("alg") != algorithm:
         raise UnauthenticatedError(
-            f"the IAP assertion's algorithm is {str(header.get('alg'))[:20]!r}, not ES256"
+            f"{what}'s algorithm is {str(header.get('alg'))[:20]!r}, not {algorithm}"
         )
     signature = _b64(parts[2], "signature")
-    if len(signature) != 64:
-        raise UnauthenticatedError("the IAP assertion's signature is not an ES256 signature")
     key = keys.key(str(header.get("kid", "")))
-    der = utils.encode_dss_signature(
-        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    )
+    signed = f"{parts[0]}.{parts[1]}".encode()
     try:
-        key.verify(der, f"{parts[0]}.{parts[1]}".encode(), ec.ECDSA(hashes.SHA256()))
+        if algorithm == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
+            if len(signature) != 64:
+                raise UnauthenticatedError(f"{what}'s signature is not an ES256 signature")
+            der = utils.encode_dss_signature(
+                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+            )
+            key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+        elif algorithm == "RS256" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise UnauthenticatedError(f"{what} names a key of another type than {algorithm}")
     except InvalidSignature as err:
-        raise UnauthenticatedError("the IAP assertion's signature does not verify") from err
+        raise UnauthenticatedError(f"{what}'s signature does not verify") from err
+    return claims
+
+
+def verify(token: str, *, audience: str, keys: KeySet, now: float | None = None) -> Identity:
+    """The identity an IAP assertion vouches for; UnauthenticatedError if any check fails."""
+    claims = verify_signed(token, keys=keys, algorithm="ES256", what="the IAP assertion")
     _check_claims(claims, audience, time.time() if now is None else now)
     return Identity(email=str(claims["email"])[:256], subject=str(claims.get("sub", ""))[:256])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -75,10 +76,45 @@ class TableBlock(_Model):
 
 
 class MarkdownBlock(_Model):
-    """Free text in a small Markdown subset (paragraphs, lists, **bold**, `code`, links)."""
+    """Free text in a small Markdown subset (paragraphs, lists, **bold**, `code`, links).
+
+    Text from a cluster goes in only through `literal`, never as markup.
+    """
 
     type: Literal["markdown"] = "markdown"
     text: str
+
+
+#: Longest piece of cluster text quoted in a Markdown block (a message, a log line).
+MAX_LITERAL = 500
+
+
+def inline_safe(text: str, limit: int = MAX_LITERAL) -> str:
+    """`text` (already redacted) fit to sit in prose or a title of a Markdown block: one line,
+    cut to `limit`, with the marks that could start markup (a backtick, `**`, `](`, `<`)
+    replaced by look-alikes, so it reads the same and nothing in it becomes active."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    for mark, inert in _INERT:
+        text = text.replace(mark, inert)
+    return text
+
+
+_INERT = (("`", "\u02cb"), ("**", "*\u200b*"), ("](", "]\u200b("), ("<", "\u2039"))
+
+
+def literal(text: str, limit: int = MAX_LITERAL) -> str:
+    """`text` (already redacted) as an inline code span of the Markdown subset: one line, cut
+    to `limit`, fenced longer than any backtick run in it and with no `**` that could close
+    a surrounding bold, so no link, emphasis, heading or HTML in it is ever active."""
+    text = " ".join(text.split()).replace("**", "*\u200b*")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 class LogBlock(_Model):
@@ -199,7 +235,7 @@ class Report(_Model):
 
 
 class IndexEntry(_Model):
-    """One line of the storage index across clusters (`index.json`)."""
+    """One report in the storage index across clusters (`index/<yyyy>/<mm>/<dd>/...json`)."""
 
     id: str
     workflow: WorkflowName

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from jobwarden.cluster import ClusterRegistry, ClusterSpec
 from jobwarden.config import Settings, load_config
+from jobwarden.redact import redact_text
 
 if TYPE_CHECKING:
     from jobwarden.sinks.storage import ReportStore
 
 Clock = Callable[[], dt.datetime]
+_MAX_LINE = 4000  # characters of one log line written by a JobLogger
 
 
 def utcnow() -> dt.datetime:
@@ -82,7 +84,19 @@ def default_runtime() -> Runtime:
 
 
 class JobLogger(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes every line with `[cluster namespace/job]` (kopf-style)."""
+    """Prefixes every line with `[cluster namespace/job]` (kopf-style), and redacts it:
+    its arguments (errors, reasons) may quote the cluster (`jobwarden.redact`)."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg)
+        if args:
+            try:
+                text = text % args
+            except (TypeError, ValueError):
+                text = " ".join([text, *map(str, args)])
+        super().log(level, redact_text(text)[:_MAX_LINE], **kwargs)
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]

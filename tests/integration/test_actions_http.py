@@ -7,6 +7,8 @@ temporary folder) that call `jobwarden.edge.on_request`, with the runtime set by
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -18,6 +20,8 @@ from functions_framework import create_app
 
 from jobwarden.actions import ledger
 from jobwarden.actions.confirm import decode
+from jobwarden.auth import Caller
+from jobwarden.errors import CallerRefusedError, NotFoundError
 from jobwarden.iap import HEADER
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import Runtime, set_default_runtime
@@ -110,6 +114,23 @@ def audit(root: Path) -> list[dict[str, Any]]:
     return sorted((r for r in records if "phase" in r), key=lambda r: r["id"])
 
 
+def bound_to(token: str) -> ledger.Binding:
+    """The ledger binding a confirmed call of `token` writes (as `actions.http` makes it)."""
+    binding = decode(token, secret=SECRET)
+    new_name = binding.binding.options.get("newName")
+    return ledger.Binding(
+        id=binding.token_id,
+        action=binding.binding.action,
+        cluster=binding.binding.cluster,
+        namespace=binding.binding.namespace,
+        name=binding.binding.name,
+        uid=binding.binding.uid,
+        caller=binding.binding.caller,
+        digest=binding.binding.options["digest"],
+        new_name=new_name,
+    )
+
+
 def confirmed(call: Call, action: str, target: dict[str, Any], token: str) -> Any:
     status, plan = call(action, target, token)
     assert status == 200 and plan["status"] == "confirmation_required", plan
@@ -149,11 +170,16 @@ def test_restart_recreates_the_failed_job_deletes_its_pods_and_follows_it(
     records = audit(tmp_path)
     assert [(r["phase"], r["result"]) for r in records] == [
         ("plan", "confirmation_required"),
+        ("intent", "executing"),  # written before anything changed
         ("execute", "restarted"),
     ]
-    assert records[1]["who"] == f"system:serviceaccount:{namespace}:ops"
-    assert records[1]["uid"] == new["metadata"]["annotations"]["jobwarden.dev/restarted-from-uid"]
-    assert records[1]["details"]["newJob"]["name"] == "etl-retry-1"
+    _, intent, outcome = records
+    assert outcome["details"]["intentId"] == intent["id"]
+    assert intent["details"]["plan"]["newName"] == "etl-retry-1"
+    assert intent["details"]["actedAs"] == f"system:serviceaccount:{namespace}:ops"
+    assert outcome["who"] == f"system:serviceaccount:{namespace}:ops"
+    assert outcome["uid"] == new["metadata"]["annotations"]["jobwarden.dev/restarted-from-uid"]
+    assert outcome["details"]["newJob"]["name"] == "etl-retry-1"
     assert plan["confirmationToken"] not in json.dumps(records)
 
 
@@ -329,14 +355,16 @@ def test_a_confirmation_in_flight_is_not_executed_twice_and_a_crashed_one_resume
     _, plan = call("restart", target, token)
     confirm = {**target, "confirmationToken": plan["confirmationToken"]}
     token_id = decode(plan["confirmationToken"], secret=SECRET).token_id
+    book = ledger.Ledger(runtime.store, bound_to(plan["confirmationToken"]), {}, secret=SECRET)
     # another call is executing this confirmation right now
-    assert ledger.claim(runtime.store, token_id, plan["plan"], runtime.clock())
+    assert book.claim(runtime.clock())
     status, body = call("restart", confirm, token)
     assert status == 409 and body["code"] == "in_progress", body
     assert jobs(admin, namespace) == ["etl"]
     # that call created the Job, then died before answering (a temporary failure)
     admin.create(f"/apis/batch/v1/namespaces/{namespace}/jobs", plan["plan"]["object"])
-    ledger.release(runtime.store, token_id, plan["plan"], runtime.clock())
+    book.release(runtime.clock())
+    assert token_id in book.key
     status, body = call("restart", confirm, token)
     assert status == 200 and body["resumed"] is True, body
     assert body["newJob"]["name"] == "etl-retry-1"
@@ -392,6 +420,7 @@ def test_delete_background_and_foreground_remove_job_and_pods_orphan_only_when_a
     assert status == 200 and body["status"] == "deleted", body
     phases = [(r["name"], r["phase"]) for r in audit(tmp_path)]
     assert phases.count(("quick", "execute")) == 1 and ("quick", "plan") not in phases
+    assert phases.count(("quick", "intent")) == 1
 
 
 def test_a_disabled_workflow_refuses_and_writes_nothing(
@@ -442,3 +471,173 @@ def test_an_iap_identity_is_verified_then_checked_against_rbac(
         assert call("delete", target, **{HEADER: expired})[0] == 401
         assert call("delete", target, **{HEADER: IapKeys(kid=keys.kid).sign()})[0] == 401
         assert admin.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/etl")  # still there
+
+
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+
+
+def pod_names(admin: KubeApi, namespace: str, job: str) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in job_pods(admin, namespace, job))
+
+
+@contextlib.contextmanager
+def policy_denying_jobs_to(admin: KubeApi, username: str, name: str) -> Iterator[str]:
+    """A ValidatingAdmissionPolicy that refuses Job creation by `username` (by the request's
+    userInfo: only a request made as that user is refused); yields its message."""
+    message = f"{username} may not create Jobs (test policy {name})"
+    admin.create(
+        f"{ADMISSION}/validatingadmissionpolicies",
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["batch"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["jobs"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {"expression": f"request.userInfo.username != '{username}'", "message": message}
+                ],
+            },
+        },
+    )
+    admin.create(
+        f"{ADMISSION}/validatingadmissionpolicybindings",
+        {"metadata": {"name": name}, "spec": {"policyName": name, "validationActions": ["Deny"]}},
+    )
+    try:
+        yield message
+    finally:
+        for kind in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
+            with contextlib.suppress(NotFoundError):
+                admin.delete(f"{ADMISSION}/{kind}/{name}")
+
+
+def test_restart_writes_as_the_caller_so_an_admission_policy_on_them_refuses_it_intact(
+    admin: KubeApi, namespace: str, runtime: Runtime, call: Call, mint_token: Any, tmp_path: Path
+) -> None:
+    failed(admin, namespace, "etl", outcome="fail", after=0.5)
+    alice, bob = mint_token("alice", OPERATOR), mint_token("bob", OPERATOR)
+    alice_name = f"system:serviceaccount:{namespace}:alice"
+    target = {"cluster": "local", "namespace": namespace, "name": "etl"}
+    with policy_denying_jobs_to(admin, alice_name, f"deny-{namespace}") as message:
+        as_alice = admin.impersonating(
+            Caller(username=alice_name, groups=("system:authenticated",))
+        )
+
+        def in_force() -> bool | None:
+            try:
+                as_alice.request(
+                    "POST",
+                    f"/apis/batch/v1/namespaces/{namespace}/jobs",
+                    body=job_manifest("probe"),
+                    params={"dryRun": "All"},
+                )
+            except CallerRefusedError:
+                return True
+            return None
+
+        wait_for(in_force, what="the admission policy in force")
+        pods = pod_names(admin, namespace, "etl")
+        assert pods
+
+        status, body = confirmed(call, "restart", target, alice)
+        assert (status, body["code"]) == (403, "forbidden"), body
+        assert message in body["error"]
+        assert jobs(admin, namespace) == ["etl"]  # nothing created
+        assert pod_names(admin, namespace, "etl") == pods  # and no pod deleted
+
+        # jobwarden's own identity (system:masters here) would pass; bob, as himself, does
+        status, body = confirmed(call, "restart", target, bob)
+        assert (status, body["status"]) == (200, "restarted"), body
+    new = admin.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/etl-retry-1")
+    assert new["metadata"]["annotations"]["jobwarden.dev/restarted-by"].endswith(":bob")
+    refused, done = (r for r in audit(tmp_path) if r["phase"] in ("execute", "refused"))
+    assert (refused["who"], refused["httpStatus"]) == (alice_name, 403)
+    assert done["details"]["actedAs"] == f"system:serviceaccount:{namespace}:bob"
+
+
+def test_a_ledger_record_rewritten_in_storage_runs_nothing(
+    admin: KubeApi, namespace: str, runtime: Runtime, call: Call, mint_token: Any, tmp_path: Path
+) -> None:
+    failed(admin, namespace, "etl", outcome="fail", after=0.5)
+    pods = pod_names(admin, namespace, "etl")
+    token = mint_token("ops", OPERATOR)
+    target = {"cluster": "local", "namespace": namespace, "name": "etl"}
+    _, plan = call("restart", target, token)
+    confirm = {**target, "confirmationToken": plan["confirmationToken"]}
+    binding = bound_to(plan["confirmationToken"])
+    # as a temporary failure leaves it: a record the next call would resume
+    ledger.Ledger(runtime.store, binding, {}, secret=SECRET).release(runtime.clock())
+    stored = tmp_path / "reports" / ledger.ledger_key(binding.id)
+    signed = json.loads(stored.read_text())
+
+    # what the review did, with a bucket writer's rights: another image, service account and
+    # the host's network, in the record's plan (signed record) or as a record of its own
+    evil = copy.deepcopy(plan["plan"]["object"])
+    pod = evil["spec"]["template"]["spec"]
+    pod["containers"][0]["image"] = "registry.example/miner:1"
+    pod["serviceAccountName"], pod["hostNetwork"] = "default", True
+    rewritten = copy.deepcopy(signed)
+    rewritten["plan"] = {**plan["plan"], "object": evil}
+    resigned_elsewhere = copy.deepcopy(signed) | {"mac": "0" * 64}
+    old_style = {"state": "retryable", "at": signed["at"], "plan": {**plan["plan"], "object": evil}}
+    other_digest = copy.deepcopy(signed)
+    other_digest["binding"]["digest"] = "f" * 32
+    for record in (rewritten, resigned_elsewhere, old_style, other_digest):
+        stored.write_text(json.dumps(record))
+        status, body = call("restart", confirm, token)
+        assert (status, body["code"]) == (409, "stale"), body
+    assert jobs(admin, namespace) == ["etl"]
+    assert pod_names(admin, namespace, "etl") == pods
+
+    # the authentic record executes; an expired token with a record is refused all the same
+    stored.write_text(json.dumps(signed))
+    later = runtime.clock() + dt.timedelta(seconds=301)
+    runtime.clock = lambda: later
+    status, body = call("restart", confirm, token)
+    assert (status, body["code"]) == (409, "expired"), body
+    runtime.clock = lambda: dt.datetime.now(dt.UTC)
+    status, body = call("restart", confirm, token)
+    assert (status, body["status"], body.get("resumed")) == (200, "restarted", None), body
+    created = admin.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/etl-retry-1")
+    assert (
+        created["spec"]["template"]["spec"]["containers"][0]["image"] != "registry.example/miner:1"
+    )
+    assert not created["spec"]["template"]["spec"].get("hostNetwork")
+    record = json.loads(stored.read_text())
+    assert record["state"] == "done" and "object" not in record["plan"]
+    assert record["plan"]["digest"] == binding.digest
+
+
+def test_without_confirmation_an_idempotency_key_answers_a_retry_as_the_first(
+    admin: KubeApi,
+    namespace: str,
+    configure: Callable[..., Runtime],
+    call: Call,
+    mint_token: Any,
+) -> None:
+    configure(workflows={"jobWorkflows": {"jobRestart": {"requireConfirmation": False}}})
+    failed(admin, namespace, "etl", outcome="fail")
+    token = mint_token("ops", OPERATOR)
+    target = {"cluster": "local", "namespace": namespace, "name": "etl"}
+    key = {"Idempotency-Key": "3f0e6c1a-retry-me"}
+    first = call("restart", target, token, **key)
+    again = call("restart", target, token, **key)
+    assert first[0] == again[0] == 200, (first, again)
+    assert again[1]["replayed"] is True and again[1]["newJob"] == first[1]["newJob"]
+    assert jobs(admin, namespace) == ["etl", "etl-retry-1"]
+
+    status, body = call("restart", {**target, "increaseMemory": True}, token, **key)
+    assert (status, body["code"]) == (422, "idempotency_key_reused"), body
+    status, body = call("restart", target, token, **{"Idempotency-Key": "bad key\u00e9"})
+    assert (status, body["code"]) == (400, "bad_request"), body
+    status, body = call("restart", target, token, **{"Idempotency-Key": "another"})
+    assert status == 200 and body["newJob"]["name"] == "etl-retry-2", body
+    assert jobs(admin, namespace) == ["etl", "etl-retry-1", "etl-retry-2"]

@@ -215,7 +215,7 @@ def test_an_on_demand_report_needs_the_reader_role_and_auth_delegator(
     assert status == 500 and "tokenreviews" in body["error"], body
 
 
-def test_restart_and_delete_work_with_only_the_operator_role_and_auth_delegator(
+def test_restart_and_delete_work_as_the_caller_with_only_reads_impersonation_and_auth_delegator(
     admin: KubeApi,
     namespace: str,
     stack: StackInfo,
@@ -261,6 +261,12 @@ def test_restart_and_delete_work_with_only_the_operator_role_and_auth_delegator(
         for j in admin.get(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
     ]
     assert names == ["etl"]
+    # jobwarden itself may write nothing: every write above was the caller's
+    own = KubeApi(Credentials(server=stack.server, ca_file=stack.ca_file, token=_token(kubeconfig)))
+    with pytest.raises(ForbiddenError):
+        own.create(f"/apis/batch/v1/namespaces/{namespace}/jobs", job_manifest("mine"))
+    with pytest.raises(ForbiddenError):
+        own.delete(f"/apis/batch/v1/namespaces/{namespace}/jobs/etl")
 
 
 def test_the_rbac_and_knative_manifests_pass_a_server_side_dry_run(

@@ -104,7 +104,7 @@ def test_failed_job_gets_one_report_and_one_post_however_often_and_whoever_annou
         post.body,
         post.headers["X-Jobwarden-Signature"],
     )
-    md = next((tmp_path / "reports").rglob("jobFailureReporter.md")).read_text()
+    md = next((tmp_path / "reports").rglob("jobFailureReporter/*.md")).read_text()
     assert "Next steps" in md
 
 

@@ -73,7 +73,7 @@ class IapKeys:
 
 
 @contextmanager
-def serve_jwks(*keys: IapKeys) -> Iterator[str]:
+def serve_jwks(*keys: IapKeys | GoogleOidcKeys) -> Iterator[str]:
     """Serve the keys' JWK set on loopback; yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -98,3 +98,52 @@ def serve_jwks(*keys: IapKeys) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class GoogleOidcKeys:
+    """An RSA key whose public half is published like Google's OIDC certs; signs push tokens."""
+
+    def __init__(self, kid: str = "google-test-1") -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.kid = kid
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.fetches = 0
+
+    def jwk(self) -> dict[str, str]:
+        numbers = self.key.public_key().public_numbers()
+        n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+        return {
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": self.kid,
+            "n": b64(n),
+            "e": "AQAB",
+        }
+
+    def sign(
+        self,
+        email: str = "push@proj.iam.gserviceaccount.com",
+        *,
+        audience: str = "https://events.example.com",
+        issuer: str = "https://accounts.google.com",
+        expires_in: float = 3600,
+        email_verified: bool = True,
+    ) -> str:
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        now = time.time()
+        header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
+        payload = {
+            "iss": issuer,
+            "aud": audience,
+            "email": email,
+            "email_verified": email_verified,
+            "sub": "1234567890",
+            "iat": int(now - 5),
+            "exp": int(now + expires_in),
+        }
+        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{b64(signature)}"

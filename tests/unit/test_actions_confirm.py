@@ -140,3 +140,13 @@ def test_an_empty_secret_is_refused() -> None:
 def test_token_does_not_contain_the_secret() -> None:
     assert SECRET not in token()
     assert base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("=") not in token()
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    ["jw1.é.x", "jw1.e30", "jw1.e30.AA.BB", "jw1.e30.AA AA", "jw1.!!.AA", "x" * 9000, 42, None],
+    ids=["non-ascii", "two-parts", "four-parts", "space", "bad-b64", "long", "int", "none"],
+)
+def test_a_malformed_token_is_invalid_never_an_unexpected_error(malformed: object) -> None:
+    with pytest.raises(InvalidTokenError, match="not a jobwarden confirmation token"):
+        decode(malformed, secret=SECRET)

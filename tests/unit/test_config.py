@@ -495,3 +495,24 @@ def test_check_command_reports_a_bad_file(
 ) -> None:
     assert main(["check", str(write(tmp_path, "exporter: {stuckAfter: soon}\n"))]) == 1
     assert "exporter.stuckAfter: 'soon' is not a duration" in capsys.readouterr().err
+
+
+def test_a_gke_cluster_reached_through_its_dns_endpoint_loads_and_reaches_the_registry() -> None:
+    from jobwarden.cluster import GkeSource
+    from jobwarden.runtime import registry_for
+
+    gke = {"project": "p", "location": "europe-west1", "cluster": "prod", "endpoint": "dns"}
+    settings = parse_config({"clusters": [{"name": "prod-eu", "gke": gke}]})
+    (cluster,) = settings.resolved_clusters(env={})
+    assert cluster.gke is not None and cluster.gke.endpoint == "dns"
+    source = registry_for(settings, {}).client("prod-eu").source  # built lazily: no network
+    assert isinstance(source, GkeSource) and source.endpoint == "dns"
+    gke.pop("endpoint")
+    (default,) = parse_config({"clusters": [{"name": "a", "gke": gke}]}).resolved_clusters({})
+    assert default.gke is not None and default.gke.endpoint == "ip"
+
+
+def test_a_gke_endpoint_other_than_ip_or_dns_names_the_key() -> None:
+    gke = {"project": "p", "location": "l", "cluster": "c", "endpoint": "private"}
+    with pytest.raises(ConfigError, match=r"clusters\[0\]\.gke\.endpoint"):
+        parse_config({"clusters": [{"name": "a", "gke": gke}]})

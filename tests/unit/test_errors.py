@@ -13,6 +13,7 @@ from jobwarden.errors import (
     ApiUnavailableError,
     BadRequestError,
     ConfigError,
+    CredentialsError,
     DisabledError,
     ForbiddenError,
     JobGoneError,
@@ -44,6 +45,7 @@ def api(kind: type[ApiError], status: int) -> ApiError:
         (api(ForbiddenError, 403), 500, "jobwarden_forbidden"),
         (ConfigError("sinks.storage.url: bad"), 500, "config"),
         (ApiUnavailableError("down", method="GET", path="/x"), 503, "unavailable"),
+        (CredentialsError("refused", method="GET", path="/x"), 503, "cluster_credentials"),
         (ValueError("a bug"), 500, "internal"),
     ],
 )

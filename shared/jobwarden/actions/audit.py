@@ -2,9 +2,13 @@
 
 Stored as `audit/<yyyy>/<mm>/<dd>/<id>.json` (UTC date of the request), never rewritten:
 `{"id", "who", "groups", "via", "action", "phase", "cluster", "namespace", "name", "uid",
-"when", "result", "httpStatus", "details"}`. `phase` is one of plan, dry_run, execute,
-refused, error; `result` is the response's status or error code. Tokens and secrets are
-never written; the confirmation token is referred to by its id.
+"when", "result", "httpStatus", "details"}`. `phase` is one of plan, dry_run, intent,
+execute, refused, error; `result` is the response's status or error code. An execution
+writes two records: `intent` before it acts (result `executing`, no `httpStatus`; if it
+cannot be written, nothing is done) and the outcome after, whose `details.intentId` names
+the first. `details.plan` is the redacted plan (digest, names, images, resources, env
+variable names; never values), `details.actedAs` the user the writes impersonated. Tokens
+and secrets are never written; the confirmation token is referred to by its id.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jobwarden.jobevent import rfc3339
+from jobwarden.redact import redact_json
 from jobwarden.sinks.storage import ReportStore
 
-Phase = Literal["plan", "dry_run", "execute", "refused", "error"]
+Phase = Literal["plan", "dry_run", "intent", "execute", "refused", "error"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class AuditRecord:
     uid: str | None
     when: dt.datetime
     result: str
-    http_status: int
+    http_status: int | None
     groups: tuple[str, ...] = ()
     via: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -52,7 +57,7 @@ class AuditRecord:
             "when": rfc3339(self.when),
             "result": self.result,
             "httpStatus": self.http_status,
-            "details": self.details,
+            "details": redact_json(self.details),
         }
 
 
@@ -70,6 +75,7 @@ _KEPT = (
     "expiresAt",
     "serverDryRun",
     "replayed",
+    "resumed",
 )
 
 

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from jobwarden.errors import InvalidTokenError
 
 PREFIX = "jw1"
 MAX_TOKEN_CHARS = 8192
+_SHAPE = re.compile(r"jw1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class Verdict(StrEnum):
@@ -165,40 +167,56 @@ def _confirmation(payload: Mapping[str, Any], token: str) -> Confirmation:
     def when(seconds: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
+    text = ("id", "act", "cl", "ns", "n", "uid", "rv", "sub")
+    if not all(isinstance(payload.get(k), str) for k in text):
+        raise TypeError("a field is missing or not a string")
+    if not isinstance(payload.get("opt"), dict):
+        raise TypeError("opt is not an object")
+    if not all(type(payload.get(k)) is int for k in ("iat", "exp")):
+        raise TypeError("iat/exp are not integers")
     return Confirmation(
-        token_id=str(payload["id"]),
+        token_id=payload["id"],
         binding=Binding(
-            action=str(payload["act"]),
-            cluster=str(payload["cl"]),
-            namespace=str(payload["ns"]),
-            name=str(payload["n"]),
-            uid=str(payload["uid"]),
-            resource_version=str(payload["rv"]),
-            caller=str(payload["sub"]),
+            action=payload["act"],
+            cluster=payload["cl"],
+            namespace=payload["ns"],
+            name=payload["n"],
+            uid=payload["uid"],
+            resource_version=payload["rv"],
+            caller=payload["sub"],
             options=dict(payload["opt"]),
         ),
-        issued_at=when(int(payload["iat"])),
-        expires_at=when(int(payload["exp"])),
+        issued_at=when(payload["iat"]),
+        expires_at=when(payload["exp"]),
         token=token,
     )
 
 
-def decode(token: str, *, secret: str | bytes) -> Confirmation:
-    """The token's contents if its signature is ours; InvalidTokenError otherwise."""
-    parts = token.split(".") if isinstance(token, str) and len(token) <= MAX_TOKEN_CHARS else []
-    if len(parts) != 3 or parts[0] != PREFIX:
-        raise InvalidTokenError("not a jobwarden confirmation token (expected jw1.<payload>.<sig>)")
-    expected = _sign(secret, f"{parts[0]}.{parts[1]}")
-    if not hmac.compare_digest(expected.encode(), parts[2].encode()):
+def decode(token: object, *, secret: str | bytes) -> Confirmation:
+    """The token's contents if its signature is ours; InvalidTokenError (400) otherwise.
+
+    Anything else than `jw1.<base64url>.<base64url>` (other characters, non-ASCII, too long)
+    is refused before the signature is computed.
+    """
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not _SHAPE.fullmatch(token):
+        raise InvalidTokenError(
+            "not a jobwarden confirmation token (expected jw1.<payload>.<signature>, "
+            "base64url, as a plan answered it)"
+        )
+    prefix, body, signature = token.split(".")
+    expected = _sign(secret, f"{prefix}.{body}")
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise InvalidTokenError("the confirmation token's signature does not match (altered?)")
     try:
-        payload = json.loads(_unb64(parts[1]))
+        payload = json.loads(_unb64(body))
+        if not isinstance(payload, dict):
+            raise TypeError("the payload is not an object")
         return _confirmation(payload, token)
-    except (ValueError, KeyError, TypeError, binascii.Error) as err:
+    except (ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error) as err:
         raise InvalidTokenError("the confirmation token's payload is unreadable") from err
 
 
-def verify(token: str, *, secret: str | bytes, now: dt.datetime, expected: Binding) -> Check:
+def verify(token: object, *, secret: str | bytes, now: dt.datetime, expected: Binding) -> Check:
     """Decode and check a token against the request (`expected`) and the live Job's state."""
     try:
         confirmation = decode(token, secret=secret)

@@ -11,6 +11,8 @@ Then jobwarden polls until the Job and (unless orphaned) its pods are gone, or a
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 
@@ -55,17 +57,20 @@ class DeletePlan:
             "ownerCronJob": self.owner_cronjob,
         }
 
+    @property
+    def digest(self) -> str:
+        """Fingerprint of what is deleted, and how: a confirmed call must delete the same."""
+        what = [self.namespace, self.name, self.uid, self.propagation]
+        return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
+
+    def redacted(self) -> JSON:
+        """What the ledger and the audit keep (nothing secret here)."""
+        return {"action": "delete", "digest": self.digest, "name": self.name, **self.to_json()}
+
     @classmethod
-    def from_json(cls, namespace: str, name: str, uid: str, data: JSON) -> DeletePlan:
-        return cls(
-            namespace=namespace,
-            name=name,
-            uid=uid,
-            propagation=str(data["propagationPolicy"]),
-            state=str(data.get("jobState") or ""),
-            pods=tuple(data.get("pods") or ()),
-            owner_cronjob=data.get("ownerCronJob"),
-        )
+    def gone(cls, namespace: str, name: str, uid: str, propagation: str) -> DeletePlan:
+        """A resumed delete whose Job is already gone: finish removing its pods."""
+        return cls(namespace, name, uid, propagation, "gone", (), None)
 
 
 def plan_delete(api: KubeApi, job: JSON, *, propagation: str) -> DeletePlan:

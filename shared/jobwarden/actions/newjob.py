@@ -70,6 +70,25 @@ class MemoryChange:
             "to": self.after,
         }
 
+    @classmethod
+    def from_json(cls, data: JSON) -> MemoryChange:
+        return cls(str(data["container"]), str(data["field"]), str(data["from"]), str(data["to"]))
+
+
+def set_memory(manifest: JSON, changes: list[MemoryChange]) -> None:
+    """Apply changes decided earlier (a resumed restart: the old pods may be gone by now)."""
+    pod_spec = manifest["spec"]["template"].setdefault("spec", {})
+    containers = {
+        c.get("name"): c
+        for c in (pod_spec.get("containers") or []) + (pod_spec.get("initContainers") or [])
+    }
+    for change in changes:
+        container = containers.get(change.container)
+        if container is None:
+            continue
+        section = "limits" if change.field == "limit" else "requests"
+        container.setdefault("resources", {}).setdefault(section, {})["memory"] = change.after
+
 
 def _split_pattern(pattern: str) -> re.Pattern[str]:
     parts = re.split(r"(\{name\}|\{n\})", pattern)

@@ -5,8 +5,9 @@ running Job would only make its controller replace them, beside a second copy.
 The plan: the new Job (see `jobwarden.actions.newjob` for how it is made from the old one)
 annotated `jobwarden.dev/restarted-from`, `-from-uid`, `restarted-by` and, for a confirmed
 restart, `jobwarden.dev/confirmation` (the token's id: a resumed call recognises the Job
-it already created). Execution: a server-side dry run of the create (nothing is deleted
-unless the cluster would accept the new Job), delete the old Job's remaining pods
+it already created). Execution, with a client that acts as the caller (impersonation): a
+server-side dry run of the create (nothing is deleted unless the cluster, its admission
+policies included, would accept the new Job from this caller), delete the old Job's remaining pods
 (Background), create the new Job, follow it until it has active (or finished) pods or
 `restart.followTimeoutSeconds` passed. The old Job stays, as the record of the failed run.
 """
@@ -32,6 +33,7 @@ from jobwarden.actions.newjob import (
     clean_manifest,
     next_name,
     raise_memory,
+    set_memory,
 )
 from jobwarden.config import RestartConfig
 from jobwarden.errors import ConflictError, StaleError
@@ -76,22 +78,21 @@ class RestartPlan:
             "object": self.manifest,
         }
 
-    @classmethod
-    def from_json(cls, namespace: str, old_name: str, old_uid: str, data: JSON) -> RestartPlan:
-        """The plan as stored in the ledger (to resume an interrupted execution)."""
-        return cls(
-            namespace=namespace,
-            old_name=old_name,
-            old_uid=old_uid,
-            new_name=str(data["newName"]),
-            manifest=dict(data["object"]),
-            pods=tuple(data.get("deletePods") or ()),
-            memory=tuple(
-                MemoryChange(m["container"], m["field"], m["from"], m["to"])
-                for m in data.get("memoryChanges") or []
-            ),
-            owner_cronjob=data.get("ownerCronJob"),
-        )
+    def redacted(self) -> JSON:
+        """What the ledger and the audit keep: the digest and what a reviewer needs."""
+        from jobwarden.actions.review import pod_template_summary
+
+        return {
+            "action": "restart",
+            "digest": self.digest,
+            "newName": self.new_name,
+            "from": self.old_name,
+            "fromUid": self.old_uid,
+            "deletePods": list(self.pods),
+            "memoryChanges": [m.to_json() for m in self.memory],
+            "ownerCronJob": self.owner_cronjob,
+            **pod_template_summary(self.manifest),
+        }
 
 
 def plan_restart(
@@ -103,8 +104,13 @@ def plan_restart(
     requested_by: str,
     confirmation_id: str | None = None,
     new_name: str | None = None,
+    memory: list[MemoryChange] | None = None,
 ) -> RestartPlan:
-    """What a restart of `job` would do. Refuses (409) a Job that has not finished."""
+    """What a restart of `job` would do. Refuses (409) a Job that has not finished.
+
+    A resumed restart passes the `new_name` and `memory` changes decided the first time
+    (the old pods, which showed the OOMKill, may be gone); its digest must come out the same.
+    """
     view = Job.from_json(job)
     if not (view.condition(FAILED) or view.condition(COMPLETE)):
         raise StaleError(
@@ -118,11 +124,12 @@ def plan_restart(
         taken = {str((j.get("metadata") or {}).get("name")) for j in listed}
         new_name = next_name(view.name, cfg.new_name_pattern, taken)
     manifest = clean_manifest(job, new_name=new_name)
-    memory = (
-        raise_memory(manifest, pods, cfg, f"{view.namespace}/{view.name}")
-        if increase_memory
-        else []
-    )
+    if memory is not None:
+        set_memory(manifest, memory)
+    elif increase_memory:
+        memory = raise_memory(manifest, pods, cfg, f"{view.namespace}/{view.name}")
+    else:
+        memory = []
     notes = manifest["metadata"]["annotations"]
     notes[RESTARTED_FROM] = view.name
     notes[RESTARTED_FROM_UID] = view.uid

@@ -37,6 +37,7 @@ from jobwarden.errors import ConfigError, PermanentError
 from jobwarden.kube.labels import COMPLETE, FAILED, OOM_KILLED, SUCCESS_CRITERIA_MET
 from jobwarden.kube.objects import Job
 from jobwarden.quantities import parse_memory
+from jobwarden.redact import redact_capped
 
 if TYPE_CHECKING:
     from jobwarden.failure import Cause, FailureAnalysis
@@ -235,7 +236,7 @@ def record_from_enrichment(
         end=end,
         duration_seconds=_seconds(end - start) if start else None,
         outcome="failed" if failed else "succeeded",
-        reason=(done.reason if done else "") or ("" if failed else "Completed"),
+        reason=redact_capped((done.reason if done else "") or ("" if failed else "Completed"), 200),
         cause=_cause(analysis) if analysis and failed else "",
         identical_retries=bool(analysis and failed and analysis.identical_retries),
         pod_count=max(len(enrichment.pods), job.succeeded + job.failed + job.active),
@@ -294,7 +295,7 @@ def record_from_trigger(
         end=end,
         duration_seconds=_seconds(end - start),
         outcome="failed" if trigger.transition == "failed" else "succeeded",
-        reason=(done.reason if done and done.reason else trigger.reason) or "",
+        reason=redact_capped((done.reason if done and done.reason else trigger.reason) or "", 200),
         pod_count=status.succeeded + status.failed + status.active,
         retries=status.failed,
         source="event",

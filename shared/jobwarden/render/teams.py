@@ -5,7 +5,9 @@ every Teams client (so no `Table` element, tables are ColumnSets); a message
 over about 28 KB is refused (so the card is rendered with smaller caps on logs,
 events and rows until it fits, then trailing sections are dropped with a note);
 `TextBlock` interprets Markdown, so text from the cluster (log lines, messages,
-names) goes into `RichTextBlock`/`TextRun`, which shows text literally.
+names) goes into `RichTextBlock`/`TextRun`, which shows text literally; where a markdown
+block's text and code spans must go into a `TextBlock`, their link and bold marks are
+broken with a zero-width space (`_inert`) so they stay text.
 The same message shape works for Workflows (Power Automate) webhooks and the
 older connector webhooks.
 """
@@ -107,20 +109,27 @@ def _table(block: TableBlock, caps: tuple[int, int, int]) -> list[JSON]:
     return out
 
 
+def _inert(text: str) -> str:
+    """`text` that Teams' Markdown shows as written: no link, bold or italic can start in it."""
+    for mark, inert in (("](", "]\u200b("), ("**", "*\u200b*"), ("__", "_\u200b_")):
+        text = text.replace(mark, inert)
+    return text
+
+
 def _spans_md(spans: list[Span]) -> str:
     """Spans as the Markdown subset Teams renders (bold, italic, links)."""
     out = []
     for s in spans:
         if s.kind == "bold":
-            out.append(f"**{s.text}**")
+            out.append(f"**{_inert(s.text)}**")
         elif s.kind == "italic":
-            out.append(f"_{s.text}_")
+            out.append(f"_{_inert(s.text)}_")
         elif s.kind == "link":
-            out.append(f"[{s.text}]({s.url})")
+            out.append(f"[{_inert(s.text)}]({s.url})")
         elif s.kind == "code":
-            out.append(f"'{s.text}'")
+            out.append(f"'{_inert(s.text)}'")
         else:
-            out.append(s.text)
+            out.append(_inert(s.text))
     return "".join(out)
 
 

@@ -28,8 +28,20 @@ from jobwarden.failure import FailureAnalysis
 from jobwarden.intake import Trigger
 from jobwarden.kube.objects import Job
 from jobwarden.names import WorkflowName
-from jobwarden.report import Block, FieldItem, FieldsBlock, MarkdownBlock, Report
+from jobwarden.redact import redact_capped, redact_text
+from jobwarden.report import (
+    Block,
+    FieldItem,
+    FieldsBlock,
+    MarkdownBlock,
+    Report,
+    inline_safe,
+    literal,
+)
 from jobwarden.timeline import by_severity
+
+#: Longest event text (reason and message) a "Job gone" report quotes.
+MAX_EVENT_TEXT = 500
 
 
 def _base(
@@ -210,11 +222,15 @@ def events_report(
     total = sum(t.count for t in e.timeline)
     warnings = [t for t in ordered if t.type == "Warning"]
     reasons = Counter({t.reason: t.count for t in warnings})
-    lines = [f"- **{reason}** seen {count} time(s)" for reason, count in reasons.most_common(5)]
+    lines = [
+        f"- **{inline_safe(reason, 100)}** seen {count} time(s)"
+        for reason, count in reasons.most_common(5)
+    ]
     repeated = [t for t in warnings if t.count >= 3]
     if repeated:
         lines.append(
-            f"- `{repeated[0].reason}` on {repeated[0].object} repeated {repeated[0].count} times: "
+            f"- {literal(repeated[0].reason, 100)} on {inline_safe(repeated[0].object, 300)} "
+            f"repeated {repeated[0].count} times: "
             "the condition is persistent, not a blip"
         )
     blocks: list[Block] = [
@@ -253,7 +269,10 @@ def pods_report(
             or [FieldItem(name="Pods", value="none left (deleted or never created)")],
         ),
         pods_table(e),
-        MarkdownBlock(text=f"**Resource usage**: {e.usage_note or 'see the Usage column'}"),
+        MarkdownBlock(
+            text="**Resource usage**: "
+            + inline_safe(redact_text(e.usage_note or "see the Usage column"))
+        ),
     ]
     pod_events = [t for t in e.timeline if t.object.startswith("Pod/")]
     if pod_events:
@@ -280,8 +299,11 @@ def pods_report(
 def gone_report(
     workflow: WorkflowName, trigger: Trigger, *, report_id: str, now: dt.datetime
 ) -> Report:
-    """What can be said of a Job deleted before it could be read: what the event carried."""
-    what = f"{trigger.reason}: {trigger.message}".strip(": ") or trigger.transition
+    """What can be said of a Job deleted before it could be read: what the event carried
+    (its reason and message redacted and cut to `MAX_EVENT_TEXT`)."""
+    reason = redact_capped(trigger.reason, 100)
+    what = redact_capped(f"{reason}: {trigger.message}".strip(": "), MAX_EVENT_TEXT)
+    what = what or trigger.transition
     return Report.model_validate(
         {
             "id": report_id,
@@ -293,11 +315,15 @@ def gone_report(
             "created_at": now,
             "severity": "error" if trigger.transition == "failed" else "warning",
             "title": f"Job {trigger.namespace}/{trigger.job} {trigger.transition} "
-            f"({trigger.reason or '-'}); it was deleted before jobwarden could read it",
+            f"({reason or '-'}); it was deleted before jobwarden could read it",
             "summary": f"{what}. Keep finished Jobs longer (ttlSecondsAfterFinished) to get pods, "
             "logs and events in this report.",
             "blocks": [
-                {"type": "markdown", "text": f"**Event**: `{what}` (id {trigger.event_id})"}
+                {
+                    "type": "markdown",
+                    "text": f"**Event**: {literal(what, MAX_EVENT_TEXT)} "
+                    f"(id {inline_safe(trigger.event_id, 200)})",
+                }
             ],
             "source_event_id": trigger.event_id,
         }
