@@ -40,7 +40,7 @@ from jobwarden.configtypes import (
     StorageUrl,
 )
 from jobwarden.errors import ConfigError
-from jobwarden.names import WorkflowName
+from jobwarden.names import DEFAULT_ROUTED, WorkflowName
 from jobwarden.quantities import next_memory_limit, parse_duration, parse_memory
 from jobwarden.schemadoc import error_lines, json_schema_of, markdown_table
 from jobwarden.workflowconfig import Workflows, WorkflowSection
@@ -174,8 +174,9 @@ class WebhookConfig(ConfigModel):
     workflows: list[WorkflowName] | None = Field(
         default=None,
         min_length=1,
-        description="Workflows whose reports are posted here (e.g. [jobFailureReporter]);"
-        " absent: all.",
+        description="Workflows whose reports are posted here (e.g. [jobFailureReporter,"
+        " jobEventsEnricher]); absent: jobFailureReporter, jobRestart, jobDelete and"
+        " jobPerformanceAnalysis (one message per failure; enricher reports are stored).",
     )
     timeout_seconds: float = Field(
         default=10, gt=0, le=120, description="Timeout of one delivery attempt."
@@ -189,7 +190,7 @@ class WebhookConfig(ConfigModel):
 
     def routes(self, workflow: WorkflowName) -> bool:
         """Whether reports of `workflow` go to this webhook."""
-        return self.workflows is None or workflow in self.workflows
+        return workflow in (DEFAULT_ROUTED if self.workflows is None else self.workflows)
 
     def url(self, env: Mapping[str, str] | None = None) -> SecretStr:
         """The URL from `urlEnv`; unset or not http(s) is a ConfigError naming only the variable."""

@@ -34,7 +34,8 @@ from tests.support.replay import (
 )
 
 HOOK_URL = "https://hooks.example.test/services/T000/B000/not-a-real-secret"
-ONCALL = {"name": "oncall", "type": "slack", "urlEnv": "ONCALL_URL"}
+ONCALL = {"name": "oncall", "type": "slack", "urlEnv": "ONCALL_URL"}  # the default routing
+EVERY_REPORT = {**ONCALL, "workflows": list(REPORT_WORKFLOWS)}
 SCENARIOS = (
     "backoff-log-error",
     "oomkilled",
@@ -117,16 +118,18 @@ def hook() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def play(name: str, *, with_webhook: bool = False) -> Played:
+def play(name: str, *, with_webhook: bool = False, webhook: dict[str, Any] | None = None) -> Played:
     """Scenario `name`'s recording behind cluster `local`, an empty in-memory store, and
-    webhook `oncall` (Slack, answered by `responses`) when asked."""
+    webhook `oncall` (Slack, answered by `responses`; every report workflow routed to it
+    unless `webhook` says otherwise) when asked."""
     recording = load(name)
     replay = recording.replay()
     store = memory_store()
+    with_webhook = with_webhook or webhook is not None
     runtime = make_runtime(
         replay,
         store=store,
-        webhooks=[ONCALL] if with_webhook else None,
+        webhooks=[webhook or EVERY_REPORT] if with_webhook else None,
         env={"ONCALL_URL": HOOK_URL} if with_webhook else None,
     )
     return Played(recording, replay, store, runtime)
@@ -134,11 +137,14 @@ def play(name: str, *, with_webhook: bool = False) -> Played:
 
 @pytest.fixture
 def scenario() -> Iterator[Any]:
-    """`scenario(name, with_webhook=False)`: play that recording as the process's runtime."""
+    """`scenario(name, with_webhook=False, webhook=None)`: play that recording as the
+    process's runtime."""
     with ExitStack() as stack:
 
-        def start(name: str, *, with_webhook: bool = False) -> Played:
-            played = play(name, with_webhook=with_webhook)
+        def start(
+            name: str, *, with_webhook: bool = False, webhook: dict[str, Any] | None = None
+        ) -> Played:
+            played = play(name, with_webhook=with_webhook, webhook=webhook)
             stack.enter_context(default_runtime(played.runtime))
             return played
 
@@ -343,3 +349,16 @@ def test_a_webhook_refusing_with_400_is_acknowledged_and_recorded_with_its_statu
     assert any(
         d.get("webhook") == "oncall" and d.get("httpStatus") == 400 for d in played.deliveries()
     ), played.deliveries()
+
+
+def test_a_webhook_naming_no_workflows_gets_one_message_per_failure(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario("oomkilled", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    for n, workflow in enumerate(REPORT_WORKFLOWS):
+        assert played.post(workflow, f"m-{n}") == 200
+    assert len(played.store.read_index()) == len(REPORT_WORKFLOWS)  # every report stored
+    (posted,) = hook.calls  # the failure report only
+    failure = played.report("jobFailureReporter")
+    assert posted.request.headers["X-Jobwarden-Report-Id"] == failure.id

@@ -62,7 +62,7 @@ from jobwarden.errors import (
     WebhookRejectedError,
     WebhookUnavailableError,
 )
-from jobwarden.names import WorkflowName
+from jobwarden.names import DEFAULT_ROUTED, WorkflowName
 from jobwarden.report import Report
 from jobwarden.sinks.storage import ReportStore, segment
 
@@ -91,7 +91,7 @@ class Webhook:
     type: WebhookType
     url: str = field(repr=False)
     secret: str | None = field(default=None, repr=False)
-    workflows: frozenset[str] | None = None  # None: every workflow
+    workflows: frozenset[str] | None = None  # None: `names.DEFAULT_ROUTED`
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -113,7 +113,7 @@ class Webhook:
         return f"{self.name} ({self.host})"
 
     def wants(self, workflow: str) -> bool:
-        return self.workflows is None or workflow in self.workflows
+        return workflow in (DEFAULT_ROUTED if self.workflows is None else self.workflows)
 
 
 @dataclass(frozen=True)
