@@ -10,6 +10,7 @@ HTTP status (200 acknowledged, 500 redeliver), the stored report's words, the po
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from tests.support.replay import (
     make_runtime,
     memory_store,
     post_event,
+    post_relayed_event,
 )
 
 HOOK_URL = "https://hooks.example.test/services/T000/B000/not-a-real-secret"
@@ -79,6 +81,19 @@ class Played:
                 "`.venv/bin/python -m tests.support.record_api`"
             )
         return status
+
+    def relay(self, workflow: str, k8s_event: dict[str, Any], message_id: str) -> int:
+        """Relay a Kubernetes Event about the scenario's Job to `workflow`'s function."""
+        if workflow not in self.clients:
+            self.clients[workflow] = function_client(workflow)
+        return post_relayed_event(
+            workflow, self.job, k8s_event, message_id, client=self.clients[workflow]
+        )
+
+    def recorded_events(self) -> list[dict[str, Any]]:
+        """The Events the recording's API server answered with."""
+        (answer,) = [x for x in self.recording.exchanges if "/events" in x.path]
+        return list(json.loads(answer.body)["items"])
 
     def reports(self, workflow: str) -> list[Report]:
         found = [self.store.get_report(e.path) for e in self.store.read_index()]
@@ -246,6 +261,32 @@ def test_events_report_counts_the_warnings_of_the_job_and_its_pods(scenario: Any
     report = played.report("jobEventsEnricher")
     assert report.title.endswith("1 warning(s)")
     assert "BackoffLimitExceeded" in played.markdown("jobEventsEnricher")
+
+
+def _recorded_warning(played: Played, reason: str) -> dict[str, Any]:
+    (event,) = [e for e in played.recorded_events() if e["reason"] == reason]
+    return event
+
+
+def test_a_warning_whose_count_rises_is_reported_once(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    warning = _recorded_warning(played, "BackoffLimitExceeded")
+    assert played.relay("jobEventsEnricher", warning, "m-1") == 200
+    first = played.report("jobEventsEnricher")
+    for count in (2, 3):  # the exporter relays the Event again each time its count rises
+        assert played.relay("jobEventsEnricher", {**warning, "count": count}, f"m-{count}") == 200
+    assert played.report("jobEventsEnricher").id == first.id
+    assert len(played.store.read_index()) == 1
+
+
+def test_two_warning_reasons_make_two_events_reports(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    warning = _recorded_warning(played, "BackoffLimitExceeded")
+    # the same recorded Event under another reason (and uid): a second, distinct Warning
+    other = {**warning, "reason": "FailedCreate", "metadata": {**warning["metadata"], "uid": "u-2"}}
+    assert played.relay("jobEventsEnricher", warning, "m-1") == 200
+    assert played.relay("jobEventsEnricher", other, "m-2") == 200
+    assert len({r.id for r in played.reports("jobEventsEnricher")}) == 2
 
 
 @pytest.mark.parametrize("workflow", REPORT_WORKFLOWS)

@@ -54,7 +54,7 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
     except JobGoneError as err:
         jlog.warning("%s", err)
         uid = trigger.job_uid or "unknown-uid"
-        rid = spec.report_id(trigger.cluster, uid, trigger.event_id)
+        rid = spec.report_id(trigger, uid)
         report = gone_report(spec.name, trigger, report_id=rid, now=runtime.clock())
         _publish(report, runtime, jlog)
         return "job gone"
@@ -72,7 +72,7 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
         namespace=trigger.namespace,
         job=trigger.job,
         job_uid=job_uid,
-        report_id=spec.report_id(trigger.cluster, job_uid, trigger.event_id),
+        report_id=spec.report_id(trigger, job_uid),
     )
 
 
@@ -81,7 +81,7 @@ def _build(
 ) -> Report:
     analysis = analyse(facts) if facts.job.failed_condition else None
     ctx = BuildContext(
-        report_id=spec.report_id(trigger.cluster, facts.job.uid, trigger.event_id),
+        report_id=spec.report_id(trigger, facts.job.uid),
         source_event_id=trigger.event_id,
         now=runtime.clock(),
     )
