@@ -209,6 +209,16 @@ def test_backoff_failure_report_quotes_the_error_line_of_the_log(scenario: Any) 
     assert {"timeline", "log"} <= {b.type for b in report.blocks}
 
 
+def test_identical_retries_show_their_log_once(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    logs = [b for b in report.blocks if b.type == "log"]
+    (log,) = logs  # two pods failed the same way: one log, not two
+    assert log.title.endswith("(2 attempts, same failure)")
+    assert "Each pod's cause" not in played.markdown("jobFailureReporter")
+
+
 def test_oomkilled_job_report_names_container_and_limit(scenario: Any) -> None:
     played = scenario("oomkilled")
     assert played.post("jobFailureReporter") == 200
@@ -260,6 +270,11 @@ def test_events_report_counts_the_warnings_of_the_job_and_its_pods(scenario: Any
     assert played.post("jobEventsEnricher") == 200
     report = played.report("jobEventsEnricher")
     assert report.title.endswith("1 warning(s)")
+    (table,) = [b for b in report.blocks if b.type == "timeline"]
+    warning, normals = table.entries  # the Warning in full, the Normal events on one line
+    assert (warning.type, warning.reason) == ("Warning", "BackoffLimitExceeded")
+    assert normals.message.startswith("7 Normal event(s): ")
+    assert "Started x3" in normals.message and "SuccessfulCreate x2" in normals.message
     assert "BackoffLimitExceeded" in played.markdown("jobEventsEnricher")
 
 
