@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
+from collections.abc import Collection
 
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.failure import Cause, FailureAnalysis
@@ -28,6 +30,8 @@ from jobwarden.report import (
     literal,
 )
 from jobwarden.timeline import TimelineEntry as Entry
+
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 #: Longest cluster text in one table cell or field (a condition message, a command line).
 MAX_CELL = 1000
@@ -179,13 +183,19 @@ def pods_table(enrichment: Enrichment) -> TableBlock:
     )
 
 
-def log_blocks(enrichment: Enrichment) -> list[LogBlock | MarkdownBlock]:
+def log_blocks(
+    enrichment: Enrichment, *, pods: Collection[str] | None = None, note: str = ""
+) -> list[LogBlock | MarkdownBlock]:
+    """The log tails of the Job's pods (only `pods` when given), each title ending in `note`."""
     blocks: list[LogBlock | MarkdownBlock] = []
     for report in enrichment.pods:
+        if pods is not None and report.pod.name not in pods:
+            continue
         for tail in report.logs:
             title = f"Log of {tail.container} in {tail.pod}" + (
                 " (previous run)" if tail.previous else ""
             )
+            title += f" ({note})" if note else ""
             if tail.unavailable:
                 why = literal(redact_text(tail.unavailable))
                 blocks.append(MarkdownBlock(text=f"**{title}**: {why}"))
@@ -203,23 +213,55 @@ def log_blocks(enrichment: Enrichment) -> list[LogBlock | MarkdownBlock]:
     return blocks
 
 
+def retried_log_blocks(
+    enrichment: Enrichment, analysis: FailureAnalysis
+) -> list[LogBlock | MarkdownBlock]:
+    """Identical retries: one log, the newest failed attempt's ("3 attempts, same failure")."""
+    failed = {c.pod for c in analysis.pod_causes if c.pod}
+    attempts = [r.pod for r in enrichment.pods if r.pod.name in failed]
+    if not attempts:
+        return log_blocks(enrichment)
+    newest = max(attempts, key=lambda p: (p.created or _EPOCH, p.name))
+    note = f"{len(analysis.pod_causes)} attempts, same failure"
+    return log_blocks(enrichment, pods={newest.name}, note=note)
+
+
 def timeline_block(
-    entries: list[Entry] | tuple[Entry, ...], title: str = "Events"
+    entries: list[Entry] | tuple[Entry, ...], title: str = "Events", *, fold_normal: bool = False
 ) -> TimelineBlock:
-    return TimelineBlock(
-        title=title,
-        entries=[
+    """A table of events; with `fold_normal`, Warnings in full and the Normal events folded
+    into one summary line (`12 Normal events: Started x3, Scheduled x3, ...`)."""
+    shown = [e for e in entries if e.type == "Warning"] if fold_normal else list(entries)
+    rows = [
+        TimelineEntry(
+            time=e.last or e.first,
+            type="Warning" if e.type == "Warning" else "Normal",
+            reason=e.reason or "-",
+            object=e.object,
+            message=e.message or "-",
+            count=max(1, e.count),
+        )
+        for e in shown
+    ]
+    normal = [e for e in entries if e.type != "Warning"] if fold_normal else []
+    if normal:
+        counts = Counter[str]()
+        for e in normal:
+            counts[e.reason or "-"] += max(1, e.count)
+        times = [t for e in normal if (t := e.last or e.first)]
+        total = sum(counts.values())
+        rows.append(
             TimelineEntry(
-                time=e.last or e.first,
-                type="Warning" if e.type == "Warning" else "Normal",
-                reason=e.reason or "-",
-                object=e.object,
-                message=e.message or "-",
-                count=max(1, e.count),
+                time=max(times) if times else None,
+                type="Normal",
+                reason="Normal events",
+                object="the Job and its pods",
+                message=f"{total} Normal event(s): "
+                + ", ".join(f"{reason} x{n}" for reason, n in counts.most_common()),
+                count=total,
             )
-            for e in entries
-        ],
-    )
+        )
+    return TimelineBlock(title=title, entries=rows)
 
 
 def cause_block(cause: Cause, title: str = "Cause") -> MarkdownBlock:

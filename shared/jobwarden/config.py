@@ -13,12 +13,15 @@ the file and read only when used, as `SecretStr`, never printed.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
@@ -40,8 +43,9 @@ from jobwarden.configtypes import (
     StorageUrl,
 )
 from jobwarden.errors import ConfigError
-from jobwarden.names import WorkflowName
+from jobwarden.names import DEFAULT_ROUTED, WorkflowName
 from jobwarden.quantities import next_memory_limit, parse_duration, parse_memory
+from jobwarden.report import Report, Severity
 from jobwarden.schemadoc import error_lines, json_schema_of, markdown_table
 from jobwarden.workflowconfig import Workflows, WorkflowSection
 
@@ -51,8 +55,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_ENV",
     "ClusterConfig",
+    "Route",
     "Settings",
     "WebhookConfig",
+    "WebhookMatch",
     "config_table_markdown",
     "json_schema",
     "load_config",
@@ -159,6 +165,58 @@ class StorageConfig(ConfigModel):
     )
 
 
+#: A glob over cluster or namespace names: DNS-label characters and `*`, `?`, `[...]`.
+_NAME_GLOB = r"^[a-z0-9*?\[\]!-]{1,63}$"
+#: A label key: an optional DNS-subdomain prefix and `/`, then a name of up to 63 characters.
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+NameGlob = Annotated[str, Field(pattern=_NAME_GLOB)]
+
+
+class WebhookMatch(ConfigModel):
+    """Which Jobs' reports a webhook receives; every key given must match (absent: any)."""
+
+    clusters: list[NameGlob] | None = Field(
+        default=None, min_length=1, description="Cluster names or globs (`prod-*`)."
+    )
+    namespaces: list[NameGlob] | None = Field(
+        default=None, min_length=1, description="Namespace names or globs (`team-a-*`)."
+    )
+    labels: dict[str, str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Labels the Job (or its CronJob) must carry; a value may be a glob.",
+    )
+    severity: list[Severity] | None = Field(
+        default=None, min_length=1, description="Report severities: info, warning, error."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        bad = [key for key in value or {} if not _LABEL_KEY.match(key)]
+        if bad:
+            raise ValueError(f"not a Kubernetes label key: {', '.join(map(repr, bad[:3]))}")
+        return value
+
+    def matches(self, report: Report) -> bool:
+        """Whether `report` (its Job, labels and severity) is selected by every given key."""
+        labels = report.routing.labels if report.routing else {}
+        return (
+            _any_glob(report.cluster, self.clusters)
+            and _any_glob(report.namespace, self.namespaces)
+            and all(
+                k in labels and fnmatchcase(labels[k], v) for k, v in (self.labels or {}).items()
+            )
+            and (self.severity is None or report.severity in self.severity)
+        )
+
+
+def _any_glob(name: str, globs: list[str] | None) -> bool:
+    return globs is None or any(fnmatchcase(name, g) for g in globs)
+
+
 class WebhookConfig(ConfigModel):
     """One webhook; its URL (and HMAC secret) come from environment variables."""
 
@@ -174,8 +232,15 @@ class WebhookConfig(ConfigModel):
     workflows: list[WorkflowName] | None = Field(
         default=None,
         min_length=1,
-        description="Workflows whose reports are posted here (e.g. [jobFailureReporter]);"
-        " absent: all.",
+        description="Workflows whose reports are posted here (e.g. [jobFailureReporter,"
+        " jobEventsEnricher]); absent: jobFailureReporter, jobRestart, jobDelete and"
+        " jobPerformanceAnalysis (one message per failure; enricher reports are stored).",
+    )
+    match: WebhookMatch | None = Field(
+        default=None,
+        description="Only the reports of Jobs this rule selects (by cluster, namespace,"
+        " labels, severity); absent: every Job. A Job's `jobwarden.dev/notify` annotation"
+        " replaces the rules for it.",
     )
     timeout_seconds: float = Field(
         default=10, gt=0, le=120, description="Timeout of one delivery attempt."
@@ -189,7 +254,7 @@ class WebhookConfig(ConfigModel):
 
     def routes(self, workflow: WorkflowName) -> bool:
         """Whether reports of `workflow` go to this webhook."""
-        return self.workflows is None or workflow in self.workflows
+        return workflow in (DEFAULT_ROUTED if self.workflows is None else self.workflows)
 
     def url(self, env: Mapping[str, str] | None = None) -> SecretStr:
         """The URL from `urlEnv`; unset or not http(s) is a ConfigError naming only the variable."""
@@ -448,6 +513,33 @@ class Settings(ConfigModel):
     def webhooks_for(self, workflow: WorkflowName) -> list[WebhookConfig]:
         """The webhooks that receive reports of `workflow` (storage receives them all)."""
         return [w for w in self.sinks.webhooks if w.routes(workflow)]
+
+    def route(self, report: Report, now: dt.datetime) -> Route:
+        """The webhooks `report` is posted to, and why (storage receives every report).
+
+        A silenced Job's reports go nowhere. A Job's `jobwarden.dev/notify` names its
+        webhooks, replacing their `match` rules; otherwise each webhook's `match` decides.
+        Either way a webhook receives only the workflows it routes (`workflows`).
+        """
+        routing = report.routing
+        if routing is not None and routing.silenced(now):
+            return Route([], silenced=True)
+        hooks = [w for w in self.sinks.webhooks if w.routes(report.workflow)]
+        if routing is not None and routing.notify is not None:
+            names = {w.name for w in self.sinks.webhooks}
+            unknown = [n for n in routing.notify if n not in names]
+            return Route([w for w in hooks if w.name in routing.notify], unknown=unknown)
+        return Route([w for w in hooks if w.match is None or w.match.matches(report)])
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a report goes: `webhooks`; `silenced` by annotation; `unknown` webhook names
+    a `jobwarden.dev/notify` annotation gave (ignored, worth a log line)."""
+
+    webhooks: list[WebhookConfig]
+    silenced: bool = False
+    unknown: list[str] = field(default_factory=list)
 
 
 def resolve_secret(

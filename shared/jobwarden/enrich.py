@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
@@ -89,6 +90,8 @@ class CronHistory:
     runs: tuple[tuple[str, str, dt.datetime | None], ...]  # (job, state, finished)
     consecutive_failures: int
     last_success: dt.datetime | None
+    labels: Mapping[str, str] = field(default_factory=dict)  # the CronJob's own (when read)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 def get_cronjob(api: KubeApi, namespace: str, name: str) -> CronJob | None:
@@ -124,6 +127,8 @@ def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
         runs=tuple((r.name, r.state, r.finished_at) for r in runs),
         consecutive_failures=consecutive,
         last_success=max(successes) if successes else None,
+        labels=dict(cron.labels) if cron else {},
+        annotations=dict(cron.annotations) if cron else {},
     )
 
 

@@ -44,6 +44,13 @@ TITLES: Final[dict[WorkflowName, str]] = {
     "jobPerformanceAnalysis": "Job performance analysis",
 }
 
+#: What a webhook that names no `workflows` receives: one message per failed Job, the
+#: outcomes of restart and delete, and performance regressions. The enrichers' reports
+#: (info, events, pods) are always stored, and posted only to webhooks that list them.
+DEFAULT_ROUTED: Final[frozenset[WorkflowName]] = frozenset(
+    {"jobFailureReporter", "jobRestart", "jobDelete", "jobPerformanceAnalysis"}
+)
+
 _UPPER = re.compile(r"(?<!^)(?=[A-Z])")
 
 

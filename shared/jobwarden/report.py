@@ -196,6 +196,36 @@ Block = Annotated[
 ]
 
 
+class Routing(_Model):
+    """What webhook routing needs to know of the Job, carried by its report so that a
+    redelivery answered from storage is routed the same way without reading the cluster.
+
+    `labels`: the Job's labels over its CronJob's (when read); `notify`: the webhook names of
+    the `jobwarden.dev/notify` annotation; `silence`: the `jobwarden.dev/silence` annotation
+    as written ("true" or an RFC 3339 time). The Job's annotations win over the CronJob's.
+    """
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    notify: list[str] | None = None
+    silence: str | None = None
+
+    def silenced(self, now: dt.datetime) -> bool:
+        """Whether the reports are silent at `now`: `true`, or a time still to come (an
+        unreadable value silences nothing: a typo must not hide failures)."""
+        if self.silence is None:
+            return False
+        value = self.silence.strip()
+        if value.lower() == "true":
+            return True
+        try:
+            until = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        if until.tzinfo is None:
+            return False  # RFC 3339 has an offset; a bare time is not one
+        return now < until
+
+
 class Report(_Model):
     """One report of one workflow about one Job run."""
 
@@ -211,6 +241,7 @@ class Report(_Model):
     summary: str = ""
     blocks: list[Block] = Field(default_factory=list)
     source_event_id: str = ""
+    routing: Routing | None = None  # absent on reports not posted by the event path
 
     @field_validator("created_at")
     @classmethod
@@ -222,8 +253,11 @@ class Report(_Model):
         return TITLES[self.workflow]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document as a dict (camelCase keys, ISO times)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The JSON document as a dict (camelCase keys, ISO times); no `routing` when None."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("routing") is None:
+            data.pop("routing", None)
+        return data
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, compact separators, UTF-8 text unescaped."""

@@ -17,6 +17,7 @@ from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.events import from_jobwarden, job_event
 from tests.support.kube import job_condition, job_manifest, wait_for
+from tests.support.replay import REPORT_WORKFLOWS
 from tests.support.runtime import make_runtime
 from tests.support.webhook import WebhookReceiver
 
@@ -51,9 +52,20 @@ def runtime(stack: StackInfo, tmp_path: Path, webhook: WebhookReceiver) -> Itera
         extra={
             "sinks": {
                 "storage": {"url": f"file://{tmp_path / 'reports'}"},
-                "webhooks": [
-                    {"name": "audit", "type": "json", "urlEnv": "HOOK_URL", "secretEnv": "HS"},
-                    {"name": "chat", "type": "slack", "urlEnv": "SLACK_URL"},
+                "webhooks": [  # every report workflow, so every body is checked
+                    {
+                        "name": "audit",
+                        "type": "json",
+                        "urlEnv": "HOOK_URL",
+                        "secretEnv": "HS",
+                        "workflows": list(REPORT_WORKFLOWS),
+                    },
+                    {
+                        "name": "chat",
+                        "type": "slack",
+                        "urlEnv": "SLACK_URL",
+                        "workflows": list(REPORT_WORKFLOWS),
+                    },
                 ],
             }
         },

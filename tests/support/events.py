@@ -58,6 +58,17 @@ def job_event(job: dict[str, Any], *, cluster: str, transition: str = "failed") 
     return exporter_job_event(cluster, view, detected)
 
 
+def relayed_event(job: dict[str, Any], k8s_event: dict[str, Any], *, cluster: str) -> JobEvent:
+    """The JobEvent our exporter publishes to relay a Kubernetes Event about `job`."""
+    detected = Detected(
+        "event",
+        str(k8s_event.get("reason", "")),
+        str(k8s_event.get("message", "")),
+        dt.datetime.now(dt.UTC),
+    )
+    return exporter_job_event(cluster, Job.from_json(job), detected, event=k8s_event)
+
+
 def from_jobwarden(event: JobEvent, message_id: str) -> tuple[dict[str, str], bytes]:
     return eventarc(event.to_json(), message_id=message_id, attributes=pubsub_attributes(event))
 

@@ -22,7 +22,7 @@ from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden.sinks.memory import MemoryBlobs
 from jobwarden.sinks.storage import BlobReportStore
 from jobwarden_dev.apirecording import Recording
-from tests.support.events import from_jobwarden, job_event
+from tests.support.events import from_jobwarden, job_event, relayed_event
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "tests" / "fixtures" / "recorded"
@@ -90,6 +90,22 @@ def load(scenario: str) -> Recording:
 def event_of(job: dict[str, Any], transition: str, message_id: str) -> tuple[dict[str, str], bytes]:
     """Headers and body of the Eventarc Pub/Sub CloudEvent announcing `transition` of `job`."""
     return from_jobwarden(job_event(job, cluster=CLUSTER, transition=transition), message_id)
+
+
+def relayed_event_of(
+    job: dict[str, Any], k8s_event: dict[str, Any], message_id: str
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the CloudEvent our exporter publishes to relay `k8s_event`
+    (a core/v1 Event about `job` or its pods): transition `event`."""
+    return from_jobwarden(relayed_event(job, k8s_event, cluster=CLUSTER), message_id)
+
+
+def post_relayed_event(
+    workflow: str, job: dict[str, Any], k8s_event: dict[str, Any], message_id: str, client: Any
+) -> int:
+    """Relay `k8s_event` to the workflow's function; its HTTP status (200 ack, 500 retry)."""
+    headers, body = relayed_event_of(job, k8s_event, message_id)
+    return int(client.post("/", headers=headers, data=body).status_code)
 
 
 def post_event(

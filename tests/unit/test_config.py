@@ -138,7 +138,8 @@ def test_the_documented_example_file_loads() -> None:
     assert staging.access == "kubeconfig"
     assert staging.context == "staging-admin"
     assert [w.name for w in settings.webhooks_for("jobFailureReporter")] == ["oncall", "audit"]
-    assert [w.name for w in settings.webhooks_for("jobInfoEnricher")] == ["audit"]
+    assert [w.name for w in settings.webhooks_for("jobPerformanceAnalysis")] == ["audit"]
+    assert settings.webhooks_for("jobInfoEnricher") == []  # enrichers: stored, not posted
     assert settings.sinks.webhooks[1].secret_env == "AUDIT_HMAC_SECRET"
 
 

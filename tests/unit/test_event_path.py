@@ -10,6 +10,7 @@ HTTP status (200 acknowledged, 500 redeliver), the stored report's words, the po
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,10 +32,12 @@ from tests.support.replay import (
     make_runtime,
     memory_store,
     post_event,
+    post_relayed_event,
 )
 
 HOOK_URL = "https://hooks.example.test/services/T000/B000/not-a-real-secret"
-ONCALL = {"name": "oncall", "type": "slack", "urlEnv": "ONCALL_URL"}
+ONCALL = {"name": "oncall", "type": "slack", "urlEnv": "ONCALL_URL"}  # the default routing
+EVERY_REPORT = {**ONCALL, "workflows": list(REPORT_WORKFLOWS)}
 SCENARIOS = (
     "backoff-log-error",
     "oomkilled",
@@ -79,6 +82,19 @@ class Played:
             )
         return status
 
+    def relay(self, workflow: str, k8s_event: dict[str, Any], message_id: str) -> int:
+        """Relay a Kubernetes Event about the scenario's Job to `workflow`'s function."""
+        if workflow not in self.clients:
+            self.clients[workflow] = function_client(workflow)
+        return post_relayed_event(
+            workflow, self.job, k8s_event, message_id, client=self.clients[workflow]
+        )
+
+    def recorded_events(self) -> list[dict[str, Any]]:
+        """The Events the recording's API server answered with."""
+        (answer,) = [x for x in self.recording.exchanges if "/events" in x.path]
+        return list(json.loads(answer.body)["items"])
+
     def reports(self, workflow: str) -> list[Report]:
         found = [self.store.get_report(e.path) for e in self.store.read_index()]
         return [r for r in found if r is not None and r.workflow == workflow]
@@ -117,16 +133,18 @@ def hook() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def play(name: str, *, with_webhook: bool = False) -> Played:
+def play(name: str, *, with_webhook: bool = False, webhook: dict[str, Any] | None = None) -> Played:
     """Scenario `name`'s recording behind cluster `local`, an empty in-memory store, and
-    webhook `oncall` (Slack, answered by `responses`) when asked."""
+    webhook `oncall` (Slack, answered by `responses`; every report workflow routed to it
+    unless `webhook` says otherwise) when asked."""
     recording = load(name)
     replay = recording.replay()
     store = memory_store()
+    with_webhook = with_webhook or webhook is not None
     runtime = make_runtime(
         replay,
         store=store,
-        webhooks=[ONCALL] if with_webhook else None,
+        webhooks=[webhook or EVERY_REPORT] if with_webhook else None,
         env={"ONCALL_URL": HOOK_URL} if with_webhook else None,
     )
     return Played(recording, replay, store, runtime)
@@ -134,11 +152,14 @@ def play(name: str, *, with_webhook: bool = False) -> Played:
 
 @pytest.fixture
 def scenario() -> Iterator[Any]:
-    """`scenario(name, with_webhook=False)`: play that recording as the process's runtime."""
+    """`scenario(name, with_webhook=False, webhook=None)`: play that recording as the
+    process's runtime."""
     with ExitStack() as stack:
 
-        def start(name: str, *, with_webhook: bool = False) -> Played:
-            played = play(name, with_webhook=with_webhook)
+        def start(
+            name: str, *, with_webhook: bool = False, webhook: dict[str, Any] | None = None
+        ) -> Played:
+            played = play(name, with_webhook=with_webhook, webhook=webhook)
             stack.enter_context(default_runtime(played.runtime))
             return played
 
@@ -186,6 +207,16 @@ def test_backoff_failure_report_quotes_the_error_line_of_the_log(scenario: Any) 
     assert report.severity == "error"
     assert "All 2 attempts failed the same way" in report.summary
     assert {"timeline", "log"} <= {b.type for b in report.blocks}
+
+
+def test_identical_retries_show_their_log_once(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    logs = [b for b in report.blocks if b.type == "log"]
+    (log,) = logs  # two pods failed the same way: one log, not two
+    assert log.title.endswith("(2 attempts, same failure)")
+    assert "Each pod's cause" not in played.markdown("jobFailureReporter")
 
 
 def test_oomkilled_job_report_names_container_and_limit(scenario: Any) -> None:
@@ -239,7 +270,38 @@ def test_events_report_counts_the_warnings_of_the_job_and_its_pods(scenario: Any
     assert played.post("jobEventsEnricher") == 200
     report = played.report("jobEventsEnricher")
     assert report.title.endswith("1 warning(s)")
+    (table,) = [b for b in report.blocks if b.type == "timeline"]
+    warning, normals = table.entries  # the Warning in full, the Normal events on one line
+    assert (warning.type, warning.reason) == ("Warning", "BackoffLimitExceeded")
+    assert normals.message.startswith("7 Normal event(s): ")
+    assert "Started x3" in normals.message and "SuccessfulCreate x2" in normals.message
     assert "BackoffLimitExceeded" in played.markdown("jobEventsEnricher")
+
+
+def _recorded_warning(played: Played, reason: str) -> dict[str, Any]:
+    (event,) = [e for e in played.recorded_events() if e["reason"] == reason]
+    return event
+
+
+def test_a_warning_whose_count_rises_is_reported_once(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    warning = _recorded_warning(played, "BackoffLimitExceeded")
+    assert played.relay("jobEventsEnricher", warning, "m-1") == 200
+    first = played.report("jobEventsEnricher")
+    for count in (2, 3):  # the exporter relays the Event again each time its count rises
+        assert played.relay("jobEventsEnricher", {**warning, "count": count}, f"m-{count}") == 200
+    assert played.report("jobEventsEnricher").id == first.id
+    assert len(played.store.read_index()) == 1
+
+
+def test_two_warning_reasons_make_two_events_reports(scenario: Any) -> None:
+    played = scenario("backoff-log-error")
+    warning = _recorded_warning(played, "BackoffLimitExceeded")
+    # the same recorded Event under another reason (and uid): a second, distinct Warning
+    other = {**warning, "reason": "FailedCreate", "metadata": {**warning["metadata"], "uid": "u-2"}}
+    assert played.relay("jobEventsEnricher", warning, "m-1") == 200
+    assert played.relay("jobEventsEnricher", other, "m-2") == 200
+    assert len({r.id for r in played.reports("jobEventsEnricher")}) == 2
 
 
 @pytest.mark.parametrize("workflow", REPORT_WORKFLOWS)
@@ -343,3 +405,16 @@ def test_a_webhook_refusing_with_400_is_acknowledged_and_recorded_with_its_statu
     assert any(
         d.get("webhook") == "oncall" and d.get("httpStatus") == 400 for d in played.deliveries()
     ), played.deliveries()
+
+
+def test_a_webhook_naming_no_workflows_gets_one_message_per_failure(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario("oomkilled", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    for n, workflow in enumerate(REPORT_WORKFLOWS):
+        assert played.post(workflow, f"m-{n}") == 200
+    assert len(played.store.read_index()) == len(REPORT_WORKFLOWS)  # every report stored
+    (posted,) = hook.calls  # the failure report only
+    failure = played.report("jobFailureReporter")
+    assert posted.request.headers["X-Jobwarden-Report-Id"] == failure.id

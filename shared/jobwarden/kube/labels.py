@@ -24,6 +24,12 @@ RESTARTED_FROM_UID: Final = "jobwarden.dev/restarted-from-uid"
 RESTARTED_BY: Final = "jobwarden.dev/restarted-by"
 CONFIRMATION: Final = "jobwarden.dev/confirmation"
 MEMORY_RAISED: Final = "jobwarden.dev/memory-raised"
+#: On a Job or its CronJob (the Job's wins): webhook names, comma-separated, that receive
+#: its reports instead of the webhooks whose `match` rules select it.
+NOTIFY: Final = "jobwarden.dev/notify"
+#: On a Job or its CronJob: "true", or an RFC 3339 time until which its reports are stored
+#: and not posted.
+SILENCE: Final = "jobwarden.dev/silence"
 
 # -- condition types -------------------------------------------------------------------
 # Job

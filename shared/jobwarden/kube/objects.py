@@ -151,6 +151,12 @@ class ContainerSpec:
         )
 
 
+def _meta_map(obj: JSON, key: str) -> Mapping[str, Any]:
+    """`metadata.<key>` (labels, annotations) of an API object, or {}."""
+    value = (obj.get("metadata") or {}).get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Job:
     """A batch/v1 Job, as far as jobwarden looks at it."""
@@ -231,6 +237,10 @@ class Job:
             raw=obj,
         )
 
+    @property
+    def annotations(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in _meta_map(self.raw, "annotations").items()}
+
     def condition(self, kind: str) -> Condition | None:
         """The condition of this type if its status is "True" (not merely present)."""
         return next((c for c in self.conditions if c.type == kind and c.true), None)
@@ -284,6 +294,8 @@ class CronJob:
     active: tuple[str, ...]  # names of its running Jobs
     last_schedule: dt.datetime | None
     last_successful: dt.datetime | None  # known even when that run's Job is gone
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, obj: JSON) -> CronJob:
@@ -304,6 +316,8 @@ class CronJob:
             active=tuple(str(ref.get("name", "")) for ref in status.get("active") or []),
             last_schedule=parse_time(status.get("lastScheduleTime")),
             last_successful=parse_time(status.get("lastSuccessfulTime")),
+            labels={str(k): str(v) for k, v in _meta_map(obj, "labels").items()},
+            annotations={str(k): str(v) for k, v in _meta_map(obj, "annotations").items()},
         )
 
 

@@ -62,7 +62,7 @@ from jobwarden.errors import (
     WebhookRejectedError,
     WebhookUnavailableError,
 )
-from jobwarden.names import WorkflowName
+from jobwarden.names import DEFAULT_ROUTED
 from jobwarden.report import Report
 from jobwarden.sinks.storage import ReportStore, segment
 
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from jobwarden.config import Settings
+    from jobwarden.config import WebhookConfig
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Webhook:
     type: WebhookType
     url: str = field(repr=False)
     secret: str | None = field(default=None, repr=False)
-    workflows: frozenset[str] | None = None  # None: every workflow
+    workflows: frozenset[str] | None = None  # None: `names.DEFAULT_ROUTED`
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -113,7 +113,7 @@ class Webhook:
         return f"{self.name} ({self.host})"
 
     def wants(self, workflow: str) -> bool:
-        return self.workflows is None or workflow in self.workflows
+        return workflow in (DEFAULT_ROUTED if self.workflows is None else self.workflows)
 
 
 @dataclass(frozen=True)
@@ -369,15 +369,13 @@ def claim(
     )
 
 
-def webhooks_for(
-    settings: Settings, workflow: WorkflowName, env: Mapping[str, str]
-) -> list[Webhook]:
-    """The configured webhooks that receive `workflow`'s reports, with their secrets resolved.
+def webhooks_for(configs: Iterable[WebhookConfig], env: Mapping[str, str]) -> list[Webhook]:
+    """The webhooks `configs` name (those `Settings.route` chose), with secrets resolved.
 
     A secret missing from the environment raises ConfigError (naming the variable only).
     """
     hooks = []
-    for w in settings.webhooks_for(workflow):
+    for w in configs:
         secret = w.secret(env)
         hooks.append(
             Webhook(

@@ -21,6 +21,7 @@ from jobwarden.blocks import (
     log_blocks,
     pod_causes_table,
     pods_table,
+    retried_log_blocks,
     timeline_block,
 )
 from jobwarden.enrich import CronHistory, Enrichment
@@ -98,8 +99,8 @@ def failure_report(
     blocks += [job_spec_fields(job), containers_table(job), pods_table(e)]
     if include_events:
         blocks.append(timeline_block(e.timeline))
-    if include_logs:
-        blocks += log_blocks(e)
+    if include_logs:  # identical retries: one log, not the same one per attempt
+        blocks += retried_log_blocks(e, analysis) if analysis.identical_retries else log_blocks(e)
     first_step = cause.next_steps[0] if cause.next_steps else "-"
     runs = ""
     if cron and cron.consecutive_failures > 1:
@@ -217,7 +218,8 @@ def info_report(
 def events_report(
     e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime
 ) -> Report:
-    """The event timeline (already filtered by eventTypes), most severe first, with analysis."""
+    """The events (already filtered by eventTypes): the Warnings in full, most severe first,
+    and the Normal events folded into one summary line, with an analysis."""
     ordered = by_severity(list(e.timeline))
     total = sum(t.count for t in e.timeline)
     warnings = [t for t in ordered if t.type == "Warning"]
@@ -237,8 +239,7 @@ def events_report(
         MarkdownBlock(
             text="**Analysis**\n\n" + ("\n".join(lines) if lines else "- no Warning events")
         ),
-        timeline_block(ordered, title="Events, most severe first"),
-        timeline_block(list(e.timeline), title="Timeline"),
+        timeline_block(ordered, title="Events, Warnings first", fold_normal=True),
     ]
     return Report.model_validate(
         {

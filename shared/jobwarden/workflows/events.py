@@ -13,7 +13,11 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    CronJob history). A Job already deleted gets a report of what its event carried.
 4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure).
 5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
-   webhook; a webhook that refuses for good is recorded, and the event is acknowledged).
+   webhook; a webhook that refuses for good is recorded, and the event is acknowledged)
+   to the webhooks `Settings.route` picks from the report: its workflow, cluster,
+   namespace and severity, and its `routing` (the Job's labels and jobwarden.dev/notify and
+   /silence annotations, over its CronJob's), which the report carries so that a report
+   answered from storage is routed the same way without reading the cluster.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from jobwarden.enrich import Enrichment, read
 from jobwarden.errors import ConfigError, JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.intake import Trigger
+from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube.objects import JobRef
-from jobwarden.report import Report
+from jobwarden.redact import redact_mapping
+from jobwarden.report import Report, Routing
 from jobwarden.runtime import JobLogger, Runtime, job_logger
 from jobwarden.sinks.storage import ReportAddress
 from jobwarden.sinks.webhooks import deliver, webhooks_for
@@ -54,8 +60,11 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
     except JobGoneError as err:
         jlog.warning("%s", err)
         uid = trigger.job_uid or "unknown-uid"
-        rid = spec.report_id(trigger.cluster, uid, trigger.event_id)
+        rid = spec.report_id(trigger, uid)
         report = gone_report(spec.name, trigger, report_id=rid, now=runtime.clock())
+        labels = redact_mapping(trigger.labels)
+        routing = Routing(labels={k: str(v) for k, v in labels.items()})
+        report = report.model_copy(update={"routing": routing})
         _publish(report, runtime, jlog)
         return "job gone"
     if not trigger.job_uid:
@@ -72,7 +81,7 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
         namespace=trigger.namespace,
         job=trigger.job,
         job_uid=job_uid,
-        report_id=spec.report_id(trigger.cluster, job_uid, trigger.event_id),
+        report_id=spec.report_id(trigger, job_uid),
     )
 
 
@@ -81,11 +90,27 @@ def _build(
 ) -> Report:
     analysis = analyse(facts) if facts.job.failed_condition else None
     ctx = BuildContext(
-        report_id=spec.report_id(trigger.cluster, facts.job.uid, trigger.event_id),
+        report_id=spec.report_id(trigger, facts.job.uid),
         source_event_id=trigger.event_id,
         now=runtime.clock(),
     )
-    return spec.build(facts, analysis, cfg, ctx)
+    report = spec.build(facts, analysis, cfg, ctx)
+    return report.model_copy(update={"routing": routing_of(facts)})
+
+
+def routing_of(facts: Enrichment) -> Routing:
+    """What webhook routing needs of the Job: its labels and annotations over its CronJob's
+    (when this workflow read the CronJob); never a read of its own. Label values are
+    redacted like everything a report carries."""
+    cron = facts.cron
+    labels = redact_mapping({**(cron.labels if cron else {}), **facts.job.labels})
+    annotations = {**(cron.annotations if cron else {}), **facts.job.annotations}
+    notify = annotations.get(NOTIFY)
+    return Routing(
+        labels={k: str(v) for k, v in labels.items()},
+        notify=[n.strip() for n in notify.split(",") if n.strip()] if notify is not None else None,
+        silence=annotations.get(SILENCE),
+    )
 
 
 def _publish(
@@ -94,8 +119,15 @@ def _publish(
     """Store `report` (a no-op when stored) and post it where it is routed (once each)."""
     result = runtime.store.put_report(report)
     already = already or not result.stored
+    route = runtime.settings.route(report, runtime.clock())
+    if route.unknown:
+        jlog.warning(
+            "%s names webhooks that are not configured: %s (ignored)",
+            NOTIFY,
+            ", ".join(route.unknown[:5]),
+        )
     try:
-        hooks = webhooks_for(runtime.settings, report.workflow, runtime.env)
+        hooks = webhooks_for(route.webhooks, runtime.env)
     except ConfigError as err:
         jlog.error("report %s stored, but webhooks are misconfigured: %s", report.id, err)
         return "already reported" if already else "reported"
@@ -103,12 +135,13 @@ def _publish(
     sent = [d.webhook for d in deliveries if d.status == "delivered"]
     refused = [f"{d.webhook} ({d.http_status})" for d in deliveries if d.status == "refused"]
     jlog.info(
-        "%s report %s %s at %s%s%s",
+        "%s report %s %s at %s%s%s%s",
         report.workflow,
         report.id,
         "already stored" if already else "stored",
         result.key,
         f"; posted to {', '.join(sent)}" if sent else "",
         f"; refused for good by {', '.join(refused)} (recorded, not retried)" if refused else "",
+        f"; not posted: silenced by {SILENCE}" if route.silenced else "",
     )
     return "already reported" if already else "reported"

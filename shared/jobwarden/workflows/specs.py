@@ -7,8 +7,10 @@ handle_request` for `<name>_http`) need to know, and nothing runs a workflow any
 - `transitions`: the Job transitions it reports on (`accepts` may narrow further);
 - `needs`: what it reads from the cluster, from its configuration (logs, events, usage,
   event types, CronJob history), in one `enrich.read` call;
-- `keyed_by_job`: how its report id is keyed: once per failed Job run whoever announced it
-  (our exporter, kubernetes-event-exporter, any number of redeliveries), or once per event;
+- `key`: what its report id is keyed on, `key(trigger, job_uid)`: once per event
+  (`by_event`), once per failed Job run whoever announced it (`by_failed_job`: our exporter,
+  kubernetes-event-exporter, any number of redeliveries), or once per Job and Warning
+  reason (`by_event_reason`: a relayed Event whose count rose finds the stored report);
 - `build`: a pure function of what was read, the analysis and the configuration (no I/O).
 """
 
@@ -49,6 +51,25 @@ class BuildContext:
     now: dt.datetime
 
 
+def by_event(trigger: Trigger, job_uid: str) -> str:
+    """One report per event (a redelivery of it finds the stored report)."""
+    return trigger.event_id
+
+
+def by_failed_job(trigger: Trigger, job_uid: str) -> str:
+    """One report per failed Job run, whoever announced the failure and how often."""
+    return f"{trigger.cluster}/{job_uid}/failed"
+
+
+def by_event_reason(trigger: Trigger, job_uid: str) -> str:
+    """A relayed Kubernetes Event: one report per Job and reason (a count increment, or the
+    same reason on another pod of the Job, finds the stored report). Other transitions:
+    one per event."""
+    if trigger.transition != "event" or trigger.k8s_event is None:
+        return by_event(trigger, job_uid)
+    return f"{trigger.cluster}/{job_uid}/event/{trigger.k8s_event.reason}"
+
+
 @dataclass(frozen=True)
 class ReportSpec(Generic[C]):
     """One report workflow, declared (see the module docstring)."""
@@ -58,7 +79,7 @@ class ReportSpec(Generic[C]):
     transitions: frozenset[Transition]
     needs: Callable[[C], Needs]
     build: Callable[[Enrichment, FailureAnalysis | None, C, BuildContext], Report]
-    keyed_by_job: bool = False
+    key: Callable[[Trigger, str], str] = by_event
     accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
 
     def config(self, workflows: JobWorkflows) -> C:
@@ -71,10 +92,9 @@ class ReportSpec(Generic[C]):
             return f"{self.name} reports on {wanted} transitions (got {trigger.transition})"
         return self.accepts(trigger, cfg)
 
-    def report_id(self, cluster: str, job_uid: str, source_event_id: str) -> str:
-        """The deterministic id of this workflow's report (see `keyed_by_job`)."""
-        source = f"{cluster}/{job_uid}/failed" if self.keyed_by_job else source_event_id
-        return report_id(source, self.name)
+    def report_id(self, trigger: Trigger, job_uid: str) -> str:
+        """The deterministic id of this workflow's report on `trigger` (see `key`)."""
+        return report_id(self.key(trigger, job_uid), self.name)
 
 
 # --- the four specs -------------------------------------------------------------------------
@@ -145,7 +165,7 @@ FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     transitions=frozenset({"failed"}),
     needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
     build=_failure,
-    keyed_by_job=True,
+    key=by_failed_job,
 )
 INFO_ENRICHER = ReportSpec[JobInfoEnricher](
     name="jobInfoEnricher",
@@ -160,6 +180,7 @@ EVENTS_ENRICHER = ReportSpec[JobEventsEnricher](
     transitions=EVERY_TRANSITION,
     needs=lambda cfg: Needs(logs=False, usage=False, event_types=tuple(cfg.event_types)),
     build=_events,
+    key=by_event_reason,
     accepts=_event_type_wanted,
 )
 POD_ENRICHER = ReportSpec[JobPodEnricher](
