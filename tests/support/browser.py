@@ -38,6 +38,10 @@ def _install() -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     command = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", PACKAGE]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:  # a fresh machine may have no package lists yet
+        update = [*prefix, "apt-get", "update"]
+        subprocess.run(update, env=env, capture_output=True, text=True, timeout=900, check=False)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         return f"`{' '.join(command)}` failed: {(done.stderr or done.stdout)[-300:].strip()}"
     return ""
