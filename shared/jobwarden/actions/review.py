@@ -2,15 +2,14 @@
 
 The ledger and the audit records keep this instead of the object itself, which may carry
 secrets in env values, commands and arguments: only env variable names are kept, never
-their values, and commands and arguments are left out. (A local stand-in until
-`jobwarden.redact` offers a manifest helper; the lead unifies.)
+their values, and commands and arguments are left out. (The ledger then passes the whole
+record through `jobwarden.redact.redact_json` as well.)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from jobwarden.actions.common import JSON
 
-JSON = dict[str, Any]
 _POD_SWITCHES = ("serviceAccountName", "hostNetwork", "hostPID", "hostIPC", "priorityClassName")
 
 
