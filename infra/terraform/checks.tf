@@ -39,3 +39,14 @@ resource "terraform_data" "input_checks" {
     }
   }
 }
+
+# The values file is the chart's too: clusters and sinks there are for functions running in a
+# cluster (the chart's ConfigMap). The Cloud Run functions take theirs from this module's
+# inputs, so say so rather than drop a webhook without a word. A warning: it does not stop a
+# plan.
+check "values_file_keys" {
+  assert {
+    condition     = length(local.values_ignored) == 0
+    error_message = "values_file sets ${join(" and ", local.values_ignored)}, which the Cloud Run functions do not take from it: their clusters come from the clusters input, their storage and webhooks from storage_prefix / reports_bucket_name and the webhooks input (the module creates the topics, bucket and secrets they name). Keep them in the file only for functions running in a cluster (infra/knative)."
+  }
+}

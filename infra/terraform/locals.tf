@@ -186,10 +186,19 @@ locals {
 
   # --- the configuration file the functions read (JOBWARDEN_CONFIG) -------------------------
 
+  # The configuration keys of the one values file (the exporter chart's values, var.values_file)
+  # that the Cloud Run functions take as they are. clusters and sinks name what this module
+  # creates (topics, secrets, the bucket), so they come from its inputs instead.
+  values        = yamldecode(var.values_file == null ? "{}" : file(var.values_file))
+  values_keys   = ["workflows", "security", "restart", "exporter"]
+  values_config = { for key in local.values_keys : key => local.values[key] if try(local.values[key], null) != null }
+  # Keys of the values file the functions' configuration does not take from it (a check warns).
+  values_ignored = sort([for key in ["clusters", "sinks"] : key if try(local.values[key], null) != null])
+
   # Not secret: jobwarden's configuration names environment variables and paths, and its
   # loader refuses secret values. It is stored as a Secret Manager secret only because that
   # is how a Cloud Run function mounts a file.
-  config = merge(var.config_overrides, {
+  config = merge(local.values_config, {
     clusters = [
       # GKE: endpoint and CA from the container API; otherwise the kubeconfig mounted from
       # the cluster's secret. jobwarden reads a null key as absent.
@@ -220,7 +229,7 @@ locals {
         )
       ]
     }
-    security = merge(try(var.config_overrides.security, {}), {
+    security = merge(try(local.values_config.security, {}), {
       confirmationSecretEnv = local.confirm_env
       authentication        = var.authentication.mode
       # jobwarden reads a null key as absent; jwksUrl only when given (its default is Google's)
