@@ -18,7 +18,7 @@ import pytest
 import yaml
 from functions_framework import create_app
 
-from jobwarden.config import load_config
+from jobwarden.config import Settings, load_config, parse_config
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden_dev.localstack.stack import StackInfo
@@ -97,6 +97,44 @@ def test_helm_set_changes_the_rendered_configuration_over_a_values_file() -> Non
     # the rest of the file is untouched
     assert config(changed)["restart"]["memoryCap"] == "16Gi"
     assert config(changed)["exporter"]["stuckAfter"] == "2h"
+
+
+def test_every_configuration_key_of_the_values_reaches_the_configmap_as_given() -> None:
+    values: JSON = {
+        "clusters": [
+            {"name": "prod-eu", "inCluster": True},
+            {"name": "onprem", "kubeconfig": "/etc/jobwarden/clusters/onprem/kubeconfig"},
+        ],
+        "sinks": {
+            "storage": {"url": "gs://acme-reports/reports"},
+            "webhooks": [
+                {
+                    "name": "team-a",
+                    "type": "slack",
+                    "urlEnv": "TEAM_A_URL",
+                    "match": {"namespaces": ["team-a-*"], "severity": ["error"]},
+                }
+            ],
+        },
+        "security": {"protectedNamespaces": ["kube-system", "payments"]},
+        "restart": {"memoryStep": "256Mi"},
+    }
+    (config_map,) = find(template(values), "ConfigMap")
+    settings = load_config_text(config_map["data"]["jobwarden.yaml"])
+    assert [c.name for c in settings.resolved_clusters({})] == ["prod-eu", "onprem"]
+    assert settings.sinks.storage.url == "gs://acme-reports/reports"
+    (hook,) = settings.sinks.webhooks
+    assert hook.match is not None and hook.match.namespaces == ["team-a-*"]
+    assert settings.security.protected_namespaces == ["kube-system", "payments"]
+    assert settings.security.confirmation_ttl_seconds == 300  # a default, merged by helm
+    assert settings.restart.memory_step == "256Mi"
+    # `clusters: []` is kept: no cluster at all, not this one
+    (config_map,) = find(template({"clusters": []}), "ConfigMap")
+    assert load_config_text(config_map["data"]["jobwarden.yaml"]).resolved_clusters({}) == []
+
+
+def load_config_text(text: str) -> Settings:
+    return parse_config(yaml.safe_load(text), source="the chart's ConfigMap")
 
 
 def _as_local_pod(text: str, stack: StackInfo, directory: Path) -> Path:
