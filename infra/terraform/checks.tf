@@ -32,6 +32,13 @@ resource "terraform_data" "input_checks" {
       error_message = "Two clusters get the same exporter service account id (${join(", ", [for c, id in local.exporter_account_id : "${c}: ${id}"])}): shorten name_prefix or a cluster name so that <prefix>-exporter-<cluster> fits 30 characters."
     }
 
+    # The values file is the chart's too; for the Cloud Run functions the authentication input
+    # decides (it also sets the HTTP functions' ingress), so the two must not disagree.
+    precondition {
+      condition     = try(local.values.security.authentication, var.authentication.mode) == var.authentication.mode && try(local.values.security.iap.audience, var.authentication.iap_audience) == var.authentication.iap_audience
+      error_message = "values_file disagrees with the authentication input: it says security.authentication = ${try(local.values.security.authentication, "(unset)")}, security.iap.audience = ${try(local.values.security.iap.audience, "(unset)")}; the input says mode = ${var.authentication.mode}, iap_audience = ${coalesce(var.authentication.iap_audience, "(unset)")}. The module sets both for the Cloud Run functions (and the HTTP functions' ingress with them): make the file agree or drop the keys from it."
+    }
+
     # A misspelt key would leave a secret unmounted without a word.
     precondition {
       condition     = length(setsubtract(keys(var.secret_versions), keys(local.secrets))) == 0

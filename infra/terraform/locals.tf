@@ -192,8 +192,12 @@ locals {
   values        = yamldecode(var.values_file == null ? "{}" : file(var.values_file))
   values_keys   = ["workflows", "security", "restart", "exporter"]
   values_config = { for key in local.values_keys : key => local.values[key] if try(local.values[key], null) != null }
-  # Keys of the values file the functions' configuration does not take from it (a check warns).
-  values_ignored = sort([for key in ["clusters", "sinks"] : key if try(local.values[key], null) != null])
+  # Keys of the values file the functions' configuration does not take from it (a check warns),
+  # unless they hold no more than the chart's defaults (`helm show values` writes those).
+  values_ignored = sort(compact([
+    try(local.values.clusters, null) != null ? "clusters" : "",
+    length(try(local.values.sinks.webhooks, [])) > 0 || try(local.values.sinks.storage.url, "file://./reports") != "file://./reports" ? "sinks" : "",
+  ]))
 
   # Not secret: jobwarden's configuration names environment variables and paths, and its
   # loader refuses secret values. It is stored as a Secret Manager secret only because that

@@ -543,7 +543,7 @@ variable "webhooks" {
 variable "values_file" {
   type        = string
   default     = null
-  description = "Path of the Helm values file of infra/helm/jobwarden-exporter: the one file that configures jobwarden (README, Configuration). The module reads its configuration keys workflows, security, restart and exporter into the functions' configuration file; the chart's own keys are ignored, and so are clusters and sinks, which come from the clusters, webhooks and storage inputs (the module creates the topics, secrets and bucket they name). security.authentication, security.iap and security.confirmationSecretEnv are set by the module. null: jobwarden's defaults. A relative path is relative to the directory terraform runs in; use path.module in the calling configuration to be sure (the example does)."
+  description = "Path of the Helm values file of infra/helm/jobwarden-exporter: the one file that configures jobwarden (README, Configuration). The module reads its configuration keys workflows, security, restart and exporter into the functions' configuration file; the chart's own keys are ignored, and so are clusters and sinks, which come from the clusters, webhooks and storage inputs (the module creates the topics, secrets and bucket they name). security.authentication, security.iap and security.confirmationSecretEnv are set by the module (a file whose authentication or IAP audience differs from the authentication input is refused at plan). null: jobwarden's defaults. A relative path is relative to the directory terraform runs in; use path.module in the calling configuration to be sure (the example does)."
 
   validation {
     condition     = var.values_file == null || can(yamldecode(file(var.values_file)))
@@ -553,10 +553,5 @@ variable "values_file" {
   validation {
     condition     = var.values_file == null || can(keys(yamldecode(file(var.values_file))))
     error_message = "values_file must hold a mapping of keys (Helm values), not a list or a single value."
-  }
-
-  validation {
-    condition     = var.values_file == null || length(setintersection(try(keys(yamldecode(file(var.values_file)).security), []), ["authentication", "iap"])) == 0
-    error_message = "values_file sets security.authentication or security.iap: for the Cloud Run functions they come from the authentication input (it also sets the HTTP functions' ingress); set them there, or keep them in a values file the module does not read."
   }
 }

@@ -868,6 +868,22 @@ def test_clusters_and_sinks_of_the_values_file_are_named_not_taken_by_the_module
 
 
 @builds_tofu
+def test_the_charts_own_values_file_gives_jobwardens_defaults_without_a_warning(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """`helm show values > jobwarden-values.yaml` is where a user starts: every key there, the
+    chart's own ones and its default sinks included, is read without a complaint."""
+    chart_values = ROOT / "infra" / "helm" / "jobwarden-exporter" / "values.yaml"
+    probe = evaluate({**TWO_CLUSTERS, "values_file": str(chart_values)})
+    assert probe["values_ignored"] == []
+    settings = parse_config(json.loads(probe["config_yaml"]), source="chart defaults")
+    defaults = Settings()
+    for key in ("workflows", "restart", "exporter"):
+        assert getattr(settings, key) == getattr(defaults, key), key
+    assert settings.security.protected_namespaces == defaults.security.protected_namespaces
+
+
+@builds_tofu
 def test_secrets_without_a_version_are_mounted_by_no_function_and_wait_outside_the_config(
     evaluate: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
@@ -1280,7 +1296,9 @@ def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
         ),
         (
             {"values_file": {"security": {"authentication": "iap"}}},
-            "values_file sets security.authentication or security.iap",
+            "values_file disagrees with the authentication input: it says"
+            " security.authentication = iap, security.iap.audience = (unset); the input says"
+            " mode = kubernetes-token, iap_audience = (unset)",
         ),
         (
             {
