@@ -226,6 +226,34 @@ class Routing(_Model):
         return now < until
 
 
+class CronJobRun(_Model):
+    """Where a CronJob's run stands among its runs: carried by the failure report of a
+    CronJob-owned Job and by the `recovered` report of the run that ended a failure streak.
+
+    `failed_runs`: the current streak of failed runs, this one included (`recovered`: the
+    streak that just ended). `follow_up_of`: the id of the streak's first report, posted in
+    full; set when this failure is posted as a short follow-up of it (same cause), and on a
+    `recovered` report, so a receiver of the JSON webhook can thread them.
+    `suspended`: the CronJob's `spec.suspend` (None: the CronJob could not be read).
+    """
+
+    cronjob: str
+    outcome: Literal["failed", "recovered"] = "failed"
+    schedule: str = ""
+    suspended: bool | None = None
+    failed_runs: int = Field(default=1, ge=0)
+    last_success: AwareDatetime | None = None
+    first_failure_at: AwareDatetime | None = None
+    cause: str = ""  # the headline cause (inline-safe), the same for a follow-up's streak
+    follow_up_of: str | None = None
+    follow_up_of_url: str | None = None
+
+    @property
+    def follow_up(self) -> bool:
+        """Posted as a short follow-up of the streak's first report (not a full message)."""
+        return self.outcome == "failed" and self.follow_up_of is not None
+
+
 class Report(_Model):
     """One report of one workflow about one Job run."""
 
@@ -242,6 +270,7 @@ class Report(_Model):
     blocks: list[Block] = Field(default_factory=list)
     source_event_id: str = ""
     routing: Routing | None = None  # absent on reports not posted by the event path
+    cron_job: CronJobRun | None = None  # the run of a CronJob: its streak (absent otherwise)
 
     @field_validator("created_at")
     @classmethod
@@ -253,10 +282,12 @@ class Report(_Model):
         return TITLES[self.workflow]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document as a dict (camelCase keys, ISO times); no `routing` when None."""
+        """The JSON document as a dict (camelCase keys, ISO times); no `routing` or `cronJob`
+        when None."""
         data = self.model_dump(mode="json", by_alias=True)
-        if data.get("routing") is None:
-            data.pop("routing", None)
+        for key in ("routing", "cronJob"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     def to_json(self) -> str:
