@@ -312,6 +312,7 @@ class IndexEntry(_Model):
     severity: Severity
     title: str
     path: str
+    cronjob: str | None = None  # the CronJob whose run this is (failure and recovered reports)
 
     @classmethod
     def for_report(cls, report: Report, path: str) -> IndexEntry:
@@ -326,6 +327,7 @@ class IndexEntry(_Model):
             severity=report.severity,
             title=report.title,
             path=path,
+            cronjob=report.cron_job.cronjob if report.cron_job else None,
         )
 
     @field_validator("created_at")
@@ -363,6 +365,40 @@ class JobRun:
     def created_at(self) -> dt.datetime:
         """When its newest report was made."""
         return self.reports[0].created_at
+
+    @property
+    def cronjob(self) -> str | None:
+        """The CronJob this run belongs to, when one of its reports says so."""
+        return next((e.cronjob for e in self.reports if e.cronjob), None)
+
+
+@dataclass(frozen=True)
+class CronJobRuns:
+    """The runs of one CronJob on an index page (newest first), shown under it."""
+
+    cluster: str
+    namespace: str
+    cronjob: str
+    runs: tuple[JobRun, ...]
+
+
+def grouped_runs(runs: Iterable[JobRun]) -> list[JobRun | CronJobRuns]:
+    """Job runs in order, each CronJob's runs gathered under it where its newest run is."""
+    slots: list[JobRun | tuple[str, str, str]] = []
+    members: dict[tuple[str, str, str], list[JobRun]] = {}
+    for run in runs:
+        if run.cronjob is None:
+            slots.append(run)
+            continue
+        key = (run.cluster, run.namespace, run.cronjob)
+        if key not in members:
+            members[key] = []
+            slots.append(key)
+        members[key].append(run)
+    return [
+        slot if isinstance(slot, JobRun) else CronJobRuns(*slot, runs=tuple(members[slot]))
+        for slot in slots
+    ]
 
 
 def job_runs(entries: Iterable[IndexEntry]) -> list[JobRun]:

@@ -289,7 +289,8 @@ class BlobReportStore:
     # --- index: one create-only entry per report, read by listing (jobwarden.sinks.index) ----
 
     def _write_entry(self, entry: IndexEntry) -> bool:
-        data = canonical_json(entry.model_dump(mode="json", by_alias=True)) + "\n"
+        data = canonical_json(entry.model_dump(mode="json", by_alias=True, exclude_none=True))
+        data += "\n"
         return self.blobs.write(
             index_key(entry, segment(entry.id)),
             data.encode(),
