@@ -542,3 +542,25 @@ def test_announcements_out_of_order_still_count_the_failed_runs_the_cluster_keep
     headers = [_slack_header(c) for c in hook.calls]
     assert headers[1].endswith("recovered: run nightly-sync-3 succeeded after 2 failed runs")
     assert headers[2].endswith("failed again (2 runs in a row)")
+
+
+def test_the_index_shows_a_cronjobs_runs_under_it_one_row_per_run(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    from jobwarden.render.index import render_index_html
+
+    played = scenario("cronjob-streak", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    assert played.post("jobPodEnricher", "m-pods") == 200  # another report of run 2
+    for run in range(4):
+        assert played.post_run(run) == 200
+    page = render_index_html(played.store.read_index())
+    assert page.count('<tr class="cronjob"') == 1
+    assert "CronJob rec-cronjob-streak/nightly-sync</strong> · 3 run(s) reported, 2 failed" in page
+    under = [
+        line.split("↳ ")[1].split("<")[0]
+        for line in page.split("<tr ")
+        if 'data-cronjob="nightly-sync"' in line and "↳" in line
+    ]
+    assert under == ["nightly-sync-3", "nightly-sync-2", "nightly-sync-1"]  # newest first
+    assert page.count('<tr class="run') == 3  # one row per run, its reports as links
