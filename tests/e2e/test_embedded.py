@@ -17,6 +17,7 @@ def test_every_demo_failure_is_reported_once_with_its_cause(
     reports = tmp_path / "reports"
     assert run_embedded(tmp_path / "run", reports, lambda _: None) == 0
     out = capsys.readouterr().out
+    print(out)  # the summary, for whoever reads a failure
     assert "Container `worker` ran out of memory (OOMKilled, limit 512Mi)" in out
     assert "past its deadline of 3s" in out
     assert "Container `worker` exited with code 2: ERROR: relation" in out

@@ -294,7 +294,7 @@ def table(rows: list[Row]) -> str:
         data += [(f"  ↳ {x.job}", x.outcome, x.cause, x.posted, x.report) for x in runs]
 
     def clip(text: str) -> str:
-        return text if len(text) <= 60 else text[:59] + "…"
+        return text if len(text) <= 72 else text[:71] + "…"
 
     widths = [max(len(clip(d[i])) for d in data) for i in range(4)]
     lines = []
