@@ -11,7 +11,7 @@ report so that a receiver can thread it.
 
 from __future__ import annotations
 
-from jobwarden.render.common import fmt_time
+from jobwarden.render.common import LINK_SCHEMES, fmt_time
 from jobwarden.report import FieldItem, FieldsBlock, MarkdownBlock, Report
 
 
@@ -21,10 +21,11 @@ def follow_up_message(report: Report) -> Report:
     if run is None or not run.follow_up:
         return report
     state = "unknown" if run.suspended is None else ("suspended" if run.suspended else "active")
+    url = run.follow_up_of_url or ""
     first = (
-        f"[first report of this streak]({run.follow_up_of_url})"
-        if run.follow_up_of_url
-        else f"first report `{run.follow_up_of}`"
+        f"[first report of this streak]({url})"
+        if url.lower().startswith(LINK_SCHEMES) and not any(c in url for c in " ()")
+        else f"first report of this streak (`{run.follow_up_of}`)"
     )
     return Report(
         id=report.id,
