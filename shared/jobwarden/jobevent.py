@@ -259,7 +259,8 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
     `type` is the bare transition (`failed`, so a filter reads `attributes.type = "failed"`),
     plus `cluster`, `namespace`, `job` and `reason`. For transition "event" also
     `eventType`, the Kubernetes Event's type (`Warning`/`Normal`), so a subscription can
-    take Warning events only.
+    take Warning events only. For a Job a CronJob owns also `cronjob`, its name, so the
+    failure reporter takes the successes of CronJobs' runs only (`attributes:cronjob`).
     """
     attributes = {
         "type": job_event.transition,
@@ -268,6 +269,8 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
         "job": job_event.name,
         "reason": job_event.reason,
     }
+    if job_event.owner:
+        attributes["cronjob"] = job_event.owner
     if job_event.transition == "event" and job_event.event is not None:
         event_type = job_event.event.get("type")
         if isinstance(event_type, str) and event_type:

@@ -119,21 +119,24 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 # --- a small evaluator for the Pub/Sub filters the module uses ---------------------------------
 
-_FILTER_TOKEN = re.compile(r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)")')
+_FILTER_TOKEN = re.compile(
+    r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)"|attributes:(\w+))'
+)
 
 
 def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
-    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, AND, OR and
-    parentheses takes a message with these attributes (anything else is a test error)."""
+    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, `attributes:k`
+    (has the key), AND, OR and parentheses takes a message with these attributes (anything
+    else is a test error)."""
     tokens: list[tuple[str, str, str]] = []
     pos = 0
     while pos < len(expression.rstrip()):
         match = _FILTER_TOKEN.match(expression, pos)
         if match is None:
             raise ValueError(f"unsupported filter syntax at {expression[pos:]!r}")
-        opening, closing, word, key, value = match.groups()
-        kind = "(" if opening else ")" if closing else word if word else "="
-        tokens.append((kind, key or "", value or ""))
+        opening, closing, word, key, value, has = match.groups()
+        kind = "(" if opening else ")" if closing else word if word else ":" if has else "="
+        tokens.append((kind, key or has or "", value or ""))
         pos = match.end()
     index = 0
 
@@ -167,6 +170,8 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
             result = disjunction()
             take(")")
             return result
+        if peek() == ":":
+            return take(":")[1] in attributes
         _, key, value = take("=")
         return attributes.get(key) == value
 
@@ -176,8 +181,11 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
     return result
 
 
-def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[str, str]:
-    """The Pub/Sub attributes jobwarden's exporter really sets for one transition."""
+def exporter_attributes(
+    transition: str, event_type: str = "Warning", owner: str | None = None
+) -> dict[str, str]:
+    """The Pub/Sub attributes jobwarden's exporter really sets for one transition (of a
+    CronJob's run when `owner` names the CronJob)."""
     event = None
     if transition == "event":
         event = {"metadata": {"uid": "e-1", "name": "nightly.1"}, "type": event_type}
@@ -189,6 +197,7 @@ def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[st
         transition=transition,  # type: ignore[arg-type]
         reason="BackoffLimitExceeded",
         event=event,
+        owner=owner,
     )
     return pubsub_attributes(job_event)
 
@@ -324,21 +333,24 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed"},
+    "job_failure_reporter": {"failed", "succeeded/cronjob"},
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
-    "job_performance_analysis": {"succeeded", "failed"},
+    "job_performance_analysis": {"succeeded", "failed", "succeeded/cronjob"},
 }
 
 
 def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_messages() -> None:
     filters: dict[str, str] = module_locals()["default_filters"]
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
-    assert filters["job_failure_reporter"] == 'attributes.type = "failed"'
+    assert filters["job_failure_reporter"] == (
+        'attributes.type = "failed" OR (attributes.type = "succeeded" AND attributes:cronjob)'
+    )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
     messages["event/Warning"] = exporter_attributes("event", "Warning")
     messages["event/Normal"] = exporter_attributes("event", "Normal")
+    messages["succeeded/cronjob"] = exporter_attributes("succeeded", owner="nightly")
     for target, expression in filters.items():
         taken = {name for name, attrs in messages.items() if filter_accepts(expression, attrs)}
         assert taken == WANTED[target], f"{target}: {expression!r} takes {sorted(taken)}"

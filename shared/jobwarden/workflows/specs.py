@@ -11,7 +11,9 @@ handle_request` for `<name>_http`) need to know, and nothing runs a workflow any
   (`by_event`), once per failed Job run whoever announced it (`by_failed_job`: our exporter,
   kubernetes-event-exporter, any number of redeliveries), or once per Job and Warning
   reason (`by_event_reason`: a relayed Event whose count rose finds the stored report);
-- `build`: a pure function of what was read, the analysis and the configuration (no I/O).
+- `build`: a pure function of what was read, the analysis and the configuration (no I/O);
+- `streaks`: a CronJob's failed run is recorded and reported under its streak
+  (`workflows.streaks`; the failure reporter).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from jobwarden.failure import FailureAnalysis
 from jobwarden.intake import Trigger
 from jobwarden.jobevent import Transition
 from jobwarden.names import WorkflowName
-from jobwarden.report import Report, report_id
+from jobwarden.report import CronJobRun, Report, report_id
 from jobwarden.workflowconfig import (
     JobEventsEnricher,
     JobFailureReporter,
@@ -49,6 +51,7 @@ class BuildContext:
     report_id: str
     source_event_id: str
     now: dt.datetime
+    cron_run: CronJobRun | None = None  # a CronJob's run: its streak (`workflows.streaks`)
 
 
 def by_event(trigger: Trigger, job_uid: str) -> str:
@@ -81,6 +84,7 @@ class ReportSpec(Generic[C]):
     build: Callable[[Enrichment, FailureAnalysis | None, C, BuildContext], Report]
     key: Callable[[Trigger, str], str] = by_event
     accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
+    streaks: bool = False  # records CronJob runs and reports failures under their streak
 
     def config(self, workflows: JobWorkflows) -> C:
         return self.section(workflows)
@@ -114,6 +118,7 @@ def _failure(
         include_logs=cfg.include_logs,
         include_events=cfg.include_events,
         cron=e.cron,
+        cron_run=ctx.cron_run,
     )
 
 
@@ -166,6 +171,7 @@ FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
     build=_failure,
     key=by_failed_job,
+    streaks=True,
 )
 INFO_ENRICHER = ReportSpec[JobInfoEnricher](
     name="jobInfoEnricher",
