@@ -49,6 +49,7 @@ RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Ro
 CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
 JOBS_RULE = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "watch"]}
 EVENTS_RULE = {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]}
+PODS_RULE = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}
 
 
 def container(objects: list[JSON]) -> JSON:
@@ -130,7 +131,7 @@ def test_rbac_grants_exactly_what_the_exporter_requests_and_no_wildcards() -> No
     objects = template()
     args = args_of(objects)
     lease = args["--lease-name"]
-    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, EVENTS_RULE]
+    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, PODS_RULE, EVENTS_RULE]
     assert one(objects, "Role")["rules"] == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {
@@ -181,8 +182,9 @@ def test_pod_logs_are_granted_only_when_enabled() -> None:
     rules = one(template({"rbac": {"podLogs": True}}), "ClusterRole")["rules"]
     assert rules == [
         JOBS_RULE,
+        PODS_RULE,
         EVENTS_RULE,
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
 
@@ -203,7 +205,7 @@ def test_listed_namespaces_bind_the_cluster_role_in_each_of_them_only() -> None:
 
 def test_without_event_relay_the_events_rule_goes_and_the_flag_is_passed() -> None:
     objects = template({"relayEvents": False})
-    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE]
+    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, PODS_RULE]
     assert "--no-events" in args_of(objects)
 
 
