@@ -10,19 +10,23 @@ steps that name the container, the limit or the setting to change.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jobwarden.enrich import Enrichment, LogTail, PodReport
 from jobwarden.errors import ConfigError
 from jobwarden.kube.events import Event
 from jobwarden.kube.labels import (
     BACKOFF_LIMIT_EXCEEDED,
+    CONFIG_WAITING,
+    CRASH_LOOP_BACK_OFF,
     DEADLINE_EXCEEDED,
     EVICTED,
     FAILED_INDEXES,
     FAILED_SCHEDULING,
     FAILURE_TARGET,
+    IMAGE_PULL_WAITING,
     MAX_FAILED_INDEXES_EXCEEDED,
     OOM_KILLED,
     OOM_KILLING,
@@ -33,8 +37,8 @@ from jobwarden.quantities import format_memory, parse_memory
 from jobwarden.redact import redact_text
 from jobwarden.report import inline_safe, literal
 
-_IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
-_CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+_IMAGE_PULL = IMAGE_PULL_WAITING
+_CONFIG = CONFIG_WAITING
 
 
 @dataclass(frozen=True)
@@ -100,32 +104,65 @@ def _image_pull(
     image: str, pod: str, message: str, container: str | None = None, reason: str = ""
 ) -> Cause:
     whose = f" of container `{container}`" if container else ""
+    steps = [
+        f"Check that {literal(image)} exists (name and tag) and that the registry is reachable",
+        "If the registry is private, add or fix the pod's imagePullSecrets (a Secret of type "
+        "kubernetes.io/dockerconfigjson in the Job's namespace)",
+    ]
+    if reason == "InvalidImageName":
+        steps.insert(0, f"Fix the image reference {literal(image)}: it is not a valid name")
     return Cause(
         "ImagePull",
         f"Image {literal(image)}{whose} could not be pulled"
         + (f" ({inline_safe(reason)})" if reason else ""),
         "The node could not pull the container image, so the container never started.",
-        (
-            f"Check that {literal(image)} exists (name and tag) and that the registry is reachable",
-            "If the registry is private, add or fix the pod's imagePullSecrets",
-        ),
+        tuple(steps),
         (message,) if message else (),
         pod,
         container,
     )
 
 
+_SCHEDULER_HINTS = (
+    ("insufficient", "Lower the pod's resource requests ({what}) or add nodes with that much free"),
+    (
+        "affinity/selector",
+        "Relax the pod's nodeSelector or node affinity{selector}, or add a node that matches",
+    ),
+    (
+        "untolerated taint",
+        "Add a toleration for the node taint the scheduler names, or use untainted nodes",
+    ),
+    ("persistentvolumeclaim", "Create or bind the PersistentVolumeClaim the pod mounts"),
+    ("volume node affinity", "Run the pod in the zone of its volume"),
+    ("too many pods", "Free pod slots on the nodes or add nodes"),
+)
+
+
 def _unschedulable(job: Job, pod: str, why: str) -> Cause:
-    selector = f" (nodeSelector {job.node_selector})" if job.node_selector else ""
-    return Cause(
-        "Unschedulable",
-        f"Pod {pod} could not be scheduled",
-        "No node satisfies the pod's requirements, so it stayed Pending.",
-        (
+    """A pod the scheduler cannot place; the steps follow what the scheduler said."""
+    selector = f" ({', '.join(f'{k}={v}' for k, v in job.node_selector.items())})"
+    selector = selector if job.node_selector else ""
+    lowered = why.lower()
+    wanted = [m.group(1) for m in re.finditer(r"insufficient ([\w./-]+)", lowered)]
+    steps = [
+        hint.format(what=", ".join(dict.fromkeys(wanted)) or "cpu, memory", selector=selector)
+        for key, hint in _SCHEDULER_HINTS
+        if key in lowered
+    ]
+    if not steps:
+        steps = [
             "Relax the pod's nodeSelector, affinity or tolerations, "
             f"or add a node that matches{selector}",
             "Lower the resource requests if no node has that much free",
-        ),
+        ]
+    said = f": {inline_safe(why, 200)}" if why else ""
+    return Cause(
+        "Unschedulable",
+        f"Pod {pod} could not be scheduled{said}",
+        "No node satisfies the pod's requirements, so it stays Pending; the scheduler's "
+        "message says which requirement fails on how many nodes.",
+        tuple(steps),
         (why,) if why else (),
         pod,
     )
@@ -160,6 +197,29 @@ def _container_cause(
                 "Check envFrom / valueFrom / volume references of the pod template",
             ),
             tuple(x for x in (status.message,) if x),
+            pod.name,
+            name,
+        )
+    if (
+        status.state == "waiting"
+        and status.reason == CRASH_LOOP_BACK_OFF
+        and status.last_reason != OOM_KILLED
+    ):
+        evidence = _log_evidence(logs, name)
+        code = status.last_exit_code
+        hint = f": {inline_safe(evidence[-1], 200)}" if evidence else ""
+        return Cause(
+            CRASH_LOOP_BACK_OFF,
+            f"Container `{name}` keeps crashing (CrashLoopBackOff, {status.restart_count} "
+            f"restarts, last exit code {code if code is not None else '?'}){hint}",
+            "The container exits soon after it starts and the kubelet restarts it with "
+            "growing delays; it will not get better by waiting.",
+            (
+                f"Read the previous log of `{name}` in pod {pod.name} (`kubectl logs "
+                f"{pod.name} -c {name} --previous`) for the error",
+                "Fix the program, its command or its configuration, then restart the Job",
+            ),
+            (f"last exit code {code}", *evidence) if code is not None else evidence,
             pod.name,
             name,
         )
@@ -283,6 +343,40 @@ def event_causes(job: Job, events: tuple[Event, ...], known: set[str]) -> list[C
     return list(causes.values())
 
 
+def reason_of(job: Job) -> str:
+    """The reason of the Job's Failed (else FailureTarget) condition, or ""."""
+    failed = job.failed_condition or job.condition(FAILURE_TARGET)
+    return failed.reason if failed else ""
+
+
+def _deadline_kills(enrichment: Enrichment, known: set[str | None]) -> list[Cause]:
+    """Pods deleted at the Job's deadline with no other cause: how long each ran."""
+    deadline = enrichment.job.active_deadline_seconds
+    return [
+        Cause(
+            DEADLINE_EXCEEDED,
+            f"Pod {r.pod.name} was deleted at the Job's deadline ({deadline}s) after running "
+            f"{_fmt_seconds(r.phases.running)}"
+            if r.phases.running is not None
+            else f"Pod {r.pod.name} was deleted at the Job's deadline ({deadline}s) before it ran",
+            "The job controller deletes a Job's active pods when activeDeadlineSeconds passes.",
+            ("See the Job's deadline analysis",),
+            (),
+            r.pod.name,
+        )
+        for r in enrichment.gone_pods
+        if r.pod.name not in known
+    ]
+
+
+def needs_analysis(enrichment: Enrichment) -> bool:
+    """Whether a report on this Job should carry a cause: it failed, or a pod waits in a
+    state that will not fix itself (the Job is stuck, announced or not)."""
+    return enrichment.job.failed_condition is not None or any(
+        r.pod.waiting is not None for r in enrichment.pods
+    )
+
+
 def analyse(enrichment: Enrichment) -> FailureAnalysis:
     """Classify a failed (or stuck) Job's cause, with evidence and next steps."""
     job = enrichment.job
@@ -296,6 +390,8 @@ def analyse(enrichment: Enrichment) -> FailureAnalysis:
         if c is not None
     ]
     causes += event_causes(job, enrichment.events, {r.pod.name for r in enrichment.pods})
+    if reason_of(job) == DEADLINE_EXCEEDED:
+        causes += _deadline_kills(enrichment, {c.pod for c in causes})
     keys = Counter(c.key for c in causes)
     identical = len(causes) > 1 and len(keys) == 1
     common = max(causes, key=lambda c: (keys[c.key], c.pod or "")) if causes else None
@@ -306,6 +402,13 @@ def analyse(enrichment: Enrichment) -> FailureAnalysis:
     headline = _headline(
         job, reason, failed.message if failed else "", common, causes, runtime, identical
     )
+    if reason == DEADLINE_EXCEEDED:
+        ran = tuple(
+            f"pod {r.pod.name} ran {_fmt_seconds(r.phases.running)} before the deadline stopped it"
+            for r in enrichment.all_pods
+            if r.phases.running is not None
+        )
+        headline = replace(headline, evidence=headline.evidence + ran[:5])
     return FailureAnalysis(reason, headline, tuple(causes), identical, failed_at, runtime)
 
 
@@ -365,6 +468,16 @@ def _headline(
             tuple(x for x in (message,) if x),
             common.pod if common else None,
             common.container if common else None,
+        )
+    if common is None and not reason:
+        return Cause(
+            "Stuck",
+            "No pod shows why the Job is not progressing",
+            "Its pods are neither failing nor waiting in a state that names a cause.",
+            (
+                "Read the events in the timeline and the pods report",
+                "Set activeDeadlineSeconds so that a hung Job ends on its own",
+            ),
         )
     if common is None:
         return Cause(

@@ -334,7 +334,9 @@ WANTED = {
 def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_messages() -> None:
     filters: dict[str, str] = module_locals()["default_filters"]
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
-    assert filters["job_failure_reporter"] == 'attributes.type = "failed"'
+    assert filters["job_failure_reporter"] == (
+        'attributes.type = "failed" OR attributes.type = "stuck"'
+    )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
     messages["event/Warning"] = exporter_attributes("event", "Warning")
     messages["event/Normal"] = exporter_attributes("event", "Normal")

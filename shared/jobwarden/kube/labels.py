@@ -64,6 +64,9 @@ COMPLETED: Final = "Completed"
 #: The job controller's Normal Event for each pod it creates ("Created pod: <name>").
 SUCCESSFUL_CREATE: Final = "SuccessfulCreate"
 CREATED_POD_PREFIX: Final = "Created pod: "
+#: ... and for each pod it deletes (a deadline, a suspension, a failed Job's active pods).
+SUCCESSFUL_DELETE: Final = "SuccessfulDelete"
+DELETED_POD_PREFIX: Final = "Deleted pod: "
 # of a container's termination
 OOM_KILLED: Final = "OOMKilled"
 # of a container's waiting state: the ones a pod does not leave on its own

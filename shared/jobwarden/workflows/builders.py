@@ -27,6 +27,7 @@ from jobwarden.blocks import (
 from jobwarden.enrich import CronHistory, Enrichment
 from jobwarden.failure import FailureAnalysis
 from jobwarden.intake import Trigger
+from jobwarden.kube.labels import DEADLINE_EXCEEDED
 from jobwarden.kube.objects import Job
 from jobwarden.names import WorkflowName
 from jobwarden.redact import redact_capped, redact_text
@@ -96,15 +97,15 @@ def failure_report(
         blocks.append(cron_block(cron))
     if len(analysis.pod_causes) > 1 and not analysis.identical_retries:
         blocks.append(pod_causes_table(analysis))
-    blocks += [job_spec_fields(job), containers_table(job), pods_table(e)]
+    blocks += [job_spec_fields(job), containers_table(job), pods_table(e, analysis)]
     if include_events:
         blocks.append(timeline_block(e.timeline))
     if include_logs:  # identical retries: one log, not the same one per attempt
         blocks += retried_log_blocks(e, analysis) if analysis.identical_retries else log_blocks(e)
-    first_step = cause.next_steps[0] if cause.next_steps else "-"
     runs = ""
     if cron and cron.consecutive_failures > 1:
         runs = f" CronJob {cron.cronjob} has failed {cron.consecutive_failures} runs in a row."
+    failed = job.failed_condition is not None
     return Report.model_validate(
         {
             **_base(
@@ -115,11 +116,35 @@ def failure_report(
                 now=now,
             ),
             "severity": analysis.severity,
-            "title": f"Job {job.namespace}/{job.name} failed: {cause.title}",
-            "summary": f"{cause.explanation}{runs} Next: {first_step}",
+            "title": f"Job {job.namespace}/{job.name} {'failed' if failed else 'is stuck'}: "
+            f"{cause.title}",
+            "summary": outcome_line(e, analysis) + runs,
             "blocks": blocks,
         }
     )
+
+
+def outcome_line(e: Enrichment, analysis: FailureAnalysis) -> str:
+    """What happened, in one line the cause block below does not repeat: how long the Job
+    ran and how its pods ended (a failure), or which pod waits in what since when (stuck)."""
+    job = e.job
+    if job.failed_condition is None:
+        waiting = [(r.pod, w) for r in e.pods if (w := r.pod.waiting) is not None]
+        if not waiting:
+            return f"{job.state}; no pod shows a cause yet."
+        pod, wait = waiting[0]
+        since = f" since {fmt_time(wait.since)}" if wait.since else ""
+        more = f" ({len(waiting) - 1} more pod(s) waiting)" if len(waiting) > 1 else ""
+        return f"{job.state}; pod {pod.name} waits in {wait.reason}{since}{more}."
+    attempts = len(analysis.pod_causes)
+    how = ""
+    if analysis.identical_retries:
+        how = f"; all {attempts} attempts failed the same way"
+    elif attempts and analysis.job_reason == DEADLINE_EXCEEDED:
+        how = f"; {attempts} pod(s) stopped at the deadline"
+    elif attempts:
+        how = f"; {attempts} pod(s) failed"
+    return f"{job.state} after {fmt_duration(analysis.runtime)}{how}."
 
 
 def settings_findings(job: Job, analysis: FailureAnalysis | None = None) -> list[str]:
@@ -180,6 +205,8 @@ def info_report(
             ],
         ),
     ]
+    if analysis is not None:
+        blocks.insert(0, cause_block(analysis.headline))
     findings = settings_findings(job, analysis)
     if findings:
         blocks.append(
@@ -216,7 +243,12 @@ def info_report(
 
 
 def events_report(
-    e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime
+    e: Enrichment,
+    *,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+    analysis: FailureAnalysis | None = None,
 ) -> Report:
     """The events (already filtered by eventTypes): the Warnings in full, most severe first,
     and the Normal events folded into one summary line, with an analysis."""
@@ -235,6 +267,8 @@ def events_report(
             f"repeated {repeated[0].count} times: "
             "the condition is persistent, not a blip"
         )
+    if analysis is not None:
+        lines.insert(0, f"- Cause: {analysis.headline.title}")
     blocks: list[Block] = [
         MarkdownBlock(
             text="**Analysis**\n\n" + ("\n".join(lines) if lines else "- no Warning events")
@@ -259,17 +293,28 @@ def events_report(
 
 
 def pods_report(
-    e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime, include_logs: bool
+    e: Enrichment,
+    *,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+    include_logs: bool,
+    analysis: FailureAnalysis | None = None,
 ) -> Report:
-    """Every pod: status, completion, where its time went, usage, events and logs."""
-    phases = Counter(r.pod.phase for r in e.pods)
-    blocks: list[Block] = [
+    """Every pod, deleted ones included: status, its cause, where its time went, usage,
+    events and logs (a deleted pod's log is marked lost)."""
+    pods = e.all_pods
+    phases = Counter("Gone" if r.gone else r.pod.phase for r in pods)
+    blocks: list[Block] = []
+    if analysis is not None:
+        blocks.append(cause_block(analysis.headline))
+    blocks += [
         FieldsBlock(
             title="Pods",
             fields=[FieldItem(name=k, value=str(v)) for k, v in sorted(phases.items())]
             or [FieldItem(name="Pods", value="none left (deleted or never created)")],
         ),
-        pods_table(e),
+        pods_table(e, analysis),
         MarkdownBlock(
             text="**Resource usage**: "
             + inline_safe(redact_text(e.usage_note or "see the Usage column"))
@@ -280,17 +325,20 @@ def pods_report(
         blocks.append(timeline_block(pod_events, title="Pod events"))
     if include_logs:
         blocks += log_blocks(e)
-    pending = [r.phases.pending for r in e.pods if r.phases.pending]
+    pending = [r.phases.pending for r in pods if r.phases.pending]
     slowest = max(pending) if pending else None
+    gone = f" ({phases['Gone']} deleted, known from their events)" if phases.get("Gone") else ""
     return Report.model_validate(
         {
             **_base(
                 "jobPodEnricher", e, report_id=report_id, source_event_id=source_event_id, now=now
             ),
-            "severity": "warning" if phases.get("Failed") or phases.get("Pending") else "info",
+            "severity": "warning"
+            if phases.get("Failed") or phases.get("Pending") or analysis is not None
+            else "info",
             "title": f"Pods of job {e.job.namespace}/{e.job.name}: "
-            + ", ".join(f"{v} {k}" for k, v in sorted(phases.items())),
-            "summary": f"{len(e.pods)} pod(s); longest wait to be scheduled: "
+            + (", ".join(f"{v} {k}" for k, v in sorted(phases.items())) or "none"),
+            "summary": f"{len(pods)} pod(s){gone}; longest wait to be scheduled: "
             f"{fmt_duration(slowest)}.",
             "blocks": blocks,
         }

@@ -11,7 +11,8 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    reading the cluster; otherwise the uid comes from the read and the same one call follows.
 3. `enrich.read` reads everything the spec needs in one go (Job, pods, events, logs,
    CronJob history). A Job already deleted gets a report of what its event carried.
-4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure).
+4. `failure.analyse` (pure) when the Job failed or is stuck (announced so, or a pod waits
+   in a state that will not fix itself), then `spec.build` (pure).
 5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
    webhook; a webhook that refuses for good is recorded, and the event is acknowledged)
    to the webhooks `Settings.route` picks from the report: its workflow, cluster,
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 from jobwarden.enrich import Enrichment, read
 from jobwarden.errors import ConfigError, JobGoneError
-from jobwarden.failure import analyse
+from jobwarden.failure import analyse, needs_analysis
 from jobwarden.intake import Trigger
 from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube.objects import JobRef
@@ -88,7 +89,8 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
 def _build(
     spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
 ) -> Report:
-    analysis = analyse(facts) if facts.job.failed_condition else None
+    stuck = trigger.transition == "stuck"
+    analysis = analyse(facts) if stuck or needs_analysis(facts) else None
     ctx = BuildContext(
         report_id=spec.report_id(trigger, facts.job.uid),
         source_event_id=trigger.event_id,
