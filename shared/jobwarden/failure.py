@@ -156,7 +156,7 @@ def _unschedulable(job: Job, pod: str, why: str) -> Cause:
             f"or add a node that matches{selector}",
             "Lower the resource requests if no node has that much free",
         ]
-    said = f": {inline_safe(why, 200)}" if why else ""
+    said = f": {inline_safe(why, 120)}" if why else ""
     return Cause(
         "Unschedulable",
         f"Pod {pod} could not be scheduled{said}",
@@ -433,12 +433,14 @@ def _headline(
         ]
         if stuck:
             steps.insert(0, f"First fix why the pods never ran: {stuck[0].title}")
+        never = f"; its pods never ran: {stuck[0].title}" if stuck else ""
         return Cause(
             DEADLINE_EXCEEDED,
-            f"Job ran {_fmt_seconds(runtime)}, past its deadline of {job.active_deadline_seconds}s",
+            f"Job ran {_fmt_seconds(runtime)}, past its deadline of "
+            f"{job.active_deadline_seconds}s{never}",
             "Kubernetes stopped the Job because activeDeadlineSeconds passed before it finished.",
             tuple(steps),
-            tuple(x for x in (message,) if x) + tuple(c.title for c in stuck[:1]),
+            tuple(x for x in (message,) if x) + tuple(e for c in stuck[:1] for e in c.evidence),
         )
     if reason == POD_FAILURE_POLICY:
         return Cause(

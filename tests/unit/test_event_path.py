@@ -43,6 +43,8 @@ SCENARIOS = (
     "oomkilled",
     "deadline-exceeded",
     "stuck-image-pull",
+    "stuck-unschedulable",
+    "deadline-image-pull",
     "succeeded",
     "cronjob-failure",
     "gone",
@@ -267,6 +269,47 @@ def test_pods_deleted_at_the_deadline_are_in_the_pod_report_with_their_run_time(
     assert played.post("jobFailureReporter") == 200
     failure = played.markdown("jobFailureReporter")
     assert f"pod {cells['Pod']} ran 2s before the deadline stopped it" in failure
+
+
+def test_an_unschedulable_job_is_reported_stuck_with_the_schedulers_words(scenario: Any) -> None:
+    played = scenario("stuck-unschedulable")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert report.severity == "warning"
+    assert report.title.startswith("Job rec-stuck-unschedulable/train-model is stuck: Pod ")
+    assert "could not be scheduled: 0/1 nodes are available: 1 node(s) didn't match" in (
+        report.title
+    )
+    assert " waits in Unschedulable since " in report.summary
+    cause = report.blocks[0].text
+    assert (
+        "- Relax the pod's nodeSelector or node affinity (cloud.example/gpu=a100), "
+        "or add a node that matches"
+    ) in cause
+    assert played.post("jobPodEnricher", "m-pods") == 200
+    pods = played.report("jobPodEnricher")
+    (table,) = [b for b in pods.blocks if b.type == "table" and b.title == "Pods (1)"]
+    cells = dict(zip(table.columns, table.rows[0], strict=True))
+    assert cells["Starting"].startswith("Unschedulable since ")
+    assert "could not be scheduled" in cells["Cause"]
+
+
+def test_a_job_whose_image_never_pulled_before_its_deadline_names_the_image_pull(
+    scenario: Any,
+) -> None:
+    played = scenario("deadline-image-pull")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert "past its deadline of 6s; its pods never ran: Image " in report.title
+    assert "First fix why the pods never ran: Image " in report.blocks[0].text
+    assert "Failed to pull image" in report.blocks[0].text  # the kubelet's words, as evidence
+    assert played.post("jobPodEnricher", "m-pods") == 200
+    pods = played.report("jobPodEnricher")
+    assert pods.title.endswith(": 1 Gone")
+    (table,) = [b for b in pods.blocks if b.type == "table" and b.title == "Pods (1)"]
+    cells = dict(zip(table.columns, table.rows[0], strict=True))
+    assert cells["Phase"] == "Gone (deleted)"
+    assert cells["Cause"] == "Image `registry.example/batch/worker:1.4` could not be pulled"
 
 
 def test_cronjob_failure_report_shows_the_cronjobs_recent_runs(scenario: Any) -> None:

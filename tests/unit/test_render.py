@@ -111,7 +111,7 @@ def test_markdown_log_fence_is_longer_than_any_backtick_run_in_the_log() -> None
 
 def test_markdown_escapes_cluster_text_outside_code() -> None:
     text = render_markdown(hostile_report())
-    assert "Job \\<b\\>x\\</b\\> \\& \\`y\\` failed \\<\\!here\\>" in text
+    assert "Job \\<b\\>x\\</b\\> \\& `y` failed \\<\\!here\\>" in text  # `y`: code
     assert "| \\<i\\>name\\</i\\> | \\<\\!channel\\> \\& \\|pipe\\| |" in text
 
 
