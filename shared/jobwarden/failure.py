@@ -144,7 +144,7 @@ def _unschedulable(job: Job, pod: str, why: str) -> Cause:
     selector = f" ({', '.join(f'{k}={v}' for k, v in job.node_selector.items())})"
     selector = selector if job.node_selector else ""
     lowered = why.lower()
-    wanted = [m.group(1) for m in re.finditer(r"insufficient ([\w./-]+)", lowered)]
+    wanted = [m.group(1).rstrip(".") for m in re.finditer(r"insufficient ([\w./-]+)", lowered)]
     steps = [
         hint.format(what=", ".join(dict.fromkeys(wanted)) or "cpu, memory", selector=selector)
         for key, hint in _SCHEDULER_HINTS

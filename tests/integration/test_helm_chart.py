@@ -144,9 +144,9 @@ def test_rbac_grants_exactly_what_the_exporter_requests_and_no_wildcards() -> No
     for rule in all_rules(objects):
         for field in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert "*" not in rule.get(field, []), rule
-    assert not any(
-        "pods/log" in r["resources"] or "pods" in r["resources"] for r in all_rules(objects)
-    )
+    assert not any("pods/log" in r["resources"] for r in all_rules(objects))
+    pods = [r for r in all_rules(objects) if "pods" in r["resources"]]
+    assert pods == [PODS_RULE]  # list and watch the pods of Jobs; never get one, never logs
 
     # the same set as the permissions the exporter checks for itself before it starts
     granted = {
@@ -615,6 +615,14 @@ def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
             ],
         ),
         (
+            _drop_rule("ClusterRole", "pods"),
+            [
+                "`list` on `pods` cluster-wide",
+                "`watch` on `pods` cluster-wide",
+                "{apiGroups: [''], resources: [pods], verbs: [list, watch]}",
+            ],
+        ),
+        (
             _drop_verb("update"),
             [
                 "`update` on `leases.coordination.k8s.io` named {lease} in namespace {ns}",
@@ -624,7 +632,7 @@ def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
             ],
         ),
     ],
-    ids=["jobs-rule-removed", "events-rule-removed", "lease-update-removed"],
+    ids=["jobs-rule-removed", "events-rule-removed", "pods-rule-removed", "lease-update-removed"],
 )
 def test_a_rule_removed_from_the_chart_stops_the_exporter_naming_what_is_missing_and_for_whom(
     stack: StackInfo,
