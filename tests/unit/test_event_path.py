@@ -353,6 +353,7 @@ def test_a_stuck_job_gets_a_report_naming_the_image_pull_and_what_to_do(
     assert "Check that `registry.example/batch/worker:1.4` exists (name and tag)" in text
     assert "imagePullSecrets" in text
     assert played.post("jobInfoEnricher", "m-info") == 200  # the enrichers analyse it too
+    assert played.report("jobInfoEnricher").severity == "warning"
     info = played.markdown("jobInfoEnricher")
     assert "Image `registry.example/batch/worker:1.4`" in info
 

@@ -234,7 +234,9 @@ def info_report(
             **_base(
                 "jobInfoEnricher", e, report_id=report_id, source_event_id=source_event_id, now=now
             ),
-            "severity": "error" if job.failed_condition else "info",
+            "severity": "error"
+            if job.failed_condition
+            else ("warning" if analysis is not None else "info"),
             "title": f"Job {job.namespace}/{job.name}: {job.state}",
             "summary": f"{job.state}; {len(findings)} setting(s) worth a look.",
             "blocks": blocks,
