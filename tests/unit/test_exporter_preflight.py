@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -103,3 +104,15 @@ def test_a_missing_pod_watch_is_named_and_not_asked_when_pods_are_not_watched() 
     assert "resources: [pods], verbs: [watch]}]" in message
     without = WatchOptions(cluster="prod", namespaces=("batch",), watch_pods=False)
     check(ReviewingApi(granted, knows_self=False), without, None)  # starts
+
+
+def test_stuck_pod_after_comes_from_the_configuration_and_a_flag_wins() -> None:
+    from jobwarden.config import parse_config
+    from jobwarden_exporter.main import watch_options
+
+    settings = parse_config({"exporter": {"stuckPodAfter": "90s"}}, source="test")
+    assert watch_options(settings, "prod").stuck_pod_after == dt.timedelta(seconds=90)
+    flag = watch_options(settings, "prod", stuck_pod_after=dt.timedelta(minutes=2))
+    assert flag.stuck_pod_after == dt.timedelta(minutes=2)
+    default = watch_options(parse_config({}, source="test"), "prod")
+    assert default.stuck_pod_after == dt.timedelta(minutes=5) and default.watch_pods
