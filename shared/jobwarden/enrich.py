@@ -214,8 +214,10 @@ def gone_pods(
     """The Job's pods that no longer exist, from the events they left: the job controller's
     `SuccessfulCreate` ("Created pod: <name>") names each pod it made (when), the
     scheduler's `Scheduled` says when and where it ran, the kubelet's `Started` when a
-    container started. Such a pod ran until its last event, else until the Job ended. Its
-    log is lost (said so when logs were asked for); no request is made for it."""
+    container started. Such a pod ran until the job controller deleted it (its
+    `SuccessfulDelete` "Deleted pod: <name>"), else until the Job ended. Its log is lost:
+    said so for the newest `MAX_LOGS` of them when logs were asked for; no request is
+    made for a gone pod."""
     created = {
         e.message.removeprefix(CREATED_POD_PREFIX): e.first
         for e in sorted(events, key=lambda e: e.first or _EPOCH)
@@ -226,11 +228,14 @@ def gone_pods(
         for e in events
         if e.involved_uid == job.uid and e.reason == SUCCESSFUL_DELETE
     }
+    by_pod: dict[str, list[Event]] = {}
+    for e in events:
+        if e.involved_kind == "Pod":
+            by_pod.setdefault(e.involved_name, []).append(e)
+    gone = [(name, made) for name, made in created.items() if name and name not in live]
     reports = []
-    for name, made in created.items():
-        if not name or name in live:
-            continue
-        own = [e for e in events if e.involved_kind == "Pod" and e.involved_name == name]
+    for n, (name, made) in enumerate(gone):
+        own = by_pod.get(name, [])
         scheduled = _first_of(own, SCHEDULED)
         started = _first_of(own, STARTED)
         end = deleted.get(name) or job.finished_at
@@ -262,7 +267,8 @@ def gone_pods(
             (started - scheduled) if started and scheduled else None,
             (end - started) if end and started else None,
         )
-        containers = [c.name for c in job.containers if not c.init] if logs else []
+        lost = logs and n >= len(gone) - MAX_LOGS  # the newest gone pods
+        containers = [c.name for c in job.containers if not c.init] if lost else []
         tails = tuple(LogTail(name, c, False, unavailable=LOST_LOG) for c in containers[:1])
         reports.append(PodReport(pod, phases, tails, gone=True))
     return tuple(reports)
