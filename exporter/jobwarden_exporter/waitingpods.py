@@ -16,7 +16,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jobwarden.kube.labels import POD_SCHEDULED, STUCK_WAITING
 from jobwarden.kube.objects import Pod, Waiting
+
+
+def _may_wait(obj: Mapping[str, Any]) -> bool:
+    """A cheap look at the raw pod: could `Pod.waiting` find something? (A container waiting
+    in a stuck state, or PodScheduled False.) Saves building the view for every event."""
+    status = obj.get("status") or {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for container in status.get(key) or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_WAITING:
+                return True
+    return any(
+        c.get("type") == POD_SCHEDULED and c.get("status") == "False"
+        for c in status.get("conditions") or []
+    )
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,9 @@ class WaitingPods:
 
         A wait whose start the pod does not tell counts from `now` (its first sighting).
         """
+        if not _may_wait(obj):  # most events: a pod that runs, ends or is being created
+            self.forget(obj)
+            return
         pod = Pod.from_json(dict(obj))
         waiting = pod.waiting
         with self._lock:
