@@ -58,7 +58,8 @@ def test_an_image_pull_under_a_long_deadline_is_stuck_within_stuck_pod_after_and
     assert stuck.attributes["reason"] == "ImagePullBackOff"
     assert "(container feed) waiting in ImagePullBackOff for " in stuck.data["message"]
     assert f'Back-off pulling image "{IMAGE}"' in stuck.data["message"]
-    assert stuck_pod_after.total_seconds() <= waited < 60  # not the 1h stuckAfter, nor 6h
+    # API times are whole seconds, so the wait the exporter counts starts up to 1s early
+    assert stuck_pod_after.total_seconds() - 1 <= waited < 60  # not the 1h stuckAfter, nor 6h
 
     runtime = make_runtime(stack, tmp_path / "reports")
     set_default_runtime(runtime)
@@ -83,3 +84,28 @@ def test_an_image_pull_under_a_long_deadline_is_stuck_within_stuck_pod_after_and
     )
     assert f"- Check that `{IMAGE}` exists (name and tag)" in text
     assert "imagePullSecrets" in text
+
+
+def test_an_unschedulable_pod_is_stuck_with_the_schedulers_words_and_a_short_wait_is_not(
+    admin: KubeApi, namespace: str, topic: tuple[str, Inbox]
+) -> None:
+    path, inbox = topic
+    exporter = make_exporter(
+        admin, path, namespace, stuck_pod_after=dt.timedelta(seconds=3)
+    ).start()
+    try:
+        assert exporter.wait_synced(30), exporter.health()
+        admin.create(
+            JOBS.format(ns=namespace),
+            job_manifest("train", node_selector={"cloud.example/gpu": "a100"}),
+        )
+        admin.create(JOBS.format(ns=namespace), job_manifest("quick", after=1))
+        inbox.wait_for_jobs({"train": "stuck", "quick": "succeeded"}, timeout=90)
+        inbox.settle(3)
+    finally:
+        exporter.stop(timeout=2)
+    (stuck,) = inbox.of("train", "stuck")
+    assert stuck.attributes["reason"] == "Unschedulable"
+    assert stuck.data["message"].startswith("pod train-")
+    assert "didn't match Pod's node affinity/selector" in stuck.data["message"]
+    assert not inbox.of("quick", "stuck")  # a pod that starts on its own is never stuck
