@@ -3,7 +3,8 @@
 ```
 python -m jobwarden_exporter --cluster prod-eu --in-cluster \\
     --topic projects/P/topics/job-events [--namespace batch ...] [--label-selector team=data] \\
-    [--stuck-after 1h] [--port 8080] [--lease-namespace jobwarden --lease-name exporter]
+    [--stuck-after 1h] [--stuck-pod-after 5m] [--port 8080] \\
+    [--lease-namespace jobwarden --lease-name exporter]
 ```
 
 Flags win over the `exporter` section of the configuration file (`--config`, else
@@ -45,6 +46,7 @@ def watch_options(
     namespaces: Sequence[str] | None = None,
     label_selector: str | None = None,
     stuck_after: dt.timedelta | None = None,
+    stuck_pod_after: dt.timedelta | None = None,
     watch_timeout: int = 300,
     relay_events: bool = True,
 ) -> WatchOptions:
@@ -58,6 +60,7 @@ def watch_options(
         namespaces=tuple(namespaces if namespaces else exporter.namespaces),
         label_selector=label_selector or exporter.label_selector,
         stuck_after=stuck_after or parse_duration(exporter.stuck_after),
+        stuck_pod_after=stuck_pod_after or parse_duration(exporter.stuck_pod_after),
         watch_timeout=watch_timeout,
         relay_events=relay_events,
     )
@@ -72,6 +75,7 @@ def run(
     namespaces: Sequence[str] | None = None,
     label_selector: str | None = None,
     stuck_after: dt.timedelta | None = None,
+    stuck_pod_after: dt.timedelta | None = None,
     lease: LeaseConfig | None = None,
     host: str = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod
     port: int | None = 8080,
@@ -86,6 +90,7 @@ def run(
         namespaces=namespaces,
         label_selector=label_selector,
         stuck_after=stuck_after,
+        stuck_pod_after=stuck_pod_after,
         watch_timeout=watch_timeout,
         relay_events=relay_events,
     )
@@ -143,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label-selector", help="only Jobs matching this selector, e.g. team=data")
     p.add_argument(
         "--stuck-after", help="report `stuck` past this (e.g. 1h; default exporter.stuckAfter)"
+    )
+    p.add_argument(
+        "--stuck-pod-after",
+        help="report `stuck` when a pod waits this long in a state that will not fix itself "
+        "(e.g. 5m; default exporter.stuckPodAfter)",
     )
     p.add_argument("--no-events", action="store_true", help="do not relay Warning Events")
     p.add_argument("--watch-timeout", type=int, default=300, help="seconds per watch (default 300)")
@@ -212,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             namespaces=args.namespaces,
             label_selector=args.label_selector,
             stuck_after=parse_duration(args.stuck_after) if args.stuck_after else None,
+            stuck_pod_after=(
+                parse_duration(args.stuck_pod_after) if args.stuck_pod_after else None
+            ),
             lease=lease,
             host=args.host,
             port=args.port,

@@ -36,6 +36,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("buffer_size", "gauge", "JobEvents waiting to be published (including in flight)."),
     Family("is_leader", "gauge", "1 when this replica holds the lease (or runs without one)."),
     Family("tracked_jobs", "gauge", "Jobs currently remembered by the watcher."),
+    Family("waiting_pods", "gauge", "Pods of Jobs waiting in a state they will not leave (stuck)."),
 )
 
 Labels = tuple[tuple[str, str], ...]

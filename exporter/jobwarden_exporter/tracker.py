@@ -20,7 +20,8 @@ from typing import Any
 
 from jobwarden.kube.events import event_key
 from jobwarden.kube.objects import Job
-from jobwarden_exporter.transitions import ONCE, Detected, detect, first_look, stuck
+from jobwarden_exporter.transitions import ONCE, Detected, detect, first_look, stuck, stuck_pod
+from jobwarden_exporter.waitingpods import WaitingPod
 
 _INDEXED_STEM = re.compile(r"(.+)-[0-9]+-")
 _GENERATED_SUFFIX = 5  # random characters the API server appends to generateName
@@ -141,6 +142,21 @@ class JobTracker:
                     entry.reported.add("stuck")
                     found.append((entry.job, detected))
         return found
+
+    def due_stuck_pod(
+        self, waiting: WaitingPod, now: dt.datetime, after: dt.timedelta
+    ) -> tuple[Job, Detected] | None:
+        """`stuck` for the Job of a pod that waited past `after` (once per Job uid, shared
+        with the run-too-long `stuck`); None if the Job is unknown, done or reported."""
+        with self._lock:
+            entry = self._jobs.get(waiting.job_uid)
+            if entry is None or "stuck" in entry.reported:
+                return None
+            detected = stuck_pod(entry.job, waiting.pod, waiting.waiting, now=now, after=after)
+            if detected is None:
+                return None
+            entry.reported.add("stuck")
+            return entry.job, detected
 
     def job(self, uid: str) -> Job | None:
         with self._lock:

@@ -12,6 +12,9 @@ Job conditions are the source of truth (ARCHITECTURE.md §4.1):
   clears `startTime` on suspension and sets it again on resume.
 - `stuck`: not finished, not suspended, no `activeDeadlineSeconds`, and pending or running
   longer than a threshold: a timer asks `stuck()`; nothing else would ever end such a Job.
+  Or, deadline or not, one of its pods has waited past `stuckPodAfter` in a state that will
+  not fix itself (`Pod.waiting`: image pull errors, CreateContainerConfigError,
+  CrashLoopBackOff, Unschedulable): `stuck_pod()`, whose reason is that state.
 
 `detect(previous, current)` answers for two observations (previous None: a Job new to
 this process, whose history so far is inferred from its state); `first_look(job)` answers
@@ -32,7 +35,7 @@ from jobwarden.kube.labels import (
     SUCCESS_CRITERIA_MET,
     SUSPENDED,
 )
-from jobwarden.kube.objects import Condition, Job
+from jobwarden.kube.objects import Condition, Job, Waiting
 
 #: Transitions a Job goes through at most once (the tracker enforces it per uid).
 ONCE: frozenset[str] = frozenset({"started", "succeeded", "failed", "stuck"})
@@ -185,5 +188,34 @@ def stuck(job: Job, *, now: dt.datetime, after: dt.timedelta) -> Detected | None
         "RunningTooLong" if running else "PendingTooLong",
         f"{state} for {_words(now - since)}, over the {_words(after)} threshold, and no "
         "activeDeadlineSeconds: the Job will not end on its own",
+        now,
+    )
+
+
+def stuck_pod(
+    job: Job, pod: str, waiting: Waiting, *, now: dt.datetime, after: dt.timedelta
+) -> Detected | None:
+    """`stuck` when pod `pod` of `job` has waited in `waiting` for `after` or longer.
+
+    The reason is the waiting state itself (ImagePullBackOff, Unschedulable...), so a
+    subscription filter or a reader sees at once why; the message names the pod, the
+    container and what the kubelet or the scheduler said. A deadline does not matter: a
+    pod that cannot pull its image under a 6-hour deadline would be silent for 6 hours.
+    """
+    if terminal(job) or finishing(job) or is_suspended(job):
+        return None
+    since = waiting.since or now
+    if now - since < after:
+        return None
+    what = f"pod {pod}"
+    if waiting.container:
+        what += f" (container {waiting.container})"
+    state = "unschedulable" if waiting.container is None else f"waiting in {waiting.reason}"
+    said = " ".join(waiting.message.split())[:500]
+    return Detected(
+        "stuck",
+        waiting.reason,
+        f"{what} {state} for {_words(now - since)}, over the {_words(after)} threshold; "
+        "it will not recover on its own" + (f": {said}" if said else ""),
         now,
     )

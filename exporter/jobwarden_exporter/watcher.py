@@ -8,6 +8,11 @@ their terminal transition (a failure that happened while no exporter ran is publ
 its id is deterministic, so consumers drop a repeat). Relists after a gap diff against
 the last known state, so within a term nothing is lost or repeated.
 
+Pods (a separate, optional watch: `watch_pods`): the pods of Jobs (label
+`batch.kubernetes.io/controller-uid`), only to notice one that waits in a state it will not
+leave on its own (`waitingpods`); once it has waited `stuck_pod_after`, the ticker
+announces its Job `stuck` with that state as the reason, deadline or not.
+
 Events: the watch takes `type=Warning` only. An Event's Job is found by the involved
 object (a Job by uid or name; a Pod by its generated name `<job>-[<index>-]xxxxx`); an
 Event whose Job is not known yet waits up to `unmatched_ttl` seconds for it. Each Event
@@ -29,12 +34,14 @@ from pydantic import ValidationError
 from jobwarden.jobevent import JobEvent
 from jobwarden.kube import paths
 from jobwarden.kube.events import event_key, event_view
+from jobwarden.kube.labels import CONTROLLER_UID_LABELS
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
 from jobwarden_exporter.metrics import Metrics
 from jobwarden_exporter.reflector import JSON, Reflector
 from jobwarden_exporter.tracker import EventMemory, JobTracker
 from jobwarden_exporter.transitions import Detected
+from jobwarden_exporter.waitingpods import WaitingPods
 
 log = logging.getLogger("jobwarden.exporter")
 UNMATCHED_LIMIT = 1000
@@ -52,6 +59,8 @@ class WatchOptions:
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
     label_selector: str | None = None
     stuck_after: dt.timedelta = dt.timedelta(hours=1)
+    stuck_pod_after: dt.timedelta = dt.timedelta(minutes=5)
+    watch_pods: bool = True  # list/watch the pods of Jobs to see stuck ones early
     watch_timeout: int = 300  # seconds a watch runs before the server ends it
     relay_events: bool = True
     tick: float = 5.0  # seconds between stuck checks
@@ -140,6 +149,7 @@ class JobWatch:
             on_new=lambda _job: self.metrics.inc("jobs_seen_total"),
         )
         self.relayed = EventMemory()
+        self.waiting = WaitingPods()
         self._unmatched: dict[str, tuple[JSON, float]] = {}
         self._unmatched_lock = threading.Lock()
         scopes: tuple[str | None, ...] = options.namespaces or (None,)
@@ -164,7 +174,22 @@ class JobWatch:
             )
             for ns in (scopes if options.relay_events else ())
         ]
+        # the pods of Jobs: only to see one stuck early (`waitingpods`)
+        self.pod_reflectors = [
+            self._reflector(
+                paths.pods(ns),
+                f"pods of jobs in {ns}" if ns else "pods of jobs",
+                functools.partial(self._pods_listed, ns),
+                self._pod_changed,
+                {"labelSelector": CONTROLLER_UID_LABELS[0]},
+            )
+            for ns in (scopes if options.watch_pods else ())
+        ]
         self._threads: list[threading.Thread] = []
+
+    @property
+    def reflectors(self) -> list[Reflector]:
+        return [*self.job_reflectors, *self.pod_reflectors, *self.event_reflectors]
 
     def _reflector(
         self,
@@ -191,7 +216,7 @@ class JobWatch:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> JobWatch:
-        for reflector in self.job_reflectors:
+        for reflector in [*self.job_reflectors, *self.pod_reflectors]:
             self._thread(reflector.run, reflector.resource)
         self._thread(self._after_jobs_synced, "events-starter")
         self._thread(self._ticker, "stuck-ticker")
@@ -225,15 +250,15 @@ class JobWatch:
         return self._stop.is_set()
 
     def wait_synced(self, timeout: float) -> bool:
-        """True once every collection was listed (Jobs first, then Events)."""
+        """True once every collection was listed (Jobs first, then pods and Events)."""
         deadline = time.monotonic() + timeout
-        for reflector in [*self.job_reflectors, *self.event_reflectors]:
+        for reflector in self.reflectors:
             if not reflector.synced.wait(max(0.0, deadline - time.monotonic())):
                 return False
         return True
 
     def health(self) -> tuple[bool, str]:
-        states = [r.health() for r in [*self.job_reflectors, *self.event_reflectors]]
+        states = [r.health() for r in self.reflectors]
         bad = [reason for ok, reason in states if not ok]
         if bad:
             return False, "; ".join(bad)
@@ -241,7 +266,7 @@ class JobWatch:
 
     @property
     def api_calls(self) -> int:
-        reflectors = [*self.job_reflectors, *self.event_reflectors]
+        reflectors = self.reflectors
         return sum(r.api.calls for r in reflectors if r.api is not self.api) + self.api.calls
 
     # -- Jobs -----------------------------------------------------------------------
@@ -261,11 +286,32 @@ class JobWatch:
 
     def _ticker(self) -> None:
         while not self._stop.wait(self.options.tick):
-            for job, detected in self.tracker.due_stuck(self._now()):
+            now = self._now()
+            for job, detected in self.tracker.due_stuck(now):
                 self._report(job, detected)
+            self._stuck_pods(now)
             if self._unmatched:
                 self._retry_unmatched()
             self.metrics.set("tracked_jobs", float(len(self.tracker)))
+
+    # -- Pods ---------------------------------------------------------------------------
+    def _pods_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:
+        self.waiting.sync(items, namespace=namespace, now=self._now())
+        self.metrics.set("waiting_pods", float(len(self.waiting)))
+
+    def _pod_changed(self, kind: str, obj: JSON) -> None:
+        if kind == "DELETED":
+            self.waiting.forget(obj)
+        else:
+            self.waiting.observe(obj, now=self._now())
+
+    def _stuck_pods(self, now: dt.datetime) -> None:
+        """Announce `stuck` for the Jobs of pods that waited past `stuck_pod_after`."""
+        for waiting in self.waiting.due(now, self.options.stuck_pod_after):
+            found = self.tracker.due_stuck_pod(waiting, now, self.options.stuck_pod_after)
+            if found is not None:
+                self._report(*found)
+        self.metrics.set("waiting_pods", float(len(self.waiting)))
 
     def _report(self, job: Job, detected: Detected, *, event: JSON | None = None) -> None:
         try:

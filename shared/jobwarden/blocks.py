@@ -147,6 +147,8 @@ def containers_table(job: Job) -> TableBlock:
 
 
 def _container_state(report: PodReport) -> str:
+    if report.gone:
+        return "unknown (the pod is gone)"
     parts = []
     for c in report.pod.containers:
         detail = c.state
@@ -160,25 +162,53 @@ def _container_state(report: PodReport) -> str:
     return "; ".join(parts) or "-"
 
 
-def pods_table(enrichment: Enrichment) -> TableBlock:
+def _phase(report: PodReport) -> str:
+    pod = report.pod
+    if report.gone:
+        return "Gone (deleted)"
+    return pod.phase + (f" ({pod.reason})" if pod.reason else "")
+
+
+def _starting(report: PodReport) -> str:
+    """How long the pod took to start; a pod still waiting says in what, since when."""
+    waiting = report.pod.waiting
+    if report.phases.starting is None and waiting is not None:
+        return f"{waiting.reason} since {fmt_time(waiting.since)}"
+    return fmt_duration(report.phases.starting)
+
+
+def pods_table(enrichment: Enrichment, analysis: FailureAnalysis | None = None) -> TableBlock:
+    """Every pod, the deleted ones too (from their events), each with its cause."""
+    causes = {c.pod: c.title for c in analysis.pod_causes if c.pod} if analysis else {}
     rows = []
-    for r in enrichment.pods:
+    for r in enrichment.all_pods:
         usage = ", ".join(f"{n}: cpu {u.cpu}, mem {u.memory}" for n, u in sorted(r.usage.items()))
         rows.append(
             [
                 r.pod.name,
-                r.pod.phase + (f" ({r.pod.reason})" if r.pod.reason else ""),
+                _phase(r),
                 r.pod.node or "-",
                 _container_state(r),
                 fmt_duration(r.phases.pending),
-                fmt_duration(r.phases.starting),
+                _starting(r),
                 fmt_duration(r.phases.running),
                 usage or "-",
+                causes.get(r.pod.name, "-"),
             ]
         )
     return TableBlock(
-        title=f"Pods ({len(enrichment.pods)})",
-        columns=["Pod", "Phase", "Node", "Containers", "Pending", "Starting", "Running", "Usage"],
+        title=f"Pods ({len(rows)})",
+        columns=[
+            "Pod",
+            "Phase",
+            "Node",
+            "Containers",
+            "Pending",
+            "Starting",
+            "Running",
+            "Usage",
+            "Cause",
+        ],
         rows=rows,
     )
 
@@ -188,7 +218,7 @@ def log_blocks(
 ) -> list[LogBlock | MarkdownBlock]:
     """The log tails of the Job's pods (only `pods` when given), each title ending in `note`."""
     blocks: list[LogBlock | MarkdownBlock] = []
-    for report in enrichment.pods:
+    for report in enrichment.all_pods:
         if pods is not None and report.pod.name not in pods:
             continue
         for tail in report.logs:

@@ -431,6 +431,12 @@ class ExporterConfig(ConfigModel):
     stuck_after: Duration = Field(
         default="1h", description="A Job running this long without a deadline is reported `stuck`."
     )
+    stuck_pod_after: Duration = Field(
+        default="5m",
+        description="A Job whose pod waits this long in a state that will not fix itself (image"
+        " pull error, CreateContainerConfigError, CrashLoopBackOff, Unschedulable) is reported"
+        " `stuck` with that state as its reason, deadline or not.",
+    )
     namespaces: list[DnsLabel] = Field(default=[], description="Namespaces to watch; empty: all.")
     label_selector: str | None = Field(
         default=None,

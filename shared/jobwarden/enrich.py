@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
 from jobwarden.kube import paths
 from jobwarden.kube.events import Event
-from jobwarden.kube.labels import COMPLETE, CREATED_POD_PREFIX, SUCCESSFUL_CREATE
+from jobwarden.kube.labels import (
+    COMPLETE,
+    CREATED_POD_PREFIX,
+    DELETED_POD_PREFIX,
+    SCHEDULED,
+    STARTED,
+    SUCCESSFUL_CREATE,
+    SUCCESSFUL_DELETE,
+)
 from jobwarden.kube.objects import CronJob, Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
 from jobwarden.redact import redact_text
@@ -64,6 +72,7 @@ class PodReport:
     phases: PhaseTimes
     logs: tuple[LogTail, ...] = ()
     usage: dict[str, Usage] = field(default_factory=dict)
+    gone: bool = False  # deleted; known only from the events it left (`gone_pods`)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,12 @@ class Enrichment:
     usage_note: str
     api_calls: int
     cron: CronHistory | None = None  # the owning CronJob's recent runs, when asked for
+    gone_pods: tuple[PodReport, ...] = ()  # pods deleted (deadline, GC), from their events
+
+    @property
+    def all_pods(self) -> tuple[PodReport, ...]:
+        """Every pod the Job had that anything is known of: the live ones, then the gone."""
+        return self.pods + self.gone_pods
 
 
 @dataclass(frozen=True)
@@ -222,6 +237,84 @@ def gone_pod_uids(job: Job, events: list[Event]) -> set[str]:
     }
 
 
+_ASSIGNED = re.compile(r"Successfully assigned \S+ to (\S+)")
+LOST_LOG = "the pod was deleted, and its log with it (logs are lost)"
+
+
+def gone_pods(
+    job: Job, events: list[Event], live: set[str], *, logs: bool
+) -> tuple[PodReport, ...]:
+    """The Job's pods that no longer exist, from the events they left: the job controller's
+    `SuccessfulCreate` ("Created pod: <name>") names each pod it made (when), the
+    scheduler's `Scheduled` says when and where it ran, the kubelet's `Started` when a
+    container started. Such a pod ran until the job controller deleted it (its
+    `SuccessfulDelete` "Deleted pod: <name>"), else until the Job ended. Its log is lost:
+    said so for the newest `MAX_LOGS` of them when logs were asked for; no request is
+    made for a gone pod."""
+    created = {
+        e.message.removeprefix(CREATED_POD_PREFIX): e.first
+        for e in sorted(events, key=lambda e: e.first or _EPOCH)
+        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_CREATE
+    }
+    deleted = {
+        e.message.removeprefix(DELETED_POD_PREFIX): e.first
+        for e in events
+        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_DELETE
+    }
+    by_pod: dict[str, list[Event]] = {}
+    for e in events:
+        if e.involved_kind == "Pod":
+            by_pod.setdefault(e.involved_name, []).append(e)
+    gone = [(name, made) for name, made in created.items() if name and name not in live]
+    reports = []
+    for n, (name, made) in enumerate(gone):
+        own = by_pod.get(name, [])
+        scheduled = _first_of(own, SCHEDULED)
+        started = _first_of(own, STARTED)
+        end = deleted.get(name) or job.finished_at
+        if started and scheduled and started < scheduled:  # a second-precision kubelet time
+            started = scheduled
+        node = next(
+            (
+                m.group(1)
+                for e in own
+                if e.reason == SCHEDULED and (m := _ASSIGNED.search(e.message))
+            ),
+            None,
+        )
+        uid = next((e.involved_uid for e in own if e.involved_uid), "")
+        pod = Pod.from_json(
+            {
+                "metadata": {
+                    "name": name,
+                    "namespace": job.namespace,
+                    "uid": uid,
+                    "creationTimestamp": made.isoformat() if made else None,
+                },
+                "spec": {"nodeName": node} if node else {},
+                "status": {"phase": "Gone"},
+            }
+        )
+        phases = PhaseTimes(
+            (scheduled - made) if scheduled and made else None,
+            (started - scheduled) if started and scheduled else None,
+            (end - started) if end and started else None,
+        )
+        lost = logs and n >= len(gone) - MAX_LOGS  # the newest gone pods
+        containers = [c.name for c in job.containers if not c.init] if lost else []
+        tails = tuple(LogTail(name, c, False, unavailable=LOST_LOG) for c in containers[:1])
+        reports.append(PodReport(pod, phases, tails, gone=True))
+    return tuple(reports)
+
+
+def _first_of(events: list[Event], reason: str) -> dt.datetime | None:
+    times = [e.first for e in events if e.reason == reason and e.first]
+    return min(times) if times else None
+
+
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 def fetch_log(api: KubeApi, pod: Pod, container: str, *, previous: bool) -> LogTail:
     params: dict[str, str | int | bool] = {
         "container": container,
@@ -309,6 +402,7 @@ def enrich(
     uids = {job.uid} | {p.uid for p in pods} | gone_pod_uids(job, events)
     timeline = build_timeline(events, object_uids=uids, types=event_types)
     relevant = tuple(e for e in events if e.involved_uid in uids)
+    gone = gone_pods(job, events, {p.name for p in pods}, logs=include_logs)
     return Enrichment(
         ref=ref,
         job=job,
@@ -317,6 +411,7 @@ def enrich(
         timeline=tuple(timeline),
         usage_note=note,
         api_calls=api.calls - before,
+        gone_pods=gone,
     )
 
 

@@ -1,58 +1,31 @@
-"""Why did this Job fail? Classify the cause from conditions, pods and events.
+"""Why did this Job fail, or why is it stuck? The Job's headline cause and each pod's.
 
-Each pod gets a cause (OOMKilled, non-zero exit, image pull, config error,
-eviction, node lost, unschedulable...); the Job's Failed condition reason
-(BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy, FailedIndexes...)
-frames them. Every cause carries a one-line plain explanation and concrete next
-steps that name the container, the limit or the setting to change.
+Each pod gets a cause (`podcauses`: OOMKilled, non-zero exit, image pull, config error,
+crash loop, eviction, node lost, unschedulable...); the Job's Failed condition reason
+(BackoffLimitExceeded, DeadlineExceeded, PodFailurePolicy, FailedIndexes...) frames them.
+A stuck Job (not failed) takes its most common pod cause as the headline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from jobwarden.enrich import Enrichment, LogTail, PodReport
-from jobwarden.errors import ConfigError
-from jobwarden.kube.events import Event
+from jobwarden.enrich import Enrichment
 from jobwarden.kube.labels import (
     BACKOFF_LIMIT_EXCEEDED,
     DEADLINE_EXCEEDED,
-    EVICTED,
     FAILED_INDEXES,
     FAILED_SCHEDULING,
     FAILURE_TARGET,
     MAX_FAILED_INDEXES_EXCEEDED,
-    OOM_KILLED,
-    OOM_KILLING,
     POD_FAILURE_POLICY,
 )
-from jobwarden.kube.objects import ContainerStatus, Job, Pod
-from jobwarden.quantities import format_memory, parse_memory
-from jobwarden.redact import redact_text
-from jobwarden.report import inline_safe, literal
+from jobwarden.kube.objects import Job
+from jobwarden.podcauses import Cause, event_causes, fmt_seconds, pod_cause
 
-_IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
-_CONFIG = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
-
-
-@dataclass(frozen=True)
-class Cause:
-    """One reason a pod (or the Job) failed, in words a user can act on."""
-
-    code: str
-    title: str
-    explanation: str
-    next_steps: tuple[str, ...]
-    evidence: tuple[str, ...] = ()
-    pod: str | None = None
-    container: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str | None, str]:
-        """What makes two failures 'the same way' (same code, container and detail)."""
-        return (self.code, self.container, self.title)
+__all__ = ["Cause", "FailureAnalysis", "analyse", "needs_analysis", "reason_of"]
 
 
 @dataclass(frozen=True)
@@ -69,218 +42,38 @@ class FailureAnalysis:
         return "error" if self.job_reason else "warning"
 
 
-def _fmt_seconds(delta: dt.timedelta | None) -> str:
-    if delta is None:
-        return "unknown"
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+def reason_of(job: Job) -> str:
+    """The reason of the Job's Failed (else FailureTarget) condition, or ""."""
+    failed = job.failed_condition or job.condition(FAILURE_TARGET)
+    return failed.reason if failed else ""
 
 
-def _memory_step(limit: str | None, container: str) -> str:
-    if not limit:
-        return (
-            f"Set a memory request and limit for container `{container}` sized from its peak use; "
-            "without a limit it was killed by node memory pressure"
-        )
-    try:
-        bigger = format_memory(int(parse_memory(limit) * 1.5))
-    except ConfigError:
-        return f"Raise the memory limit of container `{container}` above {limit}"
-    return (
-        f"Raise the memory limit of container `{container}` above {limit} "
-        f"(for example to {bigger}), or reduce its memory use"
-    )
-
-
-def _image_pull(
-    image: str, pod: str, message: str, container: str | None = None, reason: str = ""
-) -> Cause:
-    whose = f" of container `{container}`" if container else ""
-    return Cause(
-        "ImagePull",
-        f"Image {literal(image)}{whose} could not be pulled"
-        + (f" ({inline_safe(reason)})" if reason else ""),
-        "The node could not pull the container image, so the container never started.",
-        (
-            f"Check that {literal(image)} exists (name and tag) and that the registry is reachable",
-            "If the registry is private, add or fix the pod's imagePullSecrets",
-        ),
-        (message,) if message else (),
-        pod,
-        container,
-    )
-
-
-def _unschedulable(job: Job, pod: str, why: str) -> Cause:
-    selector = f" (nodeSelector {job.node_selector})" if job.node_selector else ""
-    return Cause(
-        "Unschedulable",
-        f"Pod {pod} could not be scheduled",
-        "No node satisfies the pod's requirements, so it stayed Pending.",
-        (
-            "Relax the pod's nodeSelector, affinity or tolerations, "
-            f"or add a node that matches{selector}",
-            "Lower the resource requests if no node has that much free",
-        ),
-        (why,) if why else (),
-        pod,
-    )
-
-
-def _log_evidence(logs: tuple[LogTail, ...], container: str) -> tuple[str, ...]:
-    for tail in logs:
-        if tail.container == container and tail.lines:
-            lines = [tail.lines[i] for i in tail.error_lines] or list(tail.lines[-3:])
-            return tuple(lines[-3:])
-    return ()
-
-
-def _container_cause(
-    job: Job, pod: Pod, status: ContainerStatus, logs: tuple[LogTail, ...]
-) -> Cause | None:
-    name = status.name
-    spec = job.container(name)
-    if status.state == "waiting" and status.reason in _IMAGE_PULL:
-        return _image_pull(
-            spec.image if spec else "?", pod.name, status.message, name, status.reason
-        )
-    if status.state == "waiting" and status.reason in _CONFIG:
-        return Cause(
-            "CreateContainerConfigError",
-            f"Container `{name}` could not be created ({status.reason})",
-            "The container's configuration refers to something missing, such as a Secret, "
-            "ConfigMap or key.",
-            (
-                "Read the message and create the missing object or key: "
-                + (literal(redact_text(status.message)) if status.message else "?"),
-                "Check envFrom / valueFrom / volume references of the pod template",
-            ),
-            tuple(x for x in (status.message,) if x),
-            pod.name,
-            name,
-        )
-    oom = OOM_KILLED in (status.reason, status.last_reason)
-    if oom:
-        limit = spec.resources.limits.get("memory") if spec else None
-        return Cause(
-            OOM_KILLED,
-            f"Container `{name}` ran out of memory (OOMKilled, limit {limit or 'none'})",
-            "The kernel killed the container because it used more memory than allowed.",
-            (_memory_step(limit, name),),
-            (
-                f"exit code {status.exit_code or status.last_exit_code or 137}",
-                *_log_evidence(logs, name),
-            ),
-            pod.name,
-            name,
-        )
-    if status.reason == DEADLINE_EXCEEDED:
-        return Cause(
+def _deadline_kills(enrichment: Enrichment, known: set[str | None]) -> list[Cause]:
+    """Pods deleted at the Job's deadline with no other cause: how long each ran."""
+    deadline = enrichment.job.active_deadline_seconds
+    return [
+        Cause(
             DEADLINE_EXCEEDED,
-            f"Container `{name}` was stopped at the Job's deadline",
-            "The Job's activeDeadlineSeconds passed while the container was running.",
+            f"Pod {r.pod.name} was deleted at the Job's deadline ({deadline}s) after running "
+            f"{fmt_seconds(r.phases.running)}"
+            if r.phases.running is not None
+            else f"Pod {r.pod.name} was deleted at the Job's deadline ({deadline}s) before it ran",
+            "The job controller deletes a Job's active pods when activeDeadlineSeconds passes.",
             ("See the Job's deadline analysis",),
             (),
-            pod.name,
-            name,
+            r.pod.name,
         )
-    if status.failed:
-        code = status.exit_code if status.state == "terminated" else status.last_exit_code
-        evidence = _log_evidence(logs, name)
-        hint = f": {inline_safe(evidence[-1], 200)}" if evidence else ""
-        return Cause(
-            "NonZeroExit",
-            f"Container `{name}` exited with code {code}{hint}",
-            "The program in the container reported failure by exiting with a non-zero code.",
-            (
-                f"Read the log of `{name}` in pod {pod.name} for the error"
-                + (" (the lines that look like it are shown)" if evidence else ""),
-                "Fix the program or its input, then restart the Job",
-            ),
-            (f"exit code {code}", *evidence),
-            pod.name,
-            name,
-        )
-    return None
+        for r in enrichment.gone_pods
+        if r.pod.name not in known
+    ]
 
 
-def pod_cause(
-    job: Job, report: PodReport, pending_for_scheduling: str | None = None
-) -> Cause | None:
-    """The reason this pod failed or is stuck, or None if it did not."""
-    pod = report.pod
-    if pod.reason == EVICTED:
-        return Cause(
-            EVICTED,
-            f"Pod {pod.name} was evicted from node {pod.node}",
-            "The kubelet evicted the pod, usually because the node ran short of memory or disk.",
-            (
-                "Set resource requests that reflect real use so the pod lands on a node with room",
-                "Check the node's pressure conditions at the time of eviction",
-            ),
-            (pod.message,) if pod.message else (),
-            pod.name,
-        )
-    disrupted = pod.disrupted
-    if pod.reason == "NodeLost" or (disrupted and disrupted.reason == "DeletionByTaintManager"):
-        return Cause(
-            "NodeLost",
-            f"Pod {pod.name} was lost with its node {pod.node}",
-            "The node stopped responding or was removed, and the pod was deleted with it.",
-            (
-                "Retry the Job; if nodes are preempted often, use podFailurePolicy to ignore "
-                "DisruptionTarget failures so they do not count against backoffLimit",
-            ),
-            (disrupted.message,) if disrupted and disrupted.message else (),
-            pod.name,
-        )
-    for status in pod.containers:
-        cause = _container_cause(job, pod, status, report.logs)
-        if cause:
-            return cause
-    if pod.phase == "Pending" and (pod.unschedulable or pending_for_scheduling):
-        return _unschedulable(job, pod.name, pod.unschedulable or pending_for_scheduling or "")
-    if pod.phase == "Failed":
-        return Cause(
-            "PodFailed",
-            f"Pod {pod.name} failed ({pod.reason or 'no reason given'})",
-            "The pod failed without a container reporting why.",
-            ("Look at the pod's events in the timeline",),
-            (pod.message,) if pod.message else (),
-            pod.name,
-        )
-    return None
-
-
-def event_causes(job: Job, events: tuple[Event, ...], known: set[str]) -> list[Cause]:
-    """Causes of pods that are gone (deadline, GC), read from the Warning events they left."""
-    causes: dict[str, Cause] = {}
-    image = next((c.image for c in job.containers if not c.init), "?")
-    for e in sorted(events, key=lambda e: e.last or dt.datetime.min.replace(tzinfo=dt.UTC)):
-        if e.involved_kind != "Pod" or e.involved_name in known or e.type != "Warning":
-            continue
-        pod, text = e.involved_name, e.message
-        if e.reason == FAILED_SCHEDULING:
-            causes.setdefault(pod, _unschedulable(job, pod, text))
-        elif "pull" in text.lower() and e.reason in ("Failed", "BackOff", "ErrImagePull"):
-            causes[pod] = _image_pull(image, pod, text)
-        elif e.reason in (OOM_KILLING, EVICTED):
-            code = OOM_KILLED if e.reason == OOM_KILLING else EVICTED
-            causes[pod] = Cause(
-                code,
-                f"Pod {pod}: {inline_safe(e.reason, 100)}",
-                "The pod was killed for lack of memory on its node."
-                if code == OOM_KILLED
-                else "The kubelet evicted the pod, usually for node memory or disk pressure.",
-                ("Set resource requests and limits that reflect real use",),
-                (text,),
-                pod,
-            )
-    return list(causes.values())
+def needs_analysis(enrichment: Enrichment) -> bool:
+    """Whether a report on this Job should carry a cause: it failed, or a pod waits in a
+    state that will not fix itself (the Job is stuck, announced or not)."""
+    return enrichment.job.failed_condition is not None or any(
+        r.pod.waiting is not None for r in enrichment.pods
+    )
 
 
 def analyse(enrichment: Enrichment) -> FailureAnalysis:
@@ -296,6 +89,8 @@ def analyse(enrichment: Enrichment) -> FailureAnalysis:
         if c is not None
     ]
     causes += event_causes(job, enrichment.events, {r.pod.name for r in enrichment.pods})
+    if reason_of(job) == DEADLINE_EXCEEDED:
+        causes += _deadline_kills(enrichment, {c.pod for c in causes})
     keys = Counter(c.key for c in causes)
     identical = len(causes) > 1 and len(keys) == 1
     common = max(causes, key=lambda c: (keys[c.key], c.pod or "")) if causes else None
@@ -306,6 +101,13 @@ def analyse(enrichment: Enrichment) -> FailureAnalysis:
     headline = _headline(
         job, reason, failed.message if failed else "", common, causes, runtime, identical
     )
+    if reason == DEADLINE_EXCEEDED:
+        ran = tuple(
+            f"pod {r.pod.name} ran {fmt_seconds(r.phases.running)} before the deadline stopped it"
+            for r in enrichment.all_pods
+            if r.phases.running is not None
+        )
+        headline = replace(headline, evidence=headline.evidence + ran[:5])
     return FailureAnalysis(reason, headline, tuple(causes), identical, failed_at, runtime)
 
 
@@ -330,12 +132,14 @@ def _headline(
         ]
         if stuck:
             steps.insert(0, f"First fix why the pods never ran: {stuck[0].title}")
+        never = f"; its pods never ran: {stuck[0].title}" if stuck else ""
         return Cause(
             DEADLINE_EXCEEDED,
-            f"Job ran {_fmt_seconds(runtime)}, past its deadline of {job.active_deadline_seconds}s",
+            f"Job ran {fmt_seconds(runtime)}, past its deadline of "
+            f"{job.active_deadline_seconds}s{never}",
             "Kubernetes stopped the Job because activeDeadlineSeconds passed before it finished.",
             tuple(steps),
-            tuple(x for x in (message,) if x) + tuple(c.title for c in stuck[:1]),
+            tuple(x for x in (message,) if x) + tuple(e for c in stuck[:1] for e in c.evidence),
         )
     if reason == POD_FAILURE_POLICY:
         return Cause(
@@ -365,6 +169,16 @@ def _headline(
             tuple(x for x in (message,) if x),
             common.pod if common else None,
             common.container if common else None,
+        )
+    if common is None and not reason:
+        return Cause(
+            "Stuck",
+            "No pod shows why the Job is not progressing",
+            "Its pods are neither failing nor waiting in a state that names a cause.",
+            (
+                "Read the events in the timeline and the pods report",
+                "Set activeDeadlineSeconds so that a hung Job ends on its own",
+            ),
         )
     if common is None:
         return Cause(

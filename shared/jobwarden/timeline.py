@@ -3,7 +3,8 @@
 The Events are `jobwarden.kube.events.Event` views (how both API shapes are read is
 told there). `parse_events` makes them fit for a report: the message redacted and cut
 to 1000 characters, an Event of no type counted as Normal. Repeats of the same reason
-on the same object are merged, with their total count and first/last times.
+on the same object are merged, with their total count and first/last times, and the
+rows are ordered by their last time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 def build_timeline(
     events: Iterable[Event], *, object_uids: set[str], types: Iterable[str] | None = None
 ) -> list[TimelineEntry]:
-    """Merge the events of the given objects, keep `types`, and order them by first time."""
+    """Merge the events of the given objects, keep `types`, and order them by last time (a
+    merged row stands where it last happened: a BackOff repeated for an hour sorts at its
+    latest occurrence, not at its first)."""
     wanted = set(types) if types is not None else None
     merged: dict[tuple[str, str, str], list[Event]] = {}
     seen: set[str] = set()
@@ -67,7 +70,7 @@ def build_timeline(
                 last=max(lasts) if lasts else None,
             )
         )
-    entries.sort(key=lambda t: (t.first or _EPOCH, t.object, t.reason))
+    entries.sort(key=lambda t: (t.last or t.first or _EPOCH, t.object, t.reason))
     return entries
 
 

@@ -49,6 +49,7 @@ RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Ro
 CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
 JOBS_RULE = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "watch"]}
 EVENTS_RULE = {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]}
+PODS_RULE = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}
 
 
 def container(objects: list[JSON]) -> JSON:
@@ -130,7 +131,7 @@ def test_rbac_grants_exactly_what_the_exporter_requests_and_no_wildcards() -> No
     objects = template()
     args = args_of(objects)
     lease = args["--lease-name"]
-    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, EVENTS_RULE]
+    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, PODS_RULE, EVENTS_RULE]
     assert one(objects, "Role")["rules"] == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {
@@ -143,9 +144,9 @@ def test_rbac_grants_exactly_what_the_exporter_requests_and_no_wildcards() -> No
     for rule in all_rules(objects):
         for field in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert "*" not in rule.get(field, []), rule
-    assert not any(
-        "pods/log" in r["resources"] or "pods" in r["resources"] for r in all_rules(objects)
-    )
+    assert not any("pods/log" in r["resources"] for r in all_rules(objects))
+    pods = [r for r in all_rules(objects) if "pods" in r["resources"]]
+    assert pods == [PODS_RULE]  # list and watch the pods of Jobs; never get one, never logs
 
     # the same set as the permissions the exporter checks for itself before it starts
     granted = {
@@ -181,8 +182,9 @@ def test_pod_logs_are_granted_only_when_enabled() -> None:
     rules = one(template({"rbac": {"podLogs": True}}), "ClusterRole")["rules"]
     assert rules == [
         JOBS_RULE,
+        PODS_RULE,
         EVENTS_RULE,
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
 
@@ -203,7 +205,7 @@ def test_listed_namespaces_bind_the_cluster_role_in_each_of_them_only() -> None:
 
 def test_without_event_relay_the_events_rule_goes_and_the_flag_is_passed() -> None:
     objects = template({"relayEvents": False})
-    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE]
+    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, PODS_RULE]
     assert "--no-events" in args_of(objects)
 
 
@@ -615,6 +617,14 @@ def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
             ],
         ),
         (
+            _drop_rule("ClusterRole", "pods"),
+            [
+                "`list` on `pods` cluster-wide",
+                "`watch` on `pods` cluster-wide",
+                "{apiGroups: [''], resources: [pods], verbs: [list, watch]}",
+            ],
+        ),
+        (
             _drop_verb("update"),
             [
                 "`update` on `leases.coordination.k8s.io` named {lease} in namespace {ns}",
@@ -624,7 +634,7 @@ def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
             ],
         ),
     ],
-    ids=["jobs-rule-removed", "events-rule-removed", "lease-update-removed"],
+    ids=["jobs-rule-removed", "events-rule-removed", "pods-rule-removed", "lease-update-removed"],
 )
 def test_a_rule_removed_from_the_chart_stops_the_exporter_naming_what_is_missing_and_for_whom(
     stack: StackInfo,

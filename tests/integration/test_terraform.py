@@ -333,7 +333,7 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed", "succeeded/cronjob"},
+    "job_failure_reporter": {"failed", "stuck", "succeeded/cronjob"},
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
@@ -345,7 +345,8 @@ def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_m
     filters: dict[str, str] = module_locals()["default_filters"]
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
     assert filters["job_failure_reporter"] == (
-        'attributes.type = "failed" OR (attributes.type = "succeeded" AND attributes:cronjob)'
+        'attributes.type = "failed" OR attributes.type = "stuck" OR '
+        '(attributes.type = "succeeded" AND attributes:cronjob)'
     )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
     messages["event/Warning"] = exporter_attributes("event", "Warning")

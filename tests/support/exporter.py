@@ -114,6 +114,7 @@ def make_exporter(
     lease: LeaseConfig | None = None,
     watch_timeout: int = 2,
     stuck_after: dt.timedelta = dt.timedelta(hours=1),
+    stuck_pod_after: dt.timedelta = dt.timedelta(minutes=5),
     tick: float = 0.5,
 ) -> Exporter:
     metrics = Metrics(cluster=CLUSTER)
@@ -129,6 +130,7 @@ def make_exporter(
         namespaces=(namespace,),
         watch_timeout=watch_timeout,
         stuck_after=stuck_after,
+        stuck_pod_after=stuck_pod_after,
         tick=tick,
     )
     return Exporter(api, publisher, options, lease=lease, metrics=metrics)

@@ -54,6 +54,7 @@ from tests.support.replay import (
 
 JSON = dict[str, Any]
 ALL = (*REPORT_WORKFLOWS, "jobPerformanceAnalysis")
+REPORTS = tuple(REPORT_WORKFLOWS)  # a stuck Job: every report, no run to record
 WORKER = {
     "name": "worker",
     "image": "registry.example/batch/worker:1.4",
@@ -119,6 +120,14 @@ def _image_pull_backoff(api: KubeApi, ns: str, name: str) -> bool:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in ("ImagePullBackOff", "ErrImagePull"):
+                return True
+    return False
+
+
+def _unschedulable(api: KubeApi, ns: str, name: str) -> bool:
+    for pod in _pods(api, ns, name):
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
                 return True
     return False
 
@@ -249,9 +258,29 @@ SCENARIOS = [
         "A Job whose pod never starts: its image cannot be pulled (ImagePullBackOff).",
         "fetch-feed",
         "stuck",
-        ("jobInfoEnricher", "jobEventsEnricher", "jobPodEnricher"),
+        REPORTS,
         _create(_worker_job("fetch-feed", "imagepull")),
         _image_pull_backoff,
+    ),
+    Scenario(
+        "stuck-unschedulable",
+        "A Job whose pod no node can take: its nodeSelector matches no node (the real "
+        "scheduler says why: PodScheduled=False, Unschedulable).",
+        "train-model",
+        "stuck",
+        REPORTS,
+        _create(_worker_job("train-model", "succeed", node_selector={"cloud.example/gpu": "a100"})),
+        _unschedulable,
+    ),
+    Scenario(
+        "deadline-image-pull",
+        "A Job whose pod never pulls its image, until activeDeadlineSeconds (6s) passes: the "
+        "job controller deletes the pod, which is known only from its events afterwards.",
+        "publish-site",
+        "failed",
+        ALL,
+        _create(_worker_job("publish-site", "imagepull", activeDeadlineSeconds=6)),
+        _settled("Failed"),
     ),
     Scenario(
         "succeeded",

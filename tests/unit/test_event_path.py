@@ -43,6 +43,8 @@ SCENARIOS = (
     "oomkilled",
     "deadline-exceeded",
     "stuck-image-pull",
+    "stuck-unschedulable",
+    "deadline-image-pull",
     "succeeded",
     "cronjob-failure",
     "cronjob-streak",
@@ -222,8 +224,20 @@ def test_backoff_failure_report_quotes_the_error_line_of_the_log(scenario: Any) 
         'code 2: ERROR: relation "orders" does not exist'
     )
     assert report.severity == "error"
-    assert "All 2 attempts failed the same way" in report.summary
+    assert report.summary.startswith("Failed (BackoffLimitExceeded) after ")
+    assert report.summary.endswith("; all 2 attempts failed the same way.")
     assert {"timeline", "log"} <= {b.type for b in report.blocks}
+
+
+@pytest.mark.parametrize("name", ["backoff-log-error", "oomkilled", "deadline-exceeded"])
+def test_the_summary_says_what_the_cause_block_does_not_repeat(scenario: Any, name: str) -> None:
+    played = scenario(name)
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    cause = report.blocks[0]
+    assert cause.type == "markdown" and "**Next steps**" in cause.text
+    for sentence in report.summary.split(". "):
+        assert sentence.strip(". ") not in cause.text, sentence
 
 
 def test_identical_retries_show_their_log_once(scenario: Any) -> None:
@@ -241,7 +255,7 @@ def test_oomkilled_job_report_names_container_and_limit(scenario: Any) -> None:
     assert played.post("jobFailureReporter") == 200
     report = played.report("jobFailureReporter")
     assert "Container `worker` ran out of memory (OOMKilled, limit 512Mi)" in report.title
-    assert "Raise the memory limit of container `worker` above 512Mi" in report.summary
+    assert "Raise the memory limit of container `worker` above 512Mi" in report.blocks[0].text
 
 
 def test_deadline_exceeded_report_names_the_deadline_and_the_setting(scenario: Any) -> None:
@@ -249,9 +263,70 @@ def test_deadline_exceeded_report_names_the_deadline_and_the_setting(scenario: A
     assert played.post("jobFailureReporter") == 200
     report = played.report("jobFailureReporter")
     assert "past its deadline of 3s" in report.title
-    assert "activeDeadlineSeconds" in report.summary
+    assert "Raise activeDeadlineSeconds (3s)" in report.blocks[0].text
     assert played.post("jobInfoEnricher", "m-info") == 200
     assert "Failed (DeadlineExceeded)" in played.report("jobInfoEnricher").title
+
+
+def test_pods_deleted_at_the_deadline_are_in_the_pod_report_with_their_run_time(
+    scenario: Any,
+) -> None:
+    played = scenario("deadline-exceeded")
+    assert played.post("jobPodEnricher") == 200
+    report = played.report("jobPodEnricher")
+    assert report.title.endswith(": 1 Gone")  # not "Pods (0)": the pod left its events
+    assert "(1 deleted, known from their events)" in report.summary
+    (table,) = [b for b in report.blocks if b.type == "table" and b.title == "Pods (1)"]
+    (row,) = table.rows
+    cells = dict(zip(table.columns, row, strict=True))
+    assert cells["Phase"] == "Gone (deleted)" and cells["Node"] == "kwok-node-0"
+    assert cells["Running"] == "2s"
+    assert cells["Cause"].startswith(f"Pod {cells['Pod']} was deleted at the Job's deadline (3s)")
+    assert "its log with it (logs are lost)" in played.markdown("jobPodEnricher")
+    assert played.post("jobFailureReporter") == 200
+    failure = played.markdown("jobFailureReporter")
+    assert f"pod {cells['Pod']} ran 2s before the deadline stopped it" in failure
+
+
+def test_an_unschedulable_job_is_reported_stuck_with_the_schedulers_words(scenario: Any) -> None:
+    played = scenario("stuck-unschedulable")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert report.severity == "warning"
+    assert report.title.startswith("Job rec-stuck-unschedulable/train-model is stuck: Pod ")
+    assert "could not be scheduled: 0/1 nodes are available: 1 node(s) didn't match" in (
+        report.title
+    )
+    assert " waits in Unschedulable since " in report.summary
+    cause = report.blocks[0].text
+    assert (
+        "- Relax the pod's nodeSelector or node affinity (cloud.example/gpu=a100), "
+        "or add a node that matches"
+    ) in cause
+    assert played.post("jobPodEnricher", "m-pods") == 200
+    pods = played.report("jobPodEnricher")
+    (table,) = [b for b in pods.blocks if b.type == "table" and b.title == "Pods (1)"]
+    cells = dict(zip(table.columns, table.rows[0], strict=True))
+    assert cells["Starting"].startswith("Unschedulable since ")
+    assert "could not be scheduled" in cells["Cause"]
+
+
+def test_a_job_whose_image_never_pulled_before_its_deadline_names_the_image_pull(
+    scenario: Any,
+) -> None:
+    played = scenario("deadline-image-pull")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert "past its deadline of 6s; its pods never ran: Image " in report.title
+    assert "First fix why the pods never ran: Image " in report.blocks[0].text
+    assert "Failed to pull image" in report.blocks[0].text  # the kubelet's words, as evidence
+    assert played.post("jobPodEnricher", "m-pods") == 200
+    pods = played.report("jobPodEnricher")
+    assert pods.title.endswith(": 1 Gone")
+    (table,) = [b for b in pods.blocks if b.type == "table" and b.title == "Pods (1)"]
+    cells = dict(zip(table.columns, table.rows[0], strict=True))
+    assert cells["Phase"] == "Gone (deleted)"
+    assert cells["Cause"] == "Image `registry.example/batch/worker:1.4` could not be pulled"
 
 
 def test_cronjob_failure_report_shows_the_cronjobs_recent_runs(scenario: Any) -> None:
@@ -267,19 +342,37 @@ def test_cronjob_failure_report_shows_the_cronjobs_recent_runs(scenario: Any) ->
 def test_stuck_job_reports_show_the_pod_waiting_on_its_image(scenario: Any) -> None:
     played = scenario("stuck-image-pull")
     assert played.post("jobPodEnricher") == 200
-    assert played.report("jobPodEnricher").title.endswith("1 Pending")
-    assert "worker: waiting ImagePullBackOff" in played.markdown("jobPodEnricher")
+    report = played.report("jobPodEnricher")
+    assert report.title.endswith("1 Pending")
+    (table,) = [b for b in report.blocks if b.type == "table" and b.title == "Pods (1)"]
+    cells = dict(zip(table.columns, table.rows[0], strict=True))
+    assert cells["Containers"] == "worker: waiting ImagePullBackOff"
+    assert cells["Starting"].startswith("ImagePullBackOff since 20")  # not "-"
+    assert cells["Cause"].startswith("Image `registry.example/batch/worker:1.4`")
     assert played.post("jobInfoEnricher", "m-info") == 200
     assert "Running (1 active" in played.report("jobInfoEnricher").title
 
 
-def test_the_failure_reporter_ignores_a_stuck_job_without_reading_the_cluster(
+def test_a_stuck_job_gets_a_report_naming_the_image_pull_and_what_to_do(
     scenario: Any,
 ) -> None:
     played = scenario("stuck-image-pull")
     assert played.post("jobFailureReporter") == 200
-    assert played.reports("jobFailureReporter") == []
-    assert played.replay.served == []
+    report = played.report("jobFailureReporter")
+    assert report.severity == "warning"
+    assert report.title == (
+        "Job rec-stuck-image-pull/fetch-feed is stuck: Image "
+        "`registry.example/batch/worker:1.4` of container `worker` could not be pulled "
+        "(ImagePullBackOff)"
+    )
+    assert " waits in ImagePullBackOff since " in report.summary
+    text = played.markdown("jobFailureReporter")
+    assert "Check that `registry.example/batch/worker:1.4` exists (name and tag)" in text
+    assert "imagePullSecrets" in text
+    assert played.post("jobInfoEnricher", "m-info") == 200  # the enrichers analyse it too
+    assert played.report("jobInfoEnricher").severity == "warning"
+    info = played.markdown("jobInfoEnricher")
+    assert "Image `registry.example/batch/worker:1.4`" in info
 
 
 def test_events_report_counts_the_warnings_of_the_job_and_its_pods(scenario: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -90,3 +91,28 @@ def test_per_namespace_watches_are_asked_per_namespace_and_core_events_read_as_s
     assert "`list` on `events` in namespace etl" in message
     assert "Grant them to its ServiceAccount with a Role + RoleBinding in namespace etl" in message
     assert "{apiGroups: [''], resources: [events], verbs: [list]}" in message
+
+
+def test_a_missing_pod_watch_is_named_and_not_asked_when_pods_are_not_watched() -> None:
+    options = WatchOptions(cluster="prod", namespaces=("batch",))
+    granted = everything(options, None) - {("watch", "", "pods", "batch", "")}
+    with pytest.raises(ExporterStartupError) as caught:
+        check(ReviewingApi(granted, knows_self=False), options, None)
+    message = str(caught.value)
+    assert "it needs `watch` on `pods` in namespace batch" in message
+    assert "a Role + RoleBinding in namespace batch with rules: [{apiGroups: [''], " in message
+    assert "resources: [pods], verbs: [watch]}]" in message
+    without = WatchOptions(cluster="prod", namespaces=("batch",), watch_pods=False)
+    check(ReviewingApi(granted, knows_self=False), without, None)  # starts
+
+
+def test_stuck_pod_after_comes_from_the_configuration_and_a_flag_wins() -> None:
+    from jobwarden.config import parse_config
+    from jobwarden_exporter.main import watch_options
+
+    settings = parse_config({"exporter": {"stuckPodAfter": "90s"}}, source="test")
+    assert watch_options(settings, "prod").stuck_pod_after == dt.timedelta(seconds=90)
+    flag = watch_options(settings, "prod", stuck_pod_after=dt.timedelta(minutes=2))
+    assert flag.stuck_pod_after == dt.timedelta(minutes=2)
+    default = watch_options(parse_config({}, source="test"), "prod")
+    assert default.stuck_pod_after == dt.timedelta(minutes=5) and default.watch_pods

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobwarden.kube.objects import Job
+from jobwarden.kube.objects import Job, Pod, Waiting
 from jobwarden_exporter.tracker import EventMemory, JobTracker
-from jobwarden_exporter.transitions import detect, first_look, stuck
+from jobwarden_exporter.transitions import detect, first_look, stuck, stuck_pod
+from jobwarden_exporter.waitingpods import WaitingPod
 
 T0 = dt.datetime(2026, 5, 1, 2, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -246,6 +247,88 @@ def test_jobs_that_will_end_or_wait_on_purpose_are_never_stuck(state: Job) -> No
     assert stuck(state, now=T0 + 48 * HOUR, after=HOUR) is None
 
 
+PULL = Waiting("ImagePullBackOff", 'Back-off pulling image "x:1"', "worker", T0)
+
+
+def test_a_pod_waiting_past_the_threshold_makes_its_job_stuck_even_under_a_deadline() -> None:
+    bounded = job(started=0, active=1, deadline=6 * 3600)
+    found = stuck_pod(bounded, "p-1", PULL, now=T0 + dt.timedelta(minutes=6), after=HOUR / 12)
+    assert found is not None and found.reason == "ImagePullBackOff"
+    assert found.message == (
+        "pod p-1 (container worker) waiting in ImagePullBackOff for 6m00s, over the 5m00s "
+        'threshold; it will not recover on its own: Back-off pulling image "x:1"'
+    )
+    assert (
+        stuck_pod(bounded, "p-1", PULL, now=T0 + dt.timedelta(minutes=4), after=HOUR / 12) is None
+    )
+
+
+@pytest.mark.parametrize("state", [SUSPENDED, FAILED, SUCCEEDED, FAILING])
+def test_a_job_done_or_suspended_is_not_stuck_by_its_waiting_pod(state: Job) -> None:
+    assert stuck_pod(state, "p-1", PULL, now=T0 + 48 * HOUR, after=HOUR) is None
+
+
+def _pod(status: dict[str, Any]) -> Pod:
+    meta = {"name": "p-1", "uid": "u", "creationTimestamp": iso(0)}
+    return Pod.from_json({"metadata": meta, "status": status})
+
+
+def test_which_waiting_states_are_stuck_and_since_when() -> None:
+    crash = _pod(
+        {
+            "phase": "Running",
+            "startTime": iso(1),
+            "conditions": [cond("ContainersReady", "False", minutes=20)],
+            "containerStatuses": [
+                {
+                    "name": "w",
+                    "restartCount": 4,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                }
+            ],
+        }
+    )
+    assert crash.waiting == Waiting("CrashLoopBackOff", "", "w", T0 + dt.timedelta(minutes=20))
+    creating = _pod(
+        {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "w", "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ],
+        }
+    )
+    assert creating.waiting is None  # it will get there on its own
+    config = _pod(
+        {
+            "phase": "Pending",
+            "startTime": iso(2),
+            "containerStatuses": [
+                {
+                    "name": "w",
+                    "state": {
+                        "waiting": {
+                            "reason": "CreateContainerConfigError",
+                            "message": 'secret "db" not found',
+                        }
+                    },
+                }
+            ],
+        }
+    )
+    assert config.waiting == Waiting(
+        "CreateContainerConfigError", 'secret "db" not found', "w", T0 + dt.timedelta(minutes=2)
+    )
+    pending = _pod(
+        {
+            "phase": "Pending",
+            "conditions": [cond("PodScheduled", "False", reason="Unschedulable", minutes=3)],
+        }
+    )
+    assert pending.waiting == Waiting(
+        "Unschedulable", "Unschedulable message", None, T0 + dt.timedelta(minutes=3)
+    )
+
+
 # --- tracker: once per Job -----------------------------------------------------------
 
 
@@ -322,6 +405,17 @@ def test_deletion_of_a_finished_job_reports_nothing_more() -> None:
 
 def test_deletion_seen_before_any_other_state_reports_the_history() -> None:
     assert names(tracker().deleted(FAILED)) == ["started", "failed"]
+
+
+def test_a_stuck_pod_and_running_too_long_share_one_stuck_per_job_uid() -> None:
+    t = tracker()
+    t.observe(job(started=0, active=1))
+    waiting = WaitingPod("uid-1", "batch", "p-1", PULL)
+    found = t.due_stuck_pod(waiting, T0 + HOUR, HOUR / 12)
+    assert found is not None and found[1].reason == "ImagePullBackOff"
+    assert t.due_stuck_pod(waiting, T0 + 2 * HOUR, HOUR / 12) is None
+    assert t.due_stuck(T0 + 3 * HOUR) == []  # the Job-level threshold too: already reported
+    assert t.due_stuck_pod(WaitingPod("uid-unknown", "batch", "q", PULL), T0 + HOUR, HOUR) is None
 
 
 def test_stuck_is_reported_once_per_job_uid() -> None:

@@ -104,18 +104,37 @@ class ScriptedApi:
 
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
 EVENTS = f"/api/v1/namespaces/{NS}/events"
+PODS = f"/api/v1/namespaces/{NS}/pods"
 
 
 def run_watch(
-    scripts: dict[str, list[Any]], *, relay_events: bool = False
+    scripts: dict[str, list[Any]],
+    *,
+    relay_events: bool = False,
+    stuck_pod_after: dt.timedelta = dt.timedelta(minutes=5),
+    now: dt.datetime | None = None,
 ) -> tuple[list[JobEvent], JobWatch, ScriptedApi]:
-    """Run a JobWatch over the scripts until every script is used up."""
+    """Run a JobWatch over the scripts until every script is used up (pods are watched
+    when the scripts say how)."""
     stop = threading.Event()
     api = ScriptedApi(scripts, stop)
     emitted: list[JobEvent] = []
-    options = WatchOptions(cluster="c1", namespaces=(NS,), relay_events=relay_events, tick=0.05)
-    watch = JobWatch(api, options, emitted.append, metrics=Metrics())  # type: ignore[arg-type]
-    for reflector in [*watch.job_reflectors, *watch.event_reflectors]:
+    options = WatchOptions(
+        cluster="c1",
+        namespaces=(NS,),
+        relay_events=relay_events,
+        watch_pods=PODS in scripts,
+        stuck_pod_after=stuck_pod_after,
+        tick=0.05,
+    )
+    watch = JobWatch(
+        api,  # type: ignore[arg-type]
+        options,
+        emitted.append,
+        metrics=Metrics(),
+        now=(lambda: now) if now else lambda: dt.datetime.now(dt.UTC),
+    )
+    for reflector in watch.reflectors:
         reflector.backoff = (0.01, 0.02)
     watch.start()
     deadline = time.monotonic() + 10
@@ -221,7 +240,8 @@ def test_forbidden_watch_is_unhealthy_and_names_the_permission() -> None:
     )
     stop = threading.Event()
     api = ScriptedApi({JOBS: [listing(1), [forbidden]]}, stop)
-    watch = JobWatch(api, WatchOptions(cluster="c1", namespaces=(NS,), relay_events=False), print)  # type: ignore[arg-type]
+    options = WatchOptions(cluster="c1", namespaces=(NS,), relay_events=False, watch_pods=False)
+    watch = JobWatch(api, options, print)  # type: ignore[arg-type]
     watch.job_reflectors[0].backoff = (0.01, 5.0)
     watch.start()
     try:
@@ -279,6 +299,168 @@ def test_an_event_that_arrives_before_its_job_is_relayed_once_the_job_is_known()
         relay_events=True,
     )
     assert [(e.name, e.transition) for e in emitted] == [("late", "event")]
+
+
+def pod(
+    name: str,
+    job_uid: str,
+    *,
+    waiting: str | None = None,
+    since: dt.datetime | None = None,
+    unschedulable: str | None = None,
+) -> JSON:
+    """A pod of the Job `job_uid`: waiting in `waiting`, unschedulable, or running."""
+    at = (since or dt.datetime.now(dt.UTC)).isoformat()
+    status: JSON = {"phase": "Pending"}
+    if unschedulable is not None:
+        status["conditions"] = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": unschedulable,
+                "lastTransitionTime": at,
+            }
+        ]
+    elif waiting is not None:
+        status["conditions"] = [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": at},
+            {"type": "ContainersReady", "status": "False", "lastTransitionTime": at},
+        ]
+        status["containerStatuses"] = [
+            {
+                "name": "worker",
+                "state": {"waiting": {"reason": waiting, "message": "Back-off pulling image"}},
+            }
+        ]
+    else:
+        status = {
+            "phase": "Running",
+            "containerStatuses": [{"name": "worker", "state": {"running": {}}}],
+        }
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "uid": f"uid-{name}",
+            "resourceVersion": "1",
+            "labels": {"batch.kubernetes.io/controller-uid": job_uid},
+        },
+        "status": status,
+    }
+
+
+def test_a_pod_waiting_on_its_image_past_stuck_pod_after_makes_its_job_stuck_once() -> None:
+    now = dt.datetime.now(dt.UTC)
+    bounded = {**job("fetch", 9), "spec": {"activeDeadlineSeconds": 21600}}
+    emitted, watch, api = run_watch(
+        {
+            JOBS: [listing(10, bounded, job("fine", 9))],
+            PODS: [
+                listing(
+                    5,
+                    pod(
+                        "fetch-a1b2c",
+                        "uid-fetch",
+                        waiting="ImagePullBackOff",
+                        since=now - dt.timedelta(minutes=6),
+                    ),
+                ),
+                [
+                    {
+                        "type": "MODIFIED",
+                        "object": pod(
+                            "fetch-d3e4f",
+                            "uid-fetch",
+                            waiting="ErrImagePull",
+                            since=now - dt.timedelta(minutes=7),
+                        ),
+                    },
+                    {
+                        "type": "ADDED",
+                        "object": pod(
+                            "fine-x1y2z",
+                            "uid-fine",
+                            waiting="ImagePullBackOff",
+                            since=now - dt.timedelta(minutes=1),
+                        ),
+                    },
+                ],
+            ],
+        },
+        now=now,
+    )
+    stuck = [e for e in emitted if e.transition == "stuck"]
+    (only,) = stuck  # once per Job, though two of its pods wait; none for the young wait
+    assert only.name == "fetch"
+    assert only.reason in ("ImagePullBackOff", "ErrImagePull")
+    assert "(container worker) waiting in" in only.message
+    assert "over the 5m00s threshold" in only.message
+    assert "Back-off pulling image" in only.message
+    assert (
+        "LIST",
+        PODS,
+        {"labelSelector": "batch.kubernetes.io/controller-uid", "limit": 500},
+    ) in api.requests
+    assert watch.metrics.value("waiting_pods") == 3
+
+
+def test_an_unschedulable_pod_makes_its_job_stuck_with_the_schedulers_words() -> None:
+    now = dt.datetime.now(dt.UTC)
+    why = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    emitted, _, _ = run_watch(
+        {
+            JOBS: [listing(10, job("gpu", 9))],
+            PODS: [
+                listing(
+                    5,
+                    pod(
+                        "gpu-q1w2e",
+                        "uid-gpu",
+                        unschedulable=why,
+                        since=now - dt.timedelta(minutes=30),
+                    ),
+                ),
+            ],
+        },
+        now=now,
+        stuck_pod_after=dt.timedelta(minutes=10),
+    )
+    (stuck,) = [e for e in emitted if e.transition == "stuck"]
+    assert stuck.reason == "Unschedulable"
+    assert stuck.message.startswith("pod gpu-q1w2e unschedulable for 30m00s, over the 10m00s")
+    assert stuck.message.endswith(why)
+
+
+def test_a_pod_that_starts_or_goes_away_is_forgotten_and_never_makes_its_job_stuck() -> None:
+    now = dt.datetime.now(dt.UTC)
+    long_ago = now - dt.timedelta(hours=1)
+    emitted, watch, _ = run_watch(
+        {
+            JOBS: [
+                listing(10),
+                [
+                    lambda: time.sleep(0.3),  # the pods are seen before their Jobs
+                    {"type": "ADDED", "object": job("a", 11)},
+                    {"type": "ADDED", "object": job("b", 12)},
+                ],
+            ],
+            PODS: [
+                listing(
+                    5,
+                    pod("a-1", "uid-a", waiting="CrashLoopBackOff", since=long_ago),
+                    pod("b-1", "uid-b", waiting="CreateContainerConfigError", since=long_ago),
+                ),
+                [
+                    {"type": "MODIFIED", "object": pod("a-1", "uid-a")},  # running again
+                    {"type": "DELETED", "object": pod("b-1", "uid-b")},
+                ],
+            ],
+        },
+        now=now,
+    )
+    assert [e for e in emitted if e.transition == "stuck"] == []
+    assert len(watch.waiting) == 0
 
 
 def test_fake_api_is_not_a_kube_api() -> None:

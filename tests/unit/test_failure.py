@@ -164,3 +164,66 @@ def test_failed_job_with_no_pods_left_says_so() -> None:
     result = analyse(enrichment(job(), []))
     assert "no pod shows why" in result.headline.title
     assert any("ttlSecondsAfterFinished" in s for s in result.headline.next_steps)
+
+
+def running_job() -> Job:
+    j = job()
+    raw = {**j.raw, "status": {"startTime": T0, "active": 1}}
+    return Job.from_json(raw)
+
+
+def test_a_crash_loop_is_named_with_its_restarts_exit_code_and_how_to_read_the_log() -> None:
+    crashing = pod(
+        "p1",
+        status={
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "worker",
+                    "restartCount": 7,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}},
+                }
+            ],
+        },
+    )
+    result = analyse(enrichment(running_job(), [crashing]))
+    assert result.severity == "warning"  # stuck, not failed
+    assert result.headline.title == (
+        "Container `worker` keeps crashing (CrashLoopBackOff, 7 restarts, last exit code 3)"
+    )
+    assert result.headline.next_steps[0] == (
+        "Read the previous log of `worker` in pod p1 (`kubectl logs p1 -c worker --previous`) "
+        "for the error"
+    )
+
+
+def test_unschedulable_steps_follow_what_the_scheduler_said() -> None:
+    why = "0/4 nodes are available: 2 Insufficient memory, 2 Insufficient nvidia.com/gpu."
+    pending = pod(
+        "p1",
+        status={
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": why,
+                }
+            ],
+        },
+    )
+    result = analyse(enrichment(running_job(), [pending]))
+    assert result.headline.code == "Unschedulable"
+    assert result.headline.title == f"Pod p1 could not be scheduled: {why}"
+    assert result.headline.next_steps == (
+        "Lower the pod's resource requests (memory, nvidia.com/gpu) or add nodes with that "
+        "much free",
+    )
+    assert result.headline.evidence == (why,)
+
+
+def test_a_stuck_job_whose_pods_show_nothing_says_so() -> None:
+    result = analyse(enrichment(running_job(), [pod("p1", status={"phase": "Running"})]))
+    assert result.headline.title == "No pod shows why the Job is not progressing"

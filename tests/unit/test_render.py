@@ -111,7 +111,7 @@ def test_markdown_log_fence_is_longer_than_any_backtick_run_in_the_log() -> None
 
 def test_markdown_escapes_cluster_text_outside_code() -> None:
     text = render_markdown(hostile_report())
-    assert "Job \\<b\\>x\\</b\\> \\& \\`y\\` failed \\<\\!here\\>" in text
+    assert "Job \\<b\\>x\\</b\\> \\& `y` failed \\<\\!here\\>" in text  # `y`: code
     assert "| \\<i\\>name\\</i\\> | \\<\\!channel\\> \\& \\|pipe\\| |" in text
 
 
@@ -345,3 +345,24 @@ def test_teams_log_cut_keeps_the_error_lines() -> None:
     texts = [r["text"] for r in runs]
     assert "step 10" in texts and "step 499" in texts and "step 200" not in texts
     assert next(r for r in runs if r["text"] == "step 10")["color"] == "Attention"
+
+
+def test_code_in_a_title_renders_as_code_and_never_shows_backticks() -> None:
+    report = oomkilled_report().model_copy(
+        update={"title": "Job batch/etl failed: Container `worker` ran out of memory <b>"}
+    )
+    html = render_html(report)
+    assert (
+        "<h1>Job batch/etl failed: Container <code>worker</code> ran out of memory &lt;b&gt;</h1>"
+        in html
+    )
+    assert "<title>[ERROR] Job batch/etl failed: Container worker ran out" in html
+    assert render_markdown(report).startswith(
+        "# 🔴 Job batch/etl failed: Container `worker` ran out of memory \\<b\\>\n"
+    )
+    header = render_slack(report)["blocks"][0]["text"]
+    assert header["type"] == "plain_text" and "`" not in header["text"]  # no markup there
+    assert "Container worker ran out of memory" in header["text"]
+    card = json.dumps(render_teams(report))
+    assert '"text": "worker", "weight": "Bolder", "size": "Large", "fontType": "Monospace"' in card
+    assert "`" not in card.split('"body"')[1].split("Job failure report")[0]

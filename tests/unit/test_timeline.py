@@ -111,3 +111,21 @@ def test_secret_in_an_event_message_is_redacted() -> None:
     (event,) = parse_events([core("a", "Failed", message="pull with password=hunter2 failed")])
     assert isinstance(event, Event)
     assert "hunter2" not in event.message
+
+
+def test_merged_rows_stand_where_they_last_happened() -> None:
+    events = parse_events(
+        [
+            core("a", "BackOff", type_="Warning", last="2026-11-01T10:01:00Z"),
+            core(
+                "b",
+                "BackOff",
+                type_="Warning",
+                first="2026-11-01T10:20:00Z",
+                last="2026-11-01T10:30:00Z",
+            ),
+            core("c", "Pulling", first="2026-11-01T10:10:00Z", last="2026-11-01T10:10:00Z"),
+        ]
+    )
+    timeline = build_timeline(events, object_uids={POD_UID})
+    assert [t.reason for t in timeline] == ["Pulling", "BackOff"]  # first seen 10:00, last 10:30

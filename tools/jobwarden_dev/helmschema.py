@@ -177,13 +177,13 @@ def chart_properties() -> JSON:
             },
         ),
         "rbac": _obj(
-            "The exporter's permissions: list/watch Jobs and Events (a ClusterRole, bound"
-            " cluster-wide, or in each of `exporter.namespaces`) and its Lease (a Role in the"
+            "The exporter's permissions: list/watch Jobs, their pods and Events (a ClusterRole,"
+            " bound cluster-wide, or in each of `exporter.namespaces`) and its Lease (a Role in the"
             " release namespace).",
             {
                 "create": _bool("Create the ClusterRole, Role and their bindings.", True),
                 "podLogs": _bool(
-                    "Also grant get/list pods and get pods/log. The exporter does not read"
+                    "Also grant get pods and get pods/log. The exporter does not read"
                     " them; for tools that share its ServiceAccount.",
                     False,
                 ),

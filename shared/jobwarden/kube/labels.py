@@ -40,6 +40,7 @@ SUCCESS_CRITERIA_MET: Final = "SuccessCriteriaMet"
 SUSPENDED: Final = "Suspended"
 # Pod
 POD_SCHEDULED: Final = "PodScheduled"
+CONTAINERS_READY: Final = "ContainersReady"
 DISRUPTION_TARGET: Final = "DisruptionTarget"
 
 # -- reasons ---------------------------------------------------------------------------
@@ -63,8 +64,22 @@ COMPLETED: Final = "Completed"
 #: The job controller's Normal Event for each pod it creates ("Created pod: <name>").
 SUCCESSFUL_CREATE: Final = "SuccessfulCreate"
 CREATED_POD_PREFIX: Final = "Created pod: "
+#: ... and for each pod it deletes (a deadline, a suspension, a failed Job's active pods).
+SUCCESSFUL_DELETE: Final = "SuccessfulDelete"
+DELETED_POD_PREFIX: Final = "Deleted pod: "
 # of a container's termination
 OOM_KILLED: Final = "OOMKilled"
+# of a container's waiting state: the ones a pod does not leave on its own
+IMAGE_PULL_WAITING: Final = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+CREATE_CONTAINER_CONFIG_ERROR: Final = "CreateContainerConfigError"
+CONFIG_WAITING: Final = frozenset(
+    {CREATE_CONTAINER_CONFIG_ERROR, "CreateContainerError", "RunContainerError"}
+)
+CRASH_LOOP_BACK_OFF: Final = "CrashLoopBackOff"
+#: Waiting reasons the exporter announces as `stuck` once a pod has waited long enough.
+STUCK_WAITING: Final = IMAGE_PULL_WAITING | {CREATE_CONTAINER_CONFIG_ERROR, CRASH_LOOP_BACK_OFF}
 # of Events about pods
 FAILED_SCHEDULING: Final = "FailedScheduling"
 UNSCHEDULABLE: Final = "Unschedulable"

@@ -363,6 +363,24 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A pod stuck in a state that will not fix itself (see `Pod.waiting`)."""
+
+    reason: str  # ImagePullBackOff, CrashLoopBackOff, ..., Unschedulable
+    message: str  # the kubelet's or the scheduler's words
+    container: str | None  # None: the pod as a whole (Unschedulable)
+    since: dt.datetime | None
+
+
+def _owner_job_uid(meta: JSON) -> str:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "Job" and ref.get("controller") and ref.get("uid"):
+            return str(ref["uid"])
+    pod_labels = meta.get("labels") or {}
+    return next((str(pod_labels[k]) for k in labels.CONTROLLER_UID_LABELS if k in pod_labels), "")
+
+
+@dataclass(frozen=True)
 class Pod:
     namespace: str
     name: str
@@ -379,6 +397,7 @@ class Pod:
     index: str | None
     containers: tuple[ContainerStatus, ...]
     conditions: tuple[Condition, ...]
+    job_uid: str = ""  # the owning Job's uid (controller ownerReference, else its label)
 
     @classmethod
     def from_json(cls, obj: JSON) -> Pod:
@@ -412,7 +431,38 @@ class Pod:
             index=(meta.get("annotations") or {}).get(labels.JOB_COMPLETION_INDEX),
             containers=tuple(statuses),
             conditions=conditions,
+            job_uid=_owner_job_uid(meta),
         )
+
+    @property
+    def waiting(self) -> Waiting | None:
+        """The state this pod waits in that it will not leave on its own, if any.
+
+        A container waiting in `labels.STUCK_WAITING` (image pull errors, config error,
+        crash loop; init containers first), else PodScheduled=False reason Unschedulable.
+        `since` is when the pod stopped making progress: the time its containers stopped
+        being ready (the Ready / ContainersReady condition), else its start, else its
+        creation; for Unschedulable, the PodScheduled condition's time.
+        """
+        if self.deleted or self.phase in ("Succeeded", "Failed"):
+            return None
+        for status in self.containers:
+            if status.state == "waiting" and status.reason in labels.STUCK_WAITING:
+                ready = next(
+                    (
+                        c
+                        for c in self.conditions
+                        if c.type == labels.CONTAINERS_READY and not c.true
+                    ),
+                    None,
+                )
+                since = (ready.last_transition if ready else None) or self.started or self.created
+                return Waiting(status.reason, status.message, status.name, since)
+        scheduled = next((c for c in self.conditions if c.type == labels.POD_SCHEDULED), None)
+        if self.unschedulable is not None and scheduled is not None:
+            since = scheduled.last_transition or self.created
+            return Waiting(labels.UNSCHEDULABLE, self.unschedulable, None, since)
+        return None
 
     @property
     def disrupted(self) -> Condition | None:

@@ -192,6 +192,29 @@ def parse_inline(text: str) -> list[Span]:
     return spans
 
 
+_TITLE_CODE = re.compile(r"(?P<tick>`+)(?P<code>.+?)(?P=tick)")
+
+
+def title_spans(title: str) -> list[Span]:
+    """A report title as text and code spans: titles name containers and images as
+    `literal`s; no other markup is active in a title (its text may come from an event)."""
+    spans: list[Span] = []
+    pos = 0
+    for match in _TITLE_CODE.finditer(title):
+        if match.start() > pos:
+            spans.append(Span("text", title[pos : match.start()]))
+        spans.append(Span("code", match.group("code").strip() or match.group("code")))
+        pos = match.end()
+    if pos < len(title):
+        spans.append(Span("text", title[pos:]))
+    return spans
+
+
+def plain_title(title: str) -> str:
+    """A title where no markup renders (a Slack header, a notification): code spans' words."""
+    return "".join(span.text for span in title_spans(title))
+
+
 def parse_markdown(text: str) -> list[Node]:
     """Split `text` into headings, paragraphs, lists and code blocks."""
     nodes: list[Node] = []

@@ -18,6 +18,7 @@ from jobwarden.render.common import (
     log_title,
     meta_fields,
     series_summary,
+    title_spans,
 )
 from jobwarden.report import (
     Block,
@@ -160,7 +161,11 @@ def _block(block: Block) -> list[str]:
 
 def render_markdown(report: Report, *, report_url: str | None = None) -> str:
     """The report as a Markdown document."""
-    parts = [f"# {SEVERITY_EMOJI[report.severity]} {escape(report.title)}"]
+    title = "".join(
+        code(span.text) if span.kind == "code" else escape(span.text)
+        for span in title_spans(report.title)
+    )
+    parts = [f"# {SEVERITY_EMOJI[report.severity]} {title}"]
     parts.append(
         f"**{SEVERITY_LABEL[report.severity]}** · {escape(report.workflow_title)}"
         f" · cluster {code(report.cluster)} · job {code(job_ref(report))}"

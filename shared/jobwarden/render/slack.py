@@ -26,6 +26,7 @@ from jobwarden.render.common import (
     log_title,
     parse_markdown,
     pick,
+    plain_title,
     series_summary,
     with_gaps,
 )
@@ -268,7 +269,7 @@ def render_slack(report: Report, *, report_url: str | None = None) -> JSON:
     """The report as a Slack message payload (`text` fallback + `blocks`)."""
     b = _Builder(report_url)
     emoji, label = SEVERITY_EMOJI[report.severity], SEVERITY_LABEL[report.severity]
-    title = f"{emoji} {report.title}"
+    title = f"{emoji} {plain_title(report.title)}"  # a header is plain text: no backticks
     if ulen(title) > MAX_HEADER:
         title = cut(title, MAX_HEADER - 1) + "…"
     blocks: list[JSON] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
@@ -311,7 +312,7 @@ def render_slack(report: Report, *, report_url: str | None = None) -> JSON:
     if omitted:
         blocks.append(b.section(f"_{omitted} more sections not shown_ {b.note}"))
     blocks.extend(footer)
-    fallback = f"{emoji} [{label}] {report.title} — {report.cluster}/{job_ref(report)}"
+    fallback = f"{emoji} [{label}] {plain_title(report.title)} — {report.cluster}/{job_ref(report)}"
     return {
         "text": cut(escape(fallback), MAX_SECTION),
         "blocks": blocks,

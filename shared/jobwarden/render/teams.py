@@ -27,6 +27,7 @@ from jobwarden.render.common import (
     parse_markdown,
     pick,
     series_summary,
+    title_spans,
 )
 from jobwarden.report import (
     Block,
@@ -275,7 +276,15 @@ def render_teams(
             "bleed": True,
             "items": [
                 rich(run(label, weight="Bolder", size="Small")),
-                rich(run(report.title, weight="Bolder", size="Large"), spacing="None"),
+                rich(
+                    *(
+                        run(span.text, weight="Bolder", size="Large", fontType="Monospace")
+                        if span.kind == "code"
+                        else run(span.text, weight="Bolder", size="Large")
+                        for span in title_spans(report.title)
+                    ),
+                    spacing="None",
+                ),
                 rich(
                     run(
                         f"{report.workflow_title} · cluster {report.cluster} · job "

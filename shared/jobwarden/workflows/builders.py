@@ -27,6 +27,7 @@ from jobwarden.blocks import (
 from jobwarden.enrich import CronHistory, Enrichment
 from jobwarden.failure import FailureAnalysis
 from jobwarden.intake import Trigger
+from jobwarden.kube.labels import DEADLINE_EXCEEDED
 from jobwarden.kube.objects import Job
 from jobwarden.names import WorkflowName
 from jobwarden.redact import redact_capped, redact_text
@@ -113,21 +114,21 @@ def failure_report(
         blocks.append(cron_block(cron, cron_run))
     if len(analysis.pod_causes) > 1 and not analysis.identical_retries:
         blocks.append(pod_causes_table(analysis))
-    blocks += [job_spec_fields(job), containers_table(job), pods_table(e)]
+    blocks += [job_spec_fields(job), containers_table(job), pods_table(e, analysis)]
     if include_events:
         blocks.append(timeline_block(e.timeline))
     if include_logs:  # identical retries: one log, not the same one per attempt
         blocks += retried_log_blocks(e, analysis) if analysis.identical_retries else log_blocks(e)
-    first_step = cause.next_steps[0] if cause.next_steps else "-"
     runs = ""
-    failed = cron_run.failed_runs if cron_run else (cron.consecutive_failures if cron else 0)
-    if cron and failed > 1:
-        runs = f" CronJob {cron.cronjob} has failed {failed} runs in a row."
+    failed_runs = cron_run.failed_runs if cron_run else (cron.consecutive_failures if cron else 0)
+    if cron and failed_runs > 1:
+        runs = f" CronJob {cron.cronjob} has failed {failed_runs} runs in a row."
     if cron_run and cron_run.suspended:
         runs += f" CronJob {cron_run.cronjob} is suspended: no new runs until it is resumed."
-    title = f"Job {job.namespace}/{job.name} failed: {cause.title}"
+    verb = "failed" if job.failed_condition is not None else "is stuck"
+    title = f"Job {job.namespace}/{job.name} {verb}: {cause.title}"
     if cron:
-        title = f"CronJob {job.namespace}/{cron.cronjob}: run {job.name} failed: {cause.title}"
+        title = f"CronJob {job.namespace}/{cron.cronjob}: run {job.name} {verb}: {cause.title}"
     return Report.model_validate(
         {
             **_base(
@@ -139,7 +140,7 @@ def failure_report(
             ),
             "severity": analysis.severity,
             "title": title,
-            "summary": f"{cause.explanation}{runs} Next: {first_step}",
+            "summary": outcome_line(e, analysis) + runs,
             "blocks": blocks,
             "cron_job": cron_run,
         }
@@ -188,6 +189,29 @@ def recovered_report(
             "cron_job": run,
         }
     )
+
+
+def outcome_line(e: Enrichment, analysis: FailureAnalysis) -> str:
+    """What happened, in one line the cause block below does not repeat: how long the Job
+    ran and how its pods ended (a failure), or which pod waits in what since when (stuck)."""
+    job = e.job
+    if job.failed_condition is None:
+        waiting = [(r.pod, w) for r in e.pods if (w := r.pod.waiting) is not None]
+        if not waiting:
+            return f"{job.state}; no pod shows a cause yet."
+        pod, wait = waiting[0]
+        since = f" since {fmt_time(wait.since)}" if wait.since else ""
+        more = f" ({len(waiting) - 1} more pod(s) waiting)" if len(waiting) > 1 else ""
+        return f"{job.state}; pod {pod.name} waits in {wait.reason}{since}{more}."
+    attempts = len(analysis.pod_causes)
+    how = ""
+    if analysis.identical_retries:
+        how = f"; all {attempts} attempts failed the same way"
+    elif attempts and analysis.job_reason == DEADLINE_EXCEEDED:
+        how = f"; {attempts} pod(s) stopped at the deadline"
+    elif attempts:
+        how = f"; {attempts} pod(s) failed"
+    return f"{job.state} after {fmt_duration(analysis.runtime)}{how}."
 
 
 def settings_findings(job: Job, analysis: FailureAnalysis | None = None) -> list[str]:
@@ -248,6 +272,8 @@ def info_report(
             ],
         ),
     ]
+    if analysis is not None:
+        blocks.insert(0, cause_block(analysis.headline))
     findings = settings_findings(job, analysis)
     if findings:
         blocks.append(
@@ -275,7 +301,9 @@ def info_report(
             **_base(
                 "jobInfoEnricher", e, report_id=report_id, source_event_id=source_event_id, now=now
             ),
-            "severity": "error" if job.failed_condition else "info",
+            "severity": "error"
+            if job.failed_condition
+            else ("warning" if analysis is not None else "info"),
             "title": f"Job {job.namespace}/{job.name}: {job.state}",
             "summary": f"{job.state}; {len(findings)} setting(s) worth a look.",
             "blocks": blocks,
@@ -284,7 +312,12 @@ def info_report(
 
 
 def events_report(
-    e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime
+    e: Enrichment,
+    *,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+    analysis: FailureAnalysis | None = None,
 ) -> Report:
     """The events (already filtered by eventTypes): the Warnings in full, most severe first,
     and the Normal events folded into one summary line, with an analysis."""
@@ -303,6 +336,8 @@ def events_report(
             f"repeated {repeated[0].count} times: "
             "the condition is persistent, not a blip"
         )
+    if analysis is not None:
+        lines.insert(0, f"- Cause: {analysis.headline.title}")
     blocks: list[Block] = [
         MarkdownBlock(
             text="**Analysis**\n\n" + ("\n".join(lines) if lines else "- no Warning events")
@@ -327,17 +362,28 @@ def events_report(
 
 
 def pods_report(
-    e: Enrichment, *, report_id: str, source_event_id: str, now: dt.datetime, include_logs: bool
+    e: Enrichment,
+    *,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+    include_logs: bool,
+    analysis: FailureAnalysis | None = None,
 ) -> Report:
-    """Every pod: status, completion, where its time went, usage, events and logs."""
-    phases = Counter(r.pod.phase for r in e.pods)
-    blocks: list[Block] = [
+    """Every pod, deleted ones included: status, its cause, where its time went, usage,
+    events and logs (a deleted pod's log is marked lost)."""
+    pods = e.all_pods
+    phases = Counter("Gone" if r.gone else r.pod.phase for r in pods)
+    blocks: list[Block] = []
+    if analysis is not None:
+        blocks.append(cause_block(analysis.headline))
+    blocks += [
         FieldsBlock(
             title="Pods",
             fields=[FieldItem(name=k, value=str(v)) for k, v in sorted(phases.items())]
             or [FieldItem(name="Pods", value="none left (deleted or never created)")],
         ),
-        pods_table(e),
+        pods_table(e, analysis),
         MarkdownBlock(
             text="**Resource usage**: "
             + inline_safe(redact_text(e.usage_note or "see the Usage column"))
@@ -348,17 +394,20 @@ def pods_report(
         blocks.append(timeline_block(pod_events, title="Pod events"))
     if include_logs:
         blocks += log_blocks(e)
-    pending = [r.phases.pending for r in e.pods if r.phases.pending]
+    pending = [r.phases.pending for r in pods if r.phases.pending]
     slowest = max(pending) if pending else None
+    gone = f" ({phases['Gone']} deleted, known from their events)" if phases.get("Gone") else ""
     return Report.model_validate(
         {
             **_base(
                 "jobPodEnricher", e, report_id=report_id, source_event_id=source_event_id, now=now
             ),
-            "severity": "warning" if phases.get("Failed") or phases.get("Pending") else "info",
+            "severity": "warning"
+            if phases.get("Failed") or phases.get("Pending") or analysis is not None
+            else "info",
             "title": f"Pods of job {e.job.namespace}/{e.job.name}: "
-            + ", ".join(f"{v} {k}" for k, v in sorted(phases.items())),
-            "summary": f"{len(e.pods)} pod(s); longest wait to be scheduled: "
+            + (", ".join(f"{v} {k}" for k, v in sorted(phases.items())) or "none"),
+            "summary": f"{len(pods)} pod(s){gone}; longest wait to be scheduled: "
             f"{fmt_duration(slowest)}.",
             "blocks": blocks,
         }

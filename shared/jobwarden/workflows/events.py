@@ -11,9 +11,11 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    reading the cluster; otherwise the uid comes from the read and the same one call follows.
 3. `enrich.read` reads everything the spec needs in one go (Job, pods, events, logs,
    CronJob history). A Job already deleted gets a report of what its event carried.
-4. `failure.analyse` (pure) when the Job failed; for a spec that keeps CronJob streaks (the
-   failure reporter) and a CronJob's run, `streaks.record_failure` records the run and
-   decides whether it is a follow-up of its streak's first report; then `spec.build` (pure).
+4. `failure.analyse` (pure) when the Job failed or is stuck (announced so, or a pod waits
+   in a state that will not fix itself); for a spec that keeps CronJob streaks (the
+   failure reporter) and a CronJob's failed run, `streaks.record_failure` records the run
+   and decides whether it is a follow-up of its streak's first report; then `spec.build`
+   (pure).
 5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
    webhook; a webhook that refuses for good is recorded, and the event is acknowledged)
    to the webhooks `Settings.route` picks from the report: its workflow, cluster,
@@ -28,7 +30,7 @@ from typing import Any, Literal
 
 from jobwarden.enrich import CronHistory, Enrichment, read
 from jobwarden.errors import ConfigError, JobGoneError
-from jobwarden.failure import analyse
+from jobwarden.failure import analyse, needs_analysis
 from jobwarden.intake import Trigger
 from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube.objects import Job, JobRef
@@ -91,10 +93,12 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
 def _build(
     spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
 ) -> Report:
-    analysis = analyse(facts) if facts.job.failed_condition else None
+    stuck = trigger.transition == "stuck"
+    analysis = analyse(facts) if stuck or needs_analysis(facts) else None
     now = runtime.clock()
     cron_run = None
-    if spec.streaks and facts.cron is not None and analysis is not None:
+    failed = facts.job.failed_condition is not None
+    if spec.streaks and facts.cron is not None and analysis is not None and failed:
         cron_run = record_failure(
             runtime.store,
             cluster=trigger.cluster,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from jobwarden.auth import authenticate, authorize, check_namespace, read_permissions
 from jobwarden.enrich import read
 from jobwarden.errors import BadRequestError
-from jobwarden.failure import analyse
+from jobwarden.failure import analyse, needs_analysis
 from jobwarden.httpapi import Answer, HttpRequest
 from jobwarden.kube.objects import JobRef
 from jobwarden.kube.paths import check_namespace_name, check_object_name
@@ -65,7 +65,7 @@ def handle_request(spec: ReportSpec[C], request: HttpRequest, runtime: Runtime) 
     facts = read(api, ref, needs)
     now = runtime.clock()
     source = f"{ON_REQUEST_PREFIX}{ref.cluster}/{facts.job.uid}/{now.isoformat()}"
-    analysis = analyse(facts) if facts.job.failed_condition else None
+    analysis = analyse(facts) if needs_analysis(facts) else None
     ctx = BuildContext(report_id=report_id(source, spec.name), source_event_id=source, now=now)
     report = spec.build(facts, analysis, cfg, ctx)
     stored = runtime.store.put_report(report, index=False)

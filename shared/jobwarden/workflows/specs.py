@@ -60,8 +60,8 @@ def by_event(trigger: Trigger, job_uid: str) -> str:
 
 
 def by_failed_job(trigger: Trigger, job_uid: str) -> str:
-    """One report per failed Job run, whoever announced the failure and how often."""
-    return f"{trigger.cluster}/{job_uid}/failed"
+    """One report per failed (or stuck) Job run, whoever announced it and how often."""
+    return f"{trigger.cluster}/{job_uid}/{'stuck' if trigger.transition == 'stuck' else 'failed'}"
 
 
 def by_event_reason(trigger: Trigger, job_uid: str) -> str:
@@ -139,7 +139,11 @@ def _events(
     e: Enrichment, analysis: FailureAnalysis | None, cfg: JobEventsEnricher, ctx: BuildContext
 ) -> Report:
     return builders.events_report(
-        e, report_id=ctx.report_id, source_event_id=ctx.source_event_id, now=ctx.now
+        e,
+        report_id=ctx.report_id,
+        source_event_id=ctx.source_event_id,
+        now=ctx.now,
+        analysis=analysis,
     )
 
 
@@ -152,6 +156,7 @@ def _pods(
         source_event_id=ctx.source_event_id,
         now=ctx.now,
         include_logs=cfg.include_logs,
+        analysis=analysis,
     )
 
 
@@ -167,7 +172,7 @@ def _event_type_wanted(trigger: Trigger, cfg: JobEventsEnricher) -> str | None:
 FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     name="jobFailureReporter",
     section=lambda w: w.job_failure_reporter,
-    transitions=frozenset({"failed"}),
+    transitions=frozenset({"failed", "stuck"}),
     needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
     build=_failure,
     key=by_failed_job,

@@ -69,6 +69,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 {{- if .Values.relayEvents }}
 - apiGroups: [""]
   resources: ["events"]
@@ -77,7 +80,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.rbac.podLogs }}
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
