@@ -12,9 +12,9 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
 3. `enrich.read` reads everything the spec needs in one go (Job, pods, events, logs,
    CronJob history). A Job already deleted gets a report of what its event carried.
 4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure).
-5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
-   webhook; a webhook that refuses for good is recorded, and the event is acknowledged)
-   to the webhooks `Settings.route` picks from the report: its workflow, cluster,
+5. `jobwarden.publish`: `store.put_report` (idempotent by id), then `webhooks.deliver`
+   (at most once per webhook; a webhook that refuses for good is recorded, and the event
+   is acknowledged) to the webhooks `Settings.route` picks from the report: its workflow, cluster,
    namespace and severity, and its `routing` (the Job's labels and jobwarden.dev/notify and
    /silence annotations, over its CronJob's), which the report carries so that a report
    answered from storage is routed the same way without reading the cluster.
@@ -25,16 +25,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from jobwarden.enrich import Enrichment, read
-from jobwarden.errors import ConfigError, JobGoneError
+from jobwarden.errors import JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.intake import Trigger
-from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube.objects import JobRef
+from jobwarden.publish import publish as _publish
+from jobwarden.publish import routing_of
 from jobwarden.redact import redact_mapping
 from jobwarden.report import Report, Routing
-from jobwarden.runtime import JobLogger, Runtime, job_logger
+from jobwarden.runtime import Runtime, job_logger
 from jobwarden.sinks.storage import ReportAddress
-from jobwarden.sinks.webhooks import deliver, webhooks_for
 from jobwarden.workflows.builders import gone_report
 from jobwarden.workflows.specs import BuildContext, C, ReportSpec
 
@@ -96,52 +96,3 @@ def _build(
     )
     report = spec.build(facts, analysis, cfg, ctx)
     return report.model_copy(update={"routing": routing_of(facts)})
-
-
-def routing_of(facts: Enrichment) -> Routing:
-    """What webhook routing needs of the Job: its labels and annotations over its CronJob's
-    (when this workflow read the CronJob); never a read of its own. Label values are
-    redacted like everything a report carries."""
-    cron = facts.cron
-    labels = redact_mapping({**(cron.labels if cron else {}), **facts.job.labels})
-    annotations = {**(cron.annotations if cron else {}), **facts.job.annotations}
-    notify = annotations.get(NOTIFY)
-    return Routing(
-        labels={k: str(v) for k, v in labels.items()},
-        notify=[n.strip() for n in notify.split(",") if n.strip()] if notify is not None else None,
-        silence=annotations.get(SILENCE),
-    )
-
-
-def _publish(
-    report: Report, runtime: Runtime, jlog: JobLogger, *, already: bool = False
-) -> Outcome:
-    """Store `report` (a no-op when stored) and post it where it is routed (once each)."""
-    result = runtime.store.put_report(report)
-    already = already or not result.stored
-    route = runtime.settings.route(report, runtime.clock())
-    if route.unknown:
-        jlog.warning(
-            "%s names webhooks that are not configured: %s (ignored)",
-            NOTIFY,
-            ", ".join(route.unknown[:5]),
-        )
-    try:
-        hooks = webhooks_for(route.webhooks, runtime.env)
-    except ConfigError as err:
-        jlog.error("report %s stored, but webhooks are misconfigured: %s", report.id, err)
-        return "already reported" if already else "reported"
-    deliveries = deliver(report, hooks, runtime.store, report_url=result.url)
-    sent = [d.webhook for d in deliveries if d.status == "delivered"]
-    refused = [f"{d.webhook} ({d.http_status})" for d in deliveries if d.status == "refused"]
-    jlog.info(
-        "%s report %s %s at %s%s%s%s",
-        report.workflow,
-        report.id,
-        "already stored" if already else "stored",
-        result.key,
-        f"; posted to {', '.join(sent)}" if sent else "",
-        f"; refused for good by {', '.join(refused)} (recorded, not retried)" if refused else "",
-        f"; not posted: silenced by {SILENCE}" if route.silenced else "",
-    )
-    return "already reported" if already else "reported"
