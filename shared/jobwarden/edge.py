@@ -70,6 +70,10 @@ def _report_event(name: WorkflowName) -> Callable[[], EventHandler]:
         from jobwarden.workflows.specs import SPECS
 
         spec = SPECS[name]
+        if spec.wants_history:  # the family's runs, recorded by job_performance_analysis
+            from jobwarden.performance.history import history_of
+
+            return lambda trigger, runtime: handle_event(spec, trigger, runtime, history_of)
         return lambda trigger, runtime: handle_event(spec, trigger, runtime)
 
     return load

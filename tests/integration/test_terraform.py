@@ -118,21 +118,23 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 # --- a small evaluator for the Pub/Sub filters the module uses ---------------------------------
 
-_FILTER_TOKEN = re.compile(r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)")')
+_FILTER_TOKEN = re.compile(
+    r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)"|attributes:(\w+))'
+)
 
 
 def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
-    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, AND, OR and
-    parentheses takes a message with these attributes (anything else is a test error)."""
+    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, `attributes:k`
+    (has the key), AND, OR and parentheses takes a message with these attributes (anything else is a test error)."""
     tokens: list[tuple[str, str, str]] = []
     pos = 0
     while pos < len(expression.rstrip()):
         match = _FILTER_TOKEN.match(expression, pos)
         if match is None:
             raise ValueError(f"unsupported filter syntax at {expression[pos:]!r}")
-        opening, closing, word, key, value = match.groups()
-        kind = "(" if opening else ")" if closing else word if word else "="
-        tokens.append((kind, key or "", value or ""))
+        opening, closing, word, key, value, has = match.groups()
+        kind = "(" if opening else ")" if closing else word if word else ":" if has else "="
+        tokens.append((kind, key or has or "", value or ""))
         pos = match.end()
     index = 0
 
@@ -166,6 +168,8 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
             result = disjunction()
             take(")")
             return result
+        if peek() == ":":
+            return take(":")[1] in attributes
         _, key, value = take("=")
         return attributes.get(key) == value
 
@@ -175,7 +179,9 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
     return result
 
 
-def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[str, str]:
+def exporter_attributes(
+    transition: str, event_type: str = "Warning", labels: dict[str, str] | None = None
+) -> dict[str, str]:
     """The Pub/Sub attributes jobwarden's exporter really sets for one transition."""
     event = None
     if transition == "event":
@@ -188,6 +194,7 @@ def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[st
         transition=transition,  # type: ignore[arg-type]
         reason="BackoffLimitExceeded",
         event=event,
+        labels=labels or {},
     )
     return pubsub_attributes(job_event)
 
@@ -323,19 +330,24 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed"},
+    "job_failure_reporter": {"failed", "succeeded/retry"},  # a restart's retry that succeeded
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
-    "job_performance_analysis": {"succeeded", "failed"},
+    "job_performance_analysis": {"succeeded", "failed", "succeeded/retry"},
 }
 
 
 def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_messages() -> None:
     filters: dict[str, str] = module_locals()["default_filters"]
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
-    assert filters["job_failure_reporter"] == 'attributes.type = "failed"'
+    assert filters["job_failure_reporter"] == (
+        'attributes.type = "failed" OR (attributes.type = "succeeded" AND attributes:retryOf)'
+    )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
+    messages["succeeded/retry"] = exporter_attributes(
+        "succeeded", labels={"jobwarden.dev/retry-of": "0b5f6a2c-0000-2222-3333-444455556666"}
+    )
     messages["event/Warning"] = exporter_attributes("event", "Warning")
     messages["event/Normal"] = exporter_attributes("event", "Normal")
     for target, expression in filters.items():

@@ -11,7 +11,8 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    reading the cluster; otherwise the uid comes from the read and the same one call follows.
 3. `enrich.read` reads everything the spec needs in one go (Job, pods, events, logs,
    CronJob history). A Job already deleted gets a report of what its event carried.
-4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure).
+4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure; a spec that
+   `wants_history` gets the Job family's recorded runs from the `history` lookup).
 5. `jobwarden.publish`: `store.put_report` (idempotent by id), then `webhooks.deliver`
    (at most once per webhook; a webhook that refuses for good is recorded, and the event
    is acknowledged) to the webhooks `Settings.route` picks from the report: its workflow, cluster,
@@ -22,11 +23,13 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from jobwarden.enrich import Enrichment, read
 from jobwarden.errors import JobGoneError
 from jobwarden.failure import analyse
+from jobwarden.history import FamilyHistory
 from jobwarden.intake import Trigger
 from jobwarden.kube.objects import JobRef
 from jobwarden.publish import publish as _publish
@@ -41,7 +44,14 @@ from jobwarden.workflows.specs import BuildContext, C, ReportSpec
 Outcome = Literal["reported", "already reported", "ignored", "job gone"]
 
 
-def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Outcome:
+#: The Job family's recorded history, for specs that quote it (`ReportSpec.wants_history`);
+#: the edge passes `jobwarden.performance.history.history_of` (this package may not import it).
+HistoryLookup = Callable[[Runtime, Enrichment], FamilyHistory | None]
+
+
+def handle_event(
+    spec: ReportSpec[C], trigger: Trigger, runtime: Runtime, history: HistoryLookup | None = None
+) -> Outcome:
     """Report on `trigger` with `spec`; see the module docstring. Raises to be retried."""
     cfg = spec.config(runtime.settings.workflows.job_workflows)
     jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
@@ -71,7 +81,7 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
         stored = runtime.store.find_report(_address(spec, trigger, facts.job.uid))
         if stored is not None:
             return _publish(stored, runtime, jlog, already=True)
-    return _publish(_build(spec, cfg, facts, trigger, runtime), runtime, jlog)
+    return _publish(_build(spec, cfg, facts, trigger, runtime, history), runtime, jlog)
 
 
 def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAddress:
@@ -86,13 +96,20 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
 
 
 def _build(
-    spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
+    spec: ReportSpec[C],
+    cfg: C,
+    facts: Enrichment,
+    trigger: Trigger,
+    runtime: Runtime,
+    history: HistoryLookup | None = None,
 ) -> Report:
     analysis = analyse(facts) if facts.job.failed_condition else None
     ctx = BuildContext(
         report_id=spec.report_id(trigger, facts.job.uid),
         source_event_id=trigger.event_id,
         now=runtime.clock(),
+        history=history(runtime, facts) if history and spec.wants_history else None,
+        restart_url=runtime.settings.restart.url,
     )
     report = spec.build(facts, analysis, cfg, ctx)
     return report.model_copy(update={"routing": routing_of(facts)})
