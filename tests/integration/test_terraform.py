@@ -125,7 +125,8 @@ _FILTER_TOKEN = re.compile(
 
 def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
     """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, `attributes:k`
-    (has the key), AND, OR and parentheses takes a message with these attributes (anything else is a test error)."""
+    (has the key), AND, OR and parentheses takes a message with these attributes (anything
+    else is a test error)."""
     tokens: list[tuple[str, str, str]] = []
     pos = 0
     while pos < len(expression.rstrip()):
