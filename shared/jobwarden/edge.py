@@ -119,6 +119,12 @@ class Target:
     request: Callable[[], RequestHandler] | None = None
 
 
+def _performance_digest() -> RequestHandler:
+    from jobwarden.performance.digest import serve_digest
+
+    return serve_digest
+
+
 def _index_page() -> RequestHandler:
     from jobwarden.workflows.reportindex import serve_index
 
@@ -137,6 +143,8 @@ TARGETS: dict[TargetName, Target] = {
     "jobDelete": Target(request=_action("delete")),
     # Not a workflow: no `workflows.*` section, no `enabled` switch; deployed or not.
     "jobReports": Target(request=_index_page),
+    # The per-cluster performance digest (Cloud Scheduler); off with jobPerformanceAnalysis.
+    "jobPerformanceDigest": Target(request=_performance_digest),
 }
 
 
