@@ -39,13 +39,13 @@ WORKFLOW: dict[Action, WorkflowName] = {"restart": "jobRestart", "delete": "jobD
 
 
 def memory_text(changes: list[JSON]) -> str:
-    """`memory limit of `worker` raised 512Mi → 768Mi` (limits first; requests in brackets)."""
+    """`memory of `worker` raised 512Mi → 768Mi`: the limits (the requests follow them), or
+    the requests when no limit was set."""
     limits = [c for c in changes if c.get("field") == "limit"]
-    shown = limits or changes
     parts = [
-        f"`{c.get('container')}` {c.get('field')} {c.get('from')} → {c.get('to')}" for c in shown
+        f"`{c.get('container')}` raised {c.get('from')} → {c.get('to')}" for c in limits or changes
     ]
-    return "memory " + ", ".join(parts) if parts else ""
+    return "memory of " + ", ".join(parts) if parts else ""
 
 
 def execution_key(details: JSON) -> str | None:
