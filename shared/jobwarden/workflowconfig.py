@@ -96,6 +96,12 @@ class Regressions(ConfigModel):
     min_runs: int = Field(
         default=5, ge=2, le=1000, description="Runs of history a family needs before it is judged."
     )
+    max_runs: int = Field(
+        default=200,
+        ge=5,
+        le=5000,
+        description="Most recent runs of the history read per finished run (reads per event).",
+    )
     p95_factor: float = Field(
         default=1.5,
         gt=1.0,

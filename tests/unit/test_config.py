@@ -58,6 +58,7 @@ workflows:
         enabled: true
         history: "14d"
         minRuns: 5
+        maxRuns: 200
         p95Factor: 1.5
         deadlineFraction: 0.8
         successRateBelow: 0.8

@@ -1,8 +1,10 @@
 """A family's recent runs: what regressions compare with and failure reports quote.
 
 `family_runs` reads the run records of one family (one cluster and namespace) that ended
-within `regressions.history` (default 14 days), the run being judged excluded; one bucket
-listing per day of the window. `history_of` sums them into the `FamilyHistory` the failure
+within `regressions.history` (default 14 days), the run being judged excluded: the most
+recent `regressions.maxRuns` (default 200), one bucket listing per day of the window at
+most, so that a Job that runs every minute costs the same as one that runs daily.
+`history_of` sums them into the `FamilyHistory` the failure
 reporter quotes (the edge hands it to the report workflows as a lookup: they never import
 this package).
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from jobwarden.enrich import Enrichment
 from jobwarden.history import FamilyHistory
 from jobwarden.performance.analysis import window
-from jobwarden.performance.runs import RunRecord, job_family, load_runs
+from jobwarden.performance.runs import RunRecord, job_family, load_recent_runs
 from jobwarden.performance.stats import percentile
 from jobwarden.runtime import Runtime
 
@@ -23,8 +25,12 @@ def family_runs(
     """The family's runs in the history window, oldest first, without run `exclude_uid`."""
     cfg = runtime.settings.workflows.job_workflows.job_performance_analysis.regressions
     since, until = window(cfg.history, runtime.clock())
-    runs = load_runs(runtime.store, since, until, [cluster], family=family)
-    return [r for r in runs if r.namespace == namespace and r.job_uid != exclude_uid]
+    runs = load_recent_runs(
+        runtime.store, since, until, cluster=cluster, family=family, limit=cfg.max_runs + 1
+    )
+    return [r for r in runs if r.namespace == namespace and r.job_uid != exclude_uid][
+        -cfg.max_runs :
+    ]
 
 
 def summarize(runs: list[RunRecord], *, window_text: str) -> FamilyHistory | None:

@@ -372,6 +372,45 @@ def load_runs(
     return runs
 
 
+def load_recent_runs(
+    store: ReportStore,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    cluster: str,
+    family: str,
+    limit: int,
+) -> list[RunRecord]:
+    """At most `limit` runs of one family that ended in [since, until], oldest first.
+
+    Lists the family's day folders newest first and reads no more than `limit` records: a
+    CronJob that runs every minute has 20,000 records in 14 days, and a comparison made on
+    every run must not read them all. Within the oldest day needed, records are taken in
+    key order (a sample of that day: record names are uids, not times).
+    """
+    from jobwarden.sinks.storage import segment
+
+    keys: list[str] = []
+    for day in reversed(_days(since, until)):
+        found = sorted(
+            k
+            for k in store.list(f"{RUNS_PREFIX}/{segment(cluster)}/{day}/{segment(family)}/")
+            if k.endswith(".json")
+        )
+        keys += found[: limit - len(keys)]
+        if len(keys) >= limit:
+            break
+    remote = not store.url.startswith("file://")
+    if remote and len(keys) > PARALLEL_FROM:
+        with ThreadPoolExecutor(READERS, thread_name_prefix="jobwarden-runs") as pool:
+            loaded = list(pool.map(lambda k: _read(store, k), keys))
+    else:
+        loaded = [_read(store, k) for k in keys]
+    runs = [r for r in loaded if r is not None and since <= r.end <= until]
+    runs.sort(key=lambda r: (r.end, r.job_uid))
+    return runs
+
+
 def _read(store: ReportStore, key: str) -> RunRecord | None:
     try:
         return RunRecord.model_validate(store.get_json(key))
