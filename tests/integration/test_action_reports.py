@@ -194,3 +194,28 @@ def test_a_run_far_slower_than_its_familys_p95_is_a_regression_and_tops_the_dige
         "job_performance_digest", "job_performance_analysis", {"cluster": "nowhere"}
     )
     assert status == 400 and unknown["code"] == "unknown_cluster"
+
+
+def test_a_retry_that_fails_again_says_so_in_its_failure_report(
+    admin: KubeApi, namespace: str, runtime: Runtime, mint_token: Any
+) -> None:
+    worker = {"name": "worker", "image": "r/w:1", "resources": {"limits": {"memory": "256Mi"}}}
+    admin.create(
+        JOBS.format(ns=namespace),
+        job_manifest("crunch", outcome="oomkill", after=0.5, containers=[worker]),
+    )
+    old = finished(admin, namespace, "crunch", "Failed")
+    token = mint_token("ops", OPERATOR)
+    target = {"cluster": "local", "namespace": namespace, "name": "crunch", "increaseMemory": True}
+    status, plan = http("job_restart", "job_restart", target, token)
+    assert status == 200, plan
+    confirmed = {**target, "confirmationToken": plan["confirmationToken"]}
+    assert http("job_restart", "job_restart", confirmed, token)[0] == 200
+
+    retry = finished(admin, namespace, "crunch-retry-1", "Failed")  # 384Mi is not enough
+    assert post_event("jobFailureReporter", retry, "failed", "m-again") == 200
+    (report,) = reports(runtime, "jobFailureReporter", "crunch-retry-1")
+    assert report.summary.startswith(
+        f"The retry of {namespace}/crunch with memory raised to 384Mi failed again."
+    )
+    assert old["metadata"]["uid"] in _markdown(runtime, report)
