@@ -65,7 +65,7 @@ resource "google_project_service" "this" {
     # The workflow accounts (of this project) read GKE endpoints through the container API.
     ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : [],
     local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : [],
-  local.iap ? ["iap.googleapis.com"] : [],
+    local.iap ? ["iap.googleapis.com"] : [],
   local.digest_scheduled ? ["cloudscheduler.googleapis.com"] : []) : toset([])
 
   project = var.project_id
