@@ -169,3 +169,25 @@ def test_a_failure_that_takes_the_success_rate_below_the_threshold_is_a_regressi
         f"Job {namespace}/resize-images failed: its family's success rate fell to 67%"
     )
     assert "(4 of 6 runs), below 80% (it was 80%)" in report.summary
+
+
+# --- a restart's retry that succeeded ------------------------------------------------------------
+
+
+def test_a_retrys_success_is_reported_once_linked_to_the_original_and_posted_by_default(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario("retry-succeeded", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    assert played.post("jobFailureReporter", "m-1") == 200
+    assert played.post("jobFailureReporter", "m-2") == 200  # announced again
+    (report,) = played.reports("jobFailureReporter")
+    assert report.title.startswith(
+        "The retry of rec-retry-succeeded/resize with memory raised to 768Mi succeeded: "
+        "resize-retry-1 completed in "
+    )
+    assert report.severity == "info"
+    text = played.markdown("jobFailureReporter")
+    assert "| Original uid | 5d8f7a9e-0c1b-4e2f-9a3d-7b6c5e4f3a21 |" in text
+    assert "| Restarted by | system:serviceaccount:ops:oncall |" in text
+    assert len(hook.calls) == 1
