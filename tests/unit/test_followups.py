@@ -191,3 +191,32 @@ def test_a_retrys_success_is_reported_once_linked_to_the_original_and_posted_by_
     assert "| Original uid | 5d8f7a9e-0c1b-4e2f-9a3d-7b6c5e4f3a21 |" in text
     assert "| Restarted by | system:serviceaccount:ops:oncall |" in text
     assert len(hook.calls) == 1
+
+
+def _run(took: float, deadline: int | None, reason: str = "Completed") -> RunRecord:
+    end = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    return RunRecord(
+        cluster="local",
+        namespace="batch",
+        job="ledger-1",
+        job_uid="u-1",
+        family="ledger",
+        start=end - dt.timedelta(seconds=took),
+        end=end,
+        duration_seconds=took,
+        outcome="succeeded" if reason == "Completed" else "failed",
+        reason=reason,
+        active_deadline_seconds=deadline,
+    )
+
+
+def test_a_run_that_used_most_of_its_deadline_is_a_regression_without_any_history() -> None:
+    from jobwarden.performance.regression import find_regressions
+    from jobwarden.workflowconfig import Regressions
+
+    (found,) = find_regressions(_run(270.0, 300), [], Regressions())
+    assert found.headline == "used 90% of its deadline (4m30s of 300s)"
+    assert find_regressions(_run(200.0, 300), [], Regressions()) == []  # 67%: fine
+    # killed by the deadline: a failure, which the failure reporter reports
+    assert find_regressions(_run(300.0, 300, "DeadlineExceeded"), [], Regressions()) == []
+    assert find_regressions(_run(270.0, 300), [], Regressions(deadline_fraction=0.95)) == []
