@@ -220,3 +220,10 @@ def test_a_run_that_used_most_of_its_deadline_is_a_regression_without_any_histor
     # killed by the deadline: a failure, which the failure reporter reports
     assert find_regressions(_run(300.0, 300, "DeadlineExceeded"), [], Regressions()) == []
     assert find_regressions(_run(270.0, 300), [], Regressions(deadline_fraction=0.95)) == []
+
+
+def test_a_retrys_run_is_recorded_in_its_originals_family(scenario: Any) -> None:
+    played = scenario("retry-succeeded")
+    assert played.post("jobPerformanceAnalysis") == 200
+    (run,) = played.runs()
+    assert (run["job"], run["family"]) == ("resize-retry-1", "resize")

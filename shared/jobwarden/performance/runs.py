@@ -9,7 +9,8 @@ with a create-only write, so a redelivered event (or the same run announced by t
 sources) leaves exactly one record. Families group the runs of "the same" Job: the
 owning CronJob's name, else the value of a family label (default
 `app.kubernetes.io/name`), else the Job's name without a trailing run suffix
-(`-28744380`, `-x7k2p`, `-1a2b3c4d`).
+(`-28744380`, `-x7k2p`, `-1a2b3c4d`); a restart's retry takes its original's name
+(`jobwarden.dev/restarted-from`), so it is judged against the runs it retries.
 
 Phase times are *pod-seconds summed over the run's pods*: `pendingSeconds` waiting to be
 scheduled, `pullingSeconds` from scheduling to the first container start (image pulls,
@@ -34,7 +35,13 @@ from pydantic.alias_generators import to_camel
 
 from jobwarden.enrich import Enrichment, PodReport
 from jobwarden.errors import ConfigError, PermanentError
-from jobwarden.kube.labels import COMPLETE, FAILED, OOM_KILLED, SUCCESS_CRITERIA_MET
+from jobwarden.kube.labels import (
+    COMPLETE,
+    FAILED,
+    OOM_KILLED,
+    RESTARTED_FROM,
+    SUCCESS_CRITERIA_MET,
+)
 from jobwarden.kube.objects import Job
 from jobwarden.quantities import parse_memory
 from jobwarden.redact import redact_capped
@@ -135,7 +142,9 @@ def family_of(
 
 
 def job_family(job: Job, family_label: str = DEFAULT_FAMILY_LABEL) -> str:
-    return family_of(job.name, job.owner_cronjob, job.labels, family_label)
+    """The Job's family; a restart's retry (`x-retry-1`) belongs to its original's (`x`)."""
+    name = job.annotations.get(RESTARTED_FROM) or job.name
+    return family_of(name, job.owner_cronjob, job.labels, family_label)
 
 
 def parse_cpu(text: str) -> float | None:
