@@ -7,6 +7,7 @@
   makes one report linked to the original, however often the event is redelivered.
 - A run far slower than its family's p95 (after a history of runs) makes a regression report.
 - The digest target answers with the slowest families.
+- A delete is a report, posted to a webhook that names no `workflows` (the default routing).
 
 Functions are the repository's own (`functions/*/main.py`) behind functions-framework's test
 client; events are the Eventarc CloudEvents our exporter would publish for the live Jobs.
@@ -30,6 +31,7 @@ from jobwarden_dev.localstack.stack import StackInfo
 from tests.support.kube import job_condition, job_manifest, wait_for
 from tests.support.replay import function_client, post_event
 from tests.support.runtime import make_runtime
+from tests.support.webhook import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "action-reports-test-secret-0123456789abcdef"
@@ -219,3 +221,43 @@ def test_a_retry_that_fails_again_says_so_in_its_failure_report(
         f"The retry of {namespace}/crunch with memory raised to 384Mi failed again."
     )
     assert old["metadata"]["uid"] in _markdown(runtime, report)
+
+
+def test_a_delete_is_a_report_posted_to_a_webhook_that_names_no_workflows(
+    stack: StackInfo, admin: KubeApi, namespace: str, mint_token: Any, tmp_path: Path
+) -> None:
+    receiver = WebhookReceiver().start()
+    try:
+        reports_dir = tmp_path / "reports"
+        rt = make_runtime(
+            stack,
+            reports_dir,
+            env={"JOBWARDEN_CONFIRM_SECRET": SECRET, "ONCALL_URL": receiver.url},
+            extra={
+                "sinks": {
+                    "storage": {"url": f"file://{reports_dir}"},
+                    "webhooks": [{"name": "oncall", "type": "slack", "urlEnv": "ONCALL_URL"}],
+                }
+            },
+        )
+        set_default_runtime(rt)
+        admin.create(JOBS.format(ns=namespace), job_manifest("old-export", after=0.5))
+        finished(admin, namespace, "old-export", "Complete")
+        token = mint_token("ops", OPERATOR)
+        target = {"cluster": "local", "namespace": namespace, "name": "old-export"}
+        status, plan = http("job_delete", "job_delete", target, token)
+        assert status == 200, plan
+        confirmed = {**target, "confirmationToken": plan["confirmationToken"]}
+        status, done = http("job_delete", "job_delete", confirmed, token)
+        assert status == 200 and done["status"] == "deleted", done
+        (report,) = reports(rt, "jobDelete", "old-export")
+        assert report.title == f"Job {namespace}/old-export deleted (Background): the Job is gone"
+        wait_for(lambda: receiver.delivered(), what="the delete report posted", timeout=30)
+        (post,) = receiver.delivered()
+        assert post.headers["X-Jobwarden-Report-Id"] == report.id
+        assert "old-export deleted (Background)" in post.body.decode()
+        assert http("job_delete", "job_delete", confirmed, token)[1].get("replayed") is True
+        assert len(receiver.delivered()) == 1  # the replay posts nothing twice
+    finally:
+        set_default_runtime(None)
+        receiver.stop()
