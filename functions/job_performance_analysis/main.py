@@ -1,8 +1,9 @@
-"""job_performance_analysis: record every finished Job run (`succeeded` / `failed`); on request, the
-performance report of a Job's family, or of every family, over `duration`.
+"""job_performance_analysis: record every finished Job run (`succeeded` / `failed`) and report
+regressions; on request, the performance report of a Job's family, or of every family, over
+`duration`; on schedule, a cluster's digest (slowest and least reliable families).
 
 Thin edge: `job_performance_analysis` for Pub/Sub CloudEvents,
-`job_performance_analysis_http` on request.
+`job_performance_analysis_http` on request, `job_performance_digest` for Cloud Scheduler.
 Everything else is `jobwarden.edge`.
 """
 
@@ -23,3 +24,10 @@ def job_performance_analysis_http(request: Request) -> tuple[str, int, dict[str,
     from jobwarden.edge import on_request
 
     return on_request("jobPerformanceAnalysis", request)
+
+
+@functions_framework.http
+def job_performance_digest(request: Request) -> tuple[str, int, dict[str, str]]:
+    from jobwarden.edge import on_request
+
+    return on_request("jobPerformanceDigest", request)

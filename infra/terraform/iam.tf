@@ -65,7 +65,8 @@ resource "google_project_service" "this" {
     # The workflow accounts (of this project) read GKE endpoints through the container API.
     ], length(local.gke_projects) > 0 ? ["container.googleapis.com"] : [],
     local.vpc_connector != null ? ["vpcaccess.googleapis.com"] : [],
-  local.iap ? ["iap.googleapis.com"] : []) : toset([])
+    local.iap ? ["iap.googleapis.com"] : [],
+  local.digest_scheduled ? ["cloudscheduler.googleapis.com"] : []) : toset([])
 
   project = var.project_id
   service = each.key
@@ -217,7 +218,7 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_reader" {
 resource "google_cloud_run_v2_service_iam_member" "http_invoker" {
   # Listed members only (validated: never allUsers or allAuthenticatedUsers).
   for_each = merge({}, [
-    for target, t in local.http_targets : {
+    for target, t in local.people_http_targets : {
       for member in(contains(local.confirming_targets, target) ? var.action_invokers : var.report_invokers) :
       "${target} ${member}" => { target = target, member = member }
     }
@@ -234,7 +235,7 @@ resource "google_cloud_run_v2_service_iam_member" "http_invoker" {
 # balancer's traffic needs. Who may pass IAP is IAP's business (roles/iap.httpsResourceAccessor
 # on the backend service, README: IAP); jobwarden then checks the assertion and RBAC.
 resource "google_cloud_run_v2_service_iam_member" "iap_invoker" {
-  for_each = local.iap ? local.http_targets : {}
+  for_each = local.iap ? local.people_http_targets : {}
 
   project  = var.project_id
   location = var.region

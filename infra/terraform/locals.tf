@@ -14,6 +14,7 @@ locals {
     job_pod_enricher_http         = { source = "job_pod_enricher", signature = "http" }
     job_performance_analysis      = { source = "job_performance_analysis", signature = "cloudevent" }
     job_performance_analysis_http = { source = "job_performance_analysis", signature = "http" }
+    job_performance_digest        = { source = "job_performance_analysis", signature = "http" }
     job_restart                   = { source = "job_restart", signature = "http" }
     job_delete                    = { source = "job_delete", signature = "http" }
     job_reports                   = { source = "job_reports", signature = "http" }
@@ -26,7 +27,7 @@ locals {
   # kubernetes-event-exporter messages carry no attributes at all, so these filters would
   # drop every one of them: var.attribute_filters = false turns them off.
   default_filters = {
-    job_failure_reporter     = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"succeeded\" AND attributes:cronjob)"
+    job_failure_reporter     = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"succeeded\" AND (attributes:cronjob OR attributes:retryOf))"
     job_info_enricher        = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
     job_events_enricher      = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"event\" AND attributes.eventType = \"Warning\")"
     job_pod_enricher         = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
@@ -45,13 +46,18 @@ locals {
     job_reports              = "reports"
   }
 
-  # Event targets whose reports go to webhooks (jobwarden.workflows.handler), by workflow key.
-  # The on-demand _http targets and the performance analysis only store their reports.
+  # Targets whose reports go to webhooks (jobwarden.publish), by workflow key: the event
+  # targets, restart and delete (their outcomes), the performance regressions and digest.
+  # The on-demand _http targets only store their reports.
   webhook_posters = {
-    job_failure_reporter = "jobFailureReporter"
-    job_info_enricher    = "jobInfoEnricher"
-    job_events_enricher  = "jobEventsEnricher"
-    job_pod_enricher     = "jobPodEnricher"
+    job_failure_reporter     = "jobFailureReporter"
+    job_info_enricher        = "jobInfoEnricher"
+    job_events_enricher      = "jobEventsEnricher"
+    job_pod_enricher         = "jobPodEnricher"
+    job_performance_analysis = "jobPerformanceAnalysis"
+    job_performance_digest   = "jobPerformanceAnalysis"
+    job_restart              = "jobRestart"
+    job_delete               = "jobDelete"
   }
 
   # Targets that sign confirmation tokens (security.confirmationSecretEnv).
@@ -79,6 +85,10 @@ locals {
   deployed_sources = toset([for name, t in local.deployed_targets : t.source])
   event_targets    = { for name, t in local.deployed_targets : name => t if t.signature == "cloudevent" }
   http_targets     = { for name, t in local.deployed_targets : name => t if t.signature == "http" }
+  # The per-cluster digest job (scheduler.tf): its function deployed and a schedule set.
+  # job_performance_digest is invoked by the scheduler's account only, never by people.
+  people_http_targets = { for name, t in local.http_targets : name => t if name != "job_performance_digest" }
+  digest_scheduled    = contains(keys(local.deployed_targets), "job_performance_digest") && var.digest_schedule != null
 
   subscription_filter = {
     for name in keys(local.default_filters) : name => (

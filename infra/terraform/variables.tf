@@ -180,7 +180,8 @@ variable "functions" {
     condition = alltrue([for k in keys(var.functions) : contains([
       "job_failure_reporter", "job_info_enricher", "job_info_enricher_http", "job_events_enricher",
       "job_events_enricher_http", "job_pod_enricher", "job_pod_enricher_http", "job_performance_analysis",
-      "job_performance_analysis_http", "job_restart", "job_delete", "job_reports",
+      "job_performance_analysis_http", "job_performance_digest", "job_restart", "job_delete",
+      "job_reports",
     ], k)])
     error_message = "functions keys must be functions-framework targets of functions/*/main.py (for example job_failure_reporter or job_restart)."
   }
@@ -554,4 +555,17 @@ variable "values_file" {
     condition     = var.values_file == null || can(keys(yamldecode(file(var.values_file))))
     error_message = "values_file must hold a mapping of keys (Helm values), not a list or a single value."
   }
+}
+
+variable "digest_schedule" {
+  type        = string
+  default     = "0 7 * * *"
+  nullable    = true
+  description = "Cron schedule (in digest_time_zone) of the per-cluster performance digest: one Cloud Scheduler job per cluster calls job_performance_digest. null: no digest jobs."
+}
+
+variable "digest_time_zone" {
+  type        = string
+  default     = "Etc/UTC"
+  description = "Time zone (IANA name) of digest_schedule."
 }

@@ -7,6 +7,7 @@ jobwarden reports --migrate-index  write the index entries older stored reports 
 jobwarden show ID [--format md]    print one report (md, json or html)
 jobwarden restart|delete --url URL --cluster C --namespace N --name JOB
                                    call the HTTP function: show the plan, ask, confirm
+                                   (--url defaults to $JOBWARDEN_RESTART_URL / _DELETE_URL)
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def _post(
 
 
 def cmd_action(args: argparse.Namespace, ask: Callable[[str], str] = input) -> int:
+    env = f"JOBWARDEN_{args.command.upper()}_URL"
+    url = args.url or os.environ.get(env)
+    if not url:
+        _say(f"{args.command}: give --url (the job_{args.command} function's URL) or set ${env}")
+        return 2
+    args.url = url
     token = args.token or os.environ.get("JOBWARDEN_TOKEN")
     if args.token_file:
         token = Path(args.token_file).read_text().strip()
@@ -178,7 +185,9 @@ def build_parser(*extra: Callable[[Subcommands], None]) -> argparse.ArgumentPars
             )
     for name in ("restart", "delete"):
         p = sub.add_parser(name, help=f"{name} a Job through the job_{name} function")
-        p.add_argument("--url", required=True, help=f"URL of the job_{name} function")
+        p.add_argument(
+            "--url", help=f"URL of the job_{name} function (or $JOBWARDEN_{name.upper()}_URL)"
+        )
         for flag in ("--cluster", "--namespace", "--name"):
             p.add_argument(flag, required=True)
         p.add_argument("--token", help="bearer token of the target cluster (or $JOBWARDEN_TOKEN)")

@@ -411,6 +411,11 @@ class RestartConfig(ConfigModel):
         default="{name}-retry-{n}",
         description="Name of the recreated Job; `{name}` is the old name, `{n}` counts restarts.",
     )
+    url: str | None = Field(
+        default=None,
+        description="URL of the `job_restart` function, quoted in the `jobwarden restart` "
+        "command of OOM reports (without it the command relies on $JOBWARDEN_RESTART_URL).",
+    )
 
     @field_validator("new_name_pattern")
     @classmethod

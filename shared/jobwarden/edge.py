@@ -70,6 +70,10 @@ def _report_event(name: WorkflowName) -> Callable[[], EventHandler]:
         from jobwarden.workflows.specs import SPECS
 
         spec = SPECS[name]
+        if spec.wants_history:  # the family's runs, recorded by job_performance_analysis
+            from jobwarden.performance.history import history_of
+
+            return lambda trigger, runtime: handle_event(spec, trigger, runtime, history_of)
         return lambda trigger, runtime: handle_event(spec, trigger, runtime)
 
     return load
@@ -88,10 +92,12 @@ def _report_request(name: WorkflowName) -> Callable[[], RequestHandler]:
 
 def _failure_reporter_event() -> EventHandler:
     """Failures through the failure report spec; a CronJob run's `succeeded` to the recovery
-    check (`workflows.recovery`, the failure reporter's one place for successes)."""
+    check (`workflows.recovery`, the failure reporter's one place for successes). Failure
+    reports quote the Job family's recorded runs (`performance.history`)."""
+    from jobwarden.performance.history import history_of
     from jobwarden.workflows.recovery import handle_failure_reporter_event
 
-    return handle_failure_reporter_event
+    return lambda trigger, runtime: handle_failure_reporter_event(trigger, runtime, history_of)
 
 
 def _performance_event() -> EventHandler:
@@ -123,6 +129,12 @@ class Target:
     request: Callable[[], RequestHandler] | None = None
 
 
+def _performance_digest() -> RequestHandler:
+    from jobwarden.performance.digest import serve_digest
+
+    return serve_digest
+
+
 def _index_page() -> RequestHandler:
     from jobwarden.workflows.reportindex import serve_index
 
@@ -141,6 +153,8 @@ TARGETS: dict[TargetName, Target] = {
     "jobDelete": Target(request=_action("delete")),
     # Not a workflow: no `workflows.*` section, no `enabled` switch; deployed or not.
     "jobReports": Target(request=_index_page),
+    # The per-cluster performance digest (Cloud Scheduler); off with jobPerformanceAnalysis.
+    "jobPerformanceDigest": Target(request=_performance_digest),
 }
 
 

@@ -41,6 +41,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from jobwarden.kube.events import event_key
+from jobwarden.kube.labels import RETRY_OF
 
 Transition = Literal["started", "succeeded", "failed", "suspended", "resumed", "stuck", "event"]
 TRANSITIONS: Final[tuple[str, ...]] = get_args(Transition)
@@ -261,6 +262,8 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
     `eventType`, the Kubernetes Event's type (`Warning`/`Normal`), so a subscription can
     take Warning events only. For a Job a CronJob owns also `cronjob`, its name, so the
     failure reporter takes the successes of CronJobs' runs only (`attributes:cronjob`).
+    For a Job a restart made, `retryOf` (its `jobwarden.dev/retry-of` label: the original's
+    uid), so the failure reporter's subscription takes the retries' `succeeded` too.
     """
     attributes = {
         "type": job_event.transition,
@@ -275,4 +278,7 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
         event_type = job_event.event.get("type")
         if isinstance(event_type, str) and event_type:
             attributes["eventType"] = event_type
+    retry_of = job_event.labels.get(RETRY_OF)
+    if retry_of:
+        attributes["retryOf"] = retry_of
     return attributes

@@ -22,8 +22,9 @@ WorkflowName = Literal[
 ]
 WORKFLOWS: Final[tuple[WorkflowName, ...]] = get_args(WorkflowName)
 
-#: Function targets that are not workflows: pages over what the workflows stored.
-PageName = Literal["jobReports"]
+#: Function targets that are not workflows: pages over what the workflows stored (the
+#: index page; the performance digest, which Cloud Scheduler calls per cluster).
+PageName = Literal["jobReports", "jobPerformanceDigest"]
 #: Every entry in `jobwarden.edge.TARGETS`: the seven workflows and the pages.
 TargetName = WorkflowName | PageName
 

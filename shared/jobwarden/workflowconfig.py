@@ -83,6 +83,54 @@ class JobDelete(WorkflowSection):
     )
 
 
+class Regressions(ConfigModel):
+    """When a finished run is a performance regression (README: Performance)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Compare every finished run with its family's history; report regressions.",
+    )
+    history: Duration = Field(
+        default="14d", description="How far back a family's history reaches (runs that ended)."
+    )
+    min_runs: int = Field(
+        default=5, ge=2, le=1000, description="Runs of history a family needs before it is judged."
+    )
+    max_runs: int = Field(
+        default=200,
+        ge=5,
+        le=5000,
+        description="Most recent runs of the history read per finished run (reads per event).",
+    )
+    p95_factor: float = Field(
+        default=1.5,
+        gt=1.0,
+        le=100.0,
+        description="A run that took longer than the family's p95 times this is a regression.",
+    )
+    deadline_fraction: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="A run that used this share of its activeDeadlineSeconds or more is one.",
+    )
+    success_rate_below: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="A failed run that brings the family's success rate below this is one.",
+    )
+
+
+class Digest(ConfigModel):
+    """The scheduled digest of a cluster's families (`job_performance_digest`)."""
+
+    duration: Duration = Field(default="7d", description="Window the digest covers.")
+    top: int = Field(
+        default=5, ge=1, le=50, description="How many slowest and least reliable families it lists."
+    )
+
+
 class JobPerformanceAnalysis(WorkflowSection):
     """Run records and performance reports."""
 
@@ -92,6 +140,11 @@ class JobPerformanceAnalysis(WorkflowSection):
     default_duration: Duration = Field(
         default="24h", description="Window analysed when a request names none (30m, 24h, 7d, 2w)."
     )
+    regressions: Regressions = Field(
+        default_factory=Regressions,
+        description="Regression reports on finished runs (posted by default).",
+    )
+    digest: Digest = Field(default_factory=Digest, description="The scheduled per-cluster digest.")
 
     @property
     def default_window(self) -> timedelta:

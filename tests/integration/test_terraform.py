@@ -182,7 +182,10 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
 
 
 def exporter_attributes(
-    transition: str, event_type: str = "Warning", owner: str | None = None
+    transition: str,
+    event_type: str = "Warning",
+    owner: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The Pub/Sub attributes jobwarden's exporter really sets for one transition (of a
     CronJob's run when `owner` names the CronJob)."""
@@ -198,6 +201,7 @@ def exporter_attributes(
         reason="BackoffLimitExceeded",
         event=event,
         owner=owner,
+        labels=labels or {},
     )
     return pubsub_attributes(job_event)
 
@@ -333,11 +337,11 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed", "stuck", "succeeded/cronjob"},
+    "job_failure_reporter": {"failed", "stuck", "succeeded/cronjob", "succeeded/retry"},
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
-    "job_performance_analysis": {"succeeded", "failed", "succeeded/cronjob"},
+    "job_performance_analysis": {"succeeded", "failed", "succeeded/cronjob", "succeeded/retry"},
 }
 
 
@@ -346,9 +350,12 @@ def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_m
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
     assert filters["job_failure_reporter"] == (
         'attributes.type = "failed" OR attributes.type = "stuck" OR '
-        '(attributes.type = "succeeded" AND attributes:cronjob)'
+        '(attributes.type = "succeeded" AND (attributes:cronjob OR attributes:retryOf))'
     )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
+    messages["succeeded/retry"] = exporter_attributes(
+        "succeeded", labels={"jobwarden.dev/retry-of": "0b5f6a2c-0000-2222-3333-444455556666"}
+    )
     messages["event/Warning"] = exporter_attributes("event", "Warning")
     messages["event/Normal"] = exporter_attributes("event", "Normal")
     messages["succeeded/cronjob"] = exporter_attributes("succeeded", owner="nightly")
@@ -408,7 +415,7 @@ def test_http_functions_are_invoked_only_by_the_listed_members() -> None:
     assert invoker["role"] == "roles/run.invoker"
     assert invoker["member"] == "${each.value.member}"
     for_each = invoker["for_each"]
-    assert "local.http_targets" in for_each
+    assert "local.people_http_targets" in for_each
     assert "var.action_invokers" in for_each and "var.report_invokers" in for_each
     assert invoker["name"].endswith(".service_config[0].service}")
     push = resource("google_cloud_run_v2_service_iam_member", "push_invoker")
@@ -675,6 +682,8 @@ output "probe" {
     subscriptions       = local.workflow_subscriptions
     event_targets       = keys(local.event_targets)
     http_targets        = keys(local.http_targets)
+    people_http_targets = keys(local.people_http_targets)
+    digest_scheduled    = local.digest_scheduled
     kubeconfig_clusters = keys(local.kubeconfig_clusters)
     vpc_connector       = local.vpc_connector
     direct_vpc          = local.direct_vpc
@@ -961,6 +970,32 @@ def test_iap_mode_reaches_the_configuration_and_puts_http_functions_behind_the_l
     assert settings.security.iap is not None and settings.security.iap.jwks_url == keys
 
 
+def test_each_cluster_gets_a_scheduled_digest_signed_by_an_account_that_invokes_only_it() -> None:
+    job = resource("google_cloud_scheduler_job", "digest")
+    assert job["for_each"] == "${local.digest_scheduled ? var.clusters : {}}"
+    assert job["schedule"] == "${var.digest_schedule}"
+    target = one(job, "http_target")
+    assert target["http_method"] == "POST"
+    fn = 'google_cloudfunctions2_function.fn["job_performance_digest"].service_config[0]'
+    assert target["uri"] == "${" + fn + ".uri}"
+    assert target["body"] == "${base64encode(jsonencode({cluster = each.key}))}"
+    token = one(target, "oidc_token")
+    assert token == {
+        "service_account_email": "${google_service_account.scheduler[0].email}",
+        "audience": "${" + fn + ".uri}",
+    }
+    assert "${google_project_service.this}" in job["depends_on"]
+    assert grants_to("scheduler") == {
+        ("google_cloud_run_v2_service_iam_member", "roles/run.invoker")
+    }
+    invoker = resource("google_cloud_run_v2_service_iam_member", "scheduler_invoker")
+    assert invoker["name"] == "${" + fn + ".service}"
+    apis = resource("google_project_service", "this")["for_each"]
+    assert '"cloudscheduler.googleapis.com"' in apis
+    digest = blocks("variable")["digest_schedule"]
+    assert digest["default"] == "0 7 * * *" and digest["nullable"] is True
+
+
 def test_iap_service_agent_alone_invokes_http_functions_for_the_load_balancer() -> None:
     service = one(resource("google_cloudfunctions2_function", "fn"), "service_config")
     assert service["ingress_settings"] == (
@@ -970,7 +1005,7 @@ def test_iap_service_agent_alone_invokes_http_functions_for_the_load_balancer() 
     assert (agent["service"], agent["provider"]) == ("iap.googleapis.com", "google-beta")
     assert agent["count"] == "${local.iap ? 1 : 0}"
     invoker = resource("google_cloud_run_v2_service_iam_member", "iap_invoker")
-    assert invoker["for_each"] == "${local.iap ? local.http_targets : {}}"
+    assert invoker["for_each"] == "${local.iap ? local.people_http_targets : {}}"
     assert invoker["role"] == "roles/run.invoker"
     assert invoker["member"] == "serviceAccount:${google_project_service_identity.iap[0].email}"
     assert '"iap.googleapis.com"' in resource("google_project_service", "this")["for_each"]
@@ -1068,13 +1103,14 @@ def test_each_function_gets_exactly_the_secrets_it_uses(
         "job_info_enricher": audit,
         "job_events_enricher": audit,
         "job_pod_enricher": audit,
-        "job_performance_analysis": set(),
+        "job_performance_analysis": audit,  # regression reports are posted
+        "job_performance_digest": audit,  # so is the digest
         "job_info_enricher_http": set(),
         "job_events_enricher_http": set(),
         "job_pod_enricher_http": set(),
         "job_performance_analysis_http": set(),
-        "job_restart": {"JOBWARDEN_CONFIRM_SECRET"},
-        "job_delete": {"JOBWARDEN_CONFIRM_SECRET"},
+        "job_restart": {"JOBWARDEN_CONFIRM_SECRET"} | audit,  # outcomes are reports, posted
+        "job_delete": {"JOBWARDEN_CONFIRM_SECRET"} | audit,
         "job_reports": set(),  # the index page reads storage and the clusters only
     }
     readers = {(r["secret"], r["workflow"]) for r in probe["secret_readers"].values()}
@@ -1084,7 +1120,12 @@ def test_each_function_gets_exactly_the_secrets_it_uses(
     # every workflow and the index page (it asks each cluster who the caller is)
     assert len({w for s, w in readers if s == "cluster-onprem-kubeconfig"}) == 8
     assert probe["kubeconfig_clusters"] == ["onprem"]
-    assert len(probe["event_targets"]) == 5 and len(probe["http_targets"]) == 7
+    assert len(probe["event_targets"]) == 5 and len(probe["http_targets"]) == 8
+    # the digest is the scheduler's: no person is granted it, directly or through IAP
+    assert set(probe["http_targets"]) - set(probe["people_http_targets"]) == {
+        "job_performance_digest"
+    }
+    assert probe["digest_scheduled"] is True
 
 
 @builds_tofu

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from jobwarden.errors import NotFoundError
+from jobwarden.kube.labels import RETRY_OF
 from jobwarden.kubeapi import KubeApi, Urllib3Transport
 from jobwarden_dev.apirecording import Exchange, Recording, RecordingTransport
 from jobwarden_dev.localstack.stack import LocalStack, StackInfo
@@ -216,6 +217,23 @@ def _cron_streak(api: KubeApi, ns: str) -> None:
         time.sleep(1.1)  # distinct finish times (the API's times have whole seconds)
 
 
+def _retry_job() -> JSON:
+    """The new Job a restart with increaseMemory makes of an OOMKilled `resize` (the
+    annotations and label `jobwarden.actions.restart` writes), which then completes."""
+    worker = {**WORKER, "resources": {"limits": {"memory": "768Mi"}}}
+    manifest = job_manifest("resize-retry-1", outcome="succeed", after=1, containers=[worker])
+    uid = "5d8f7a9e-0c1b-4e2f-9a3d-7b6c5e4f3a21"  # the original's uid (the original is gone)
+    manifest["metadata"]["labels"] = {RETRY_OF: uid}
+    manifest["metadata"]["annotations"] = {
+        "jobwarden.dev/restarted-from": "resize",
+        "jobwarden.dev/restarted-from-uid": uid,
+        "jobwarden.dev/restarted-by": "system:serviceaccount:ops:oncall",
+        RETRY_OF: uid,
+        "jobwarden.dev/memory-raised": "worker limit 512Mi->768Mi",
+    }
+    return manifest
+
+
 SCENARIOS = [
     Scenario(
         "backoff-log-error",
@@ -316,6 +334,15 @@ SCENARIOS = [
             ("nightly-sync-2", "failed"),
             ("nightly-sync-3", "succeeded"),
         ),
+    ),
+    Scenario(
+        "retry-succeeded",
+        "The retry a restart made of an OOMKilled Job (memory raised to 768Mi) completes.",
+        "resize-retry-1",
+        "succeeded",
+        ("jobFailureReporter", "jobPerformanceAnalysis"),
+        _create(_retry_job()),
+        _settled("Complete"),
     ),
     Scenario(
         "gone",

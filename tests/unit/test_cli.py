@@ -146,3 +146,34 @@ def test_behind_cloud_run_iam_both_tokens_travel_in_their_own_headers(
         ("Bearer t0k", "Bearer google-id"),
         ("Bearer t0k", "Bearer google-id"),
     ]
+
+
+def test_the_restart_command_an_oom_report_prints_reaches_the_function_named_in_the_env(
+    function_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobwarden.kube.objects import Job
+    from jobwarden.workflows.followups import restart_command
+
+    job = Job.from_json({"metadata": {"name": "etl", "namespace": "batch", "uid": "u-1"}})
+    printed = restart_command("prod", job, None)  # what the report prints without restart.url
+    monkeypatch.setenv("JOBWARDEN_RESTART_URL", function_url)
+    words = printed.split()
+    assert words[:2] == ["jobwarden", "restart"]
+    namespace = cli.build_parser().parse_args([*words[1:], "--token", "t0k", "--yes"])
+    assert cli.cmd_action(namespace) == 0
+    assert _Function.calls[0]["body"] == {
+        "cluster": "prod",
+        "namespace": "batch",
+        "name": "etl",
+        "increaseMemory": True,
+    }
+
+
+def test_restart_without_a_url_says_where_to_give_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("JOBWARDEN_RESTART_URL", raising=False)
+    assert cli.main(ARGS) == 2
+    assert "give --url (the job_restart function's URL) or set $JOBWARDEN_RESTART_URL" in (
+        capsys.readouterr().err
+    )

@@ -54,6 +54,17 @@ workflows:
     jobPerformanceAnalysis:
       enabled: true
       defaultDuration: "24h"
+      regressions:
+        enabled: true
+        history: "14d"
+        minRuns: 5
+        maxRuns: 200
+        p95Factor: 1.5
+        deadlineFraction: 0.8
+        successRateBelow: 0.8
+      digest:
+        duration: "7d"
+        top: 5
 """
 SEED: dict[str, Any] = yaml.safe_load(SEED_BLOCK)
 SECRET_URL = "https://hooks.slack.com/services/T000/B000/s3cr3t-Token-Value"

@@ -9,6 +9,7 @@
     newjob.py    the new Job's object: cleaned, renamed, memory raised after OOMKilled
     delete.py    delete a Job with a propagation policy and confirm it and its pods are gone
     audit.py     one audit record per plan, dry run, execution and refusal
+    outcome.py   an execution's outcome as a jobRestart / jobDelete report (stored, routed)
     common.py    the request, a Job's pods, polling (errors: `jobwarden.errors`)
 
 The caller's own RBAC decides (SubjectAccessReview as the caller, for every verb the

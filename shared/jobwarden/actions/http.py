@@ -44,6 +44,9 @@ once: a retried call gets the first answer back (`"replayed": true`). With
 caller) a retry gets the first answer back, and the same key with another request is 422
 (the IETF idempotency-key draft's answer for a reused key; 409 is kept for "in progress").
 
+An execution's answer (first, retried or replayed) is also a `jobRestart` / `jobDelete`
+report, stored and routed like every report, once per execution (`jobwarden.actions.outcome`).
+
 Every answer but `disabled` and a wrong method is audited; an execution is audited before
 it acts (`intent`; if that record cannot be written, nothing is done: 503) and after.
 Statuses come from `jobwarden.errors.status_for`, like every target's.
@@ -78,6 +81,7 @@ from jobwarden.actions.delete import (
     plan_delete,
 )
 from jobwarden.actions.newjob import MemoryChange
+from jobwarden.actions.outcome import report_outcome
 from jobwarden.actions.restart import RestartPlan, dry_run, execute_restart, plan_restart
 from jobwarden.auth import (
     Caller,
@@ -129,6 +133,7 @@ class _Call:
         self.uid: str | None = None
         self.phase: Phase = "refused"
         self.details: JSON = {}
+        self.job_meta: JSON | None = None  # the Job's metadata when read (outcome routing)
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -167,6 +172,7 @@ class _Call:
             return self._confirmed(api, as_caller, req, token, options)
         job = get_job_json(api, req)
         self.uid = str(job["metadata"]["uid"])
+        self.job_meta = job["metadata"]
         if req.dry_run:
             return self._dry_run(api, as_caller, req, job, options)
         if confirm:
@@ -409,6 +415,7 @@ class _Call:
                 raise StaleError(f"the delete differs from {since}; ask for a new plan") from None
             return gone
         uid = str(job["metadata"]["uid"])
+        self.job_meta = job["metadata"]
         if uid != expected.uid:
             raise StaleError(
                 f"the Job was replaced since {since} (uid {expected.uid} -> {uid}); "
@@ -582,6 +589,19 @@ def serve(
         log.exception("%s: unexpected error", action)
         status, body = status_for(err), error_body(err)
     audit_id = call.audit(status, body)
+    if call.phase == "execute" and status == 200 and call.request is not None and call.uid:
+        report_outcome(
+            action,
+            runtime,
+            cluster=call.request.cluster,
+            namespace=call.request.namespace,
+            name=call.request.name,
+            uid=call.uid,
+            who=call.caller.username if call.caller else "anonymous",
+            body=body,
+            details=call.details,
+            job_meta=call.job_meta,
+        )
     if audit_id is None and call.phase == "plan" and status == 200:
         return Answer.json(
             503,

@@ -3,7 +3,8 @@
 Only a Job that has finished (Failed or Complete) is restarted: deleting the pods of a
 running Job would only make its controller replace them, beside a second copy.
 The plan: the new Job (see `jobwarden.actions.newjob` for how it is made from the old one)
-annotated `jobwarden.dev/restarted-from`, `-from-uid`, `restarted-by` and, for a confirmed
+annotated `jobwarden.dev/restarted-from`, `-from-uid`, `restarted-by`, `retry-of` (the old
+Job's uid, also as a label: the event announcing the retry's end carries it) and, for a confirmed
 restart, `jobwarden.dev/confirmation` (the token's id: a resumed call recognises the Job
 it already created). Execution, with a client that acts as the caller (impersonation): a
 server-side dry run of the create (nothing is deleted unless the cluster, its admission
@@ -47,6 +48,7 @@ from jobwarden.kube.labels import (
     RESTARTED_BY,
     RESTARTED_FROM,
     RESTARTED_FROM_UID,
+    RETRY_OF,
 )
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
@@ -134,6 +136,8 @@ def plan_restart(
     notes[RESTARTED_FROM] = view.name
     notes[RESTARTED_FROM_UID] = view.uid
     notes[RESTARTED_BY] = requested_by
+    notes[RETRY_OF] = view.uid
+    manifest["metadata"].setdefault("labels", {})[RETRY_OF] = view.uid
     if confirmation_id:
         notes[CONFIRMATION] = confirmation_id
     if memory:

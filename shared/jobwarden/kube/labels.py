@@ -24,6 +24,11 @@ RESTARTED_FROM_UID: Final = "jobwarden.dev/restarted-from-uid"
 RESTARTED_BY: Final = "jobwarden.dev/restarted-by"
 CONFIRMATION: Final = "jobwarden.dev/confirmation"
 MEMORY_RAISED: Final = "jobwarden.dev/memory-raised"
+#: On the new Job of a restart: the uid of the Job it retries. Set as an annotation (the
+#: contract) and as a label of the same key, so that the JobEvent announcing the retry's end
+#: carries it (JobEvents carry labels, not annotations) and the failure reporter links the
+#: retry's success or failure to the original without reading the cluster first.
+RETRY_OF: Final = "jobwarden.dev/retry-of"
 #: On a Job or its CronJob (the Job's wins): webhook names, comma-separated, that receive
 #: its reports instead of the webhooks whose `match` rules select it.
 NOTIFY: Final = "jobwarden.dev/notify"

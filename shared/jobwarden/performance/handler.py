@@ -6,7 +6,9 @@ its run record; a redelivery finds the record there and writes nothing. A Job al
 deleted is recorded from the JobEvent's status snapshot when it carries a start time, else
 acknowledged; a Job that is not finished yet (the announcement raced the Job's condition)
 and storage or API outages raise TemporaryError, so the platform retries. Permanent
-problems (unknown cluster, RBAC) are raised for the edge to log and acknowledge.
+problems (unknown cluster, RBAC) are raised for the edge to log and acknowledge. Every
+recorded run (and every redelivery) is then compared with its family's history
+(`performance.regression`): a regression is a report, stored and posted like the others.
 
 `analyse_request` (HTTP target): JSON `{"cluster", "namespace", "name",
 "duration"?}` (or the same names as query parameters; the body wins) answers the analysis
@@ -36,6 +38,8 @@ from jobwarden.kube.objects import JobRef
 from jobwarden.kube.paths import check_namespace_name, check_object_name
 from jobwarden.performance.analysis import analyse_runs, window
 from jobwarden.performance.evidence import run_events
+from jobwarden.performance.history import family_runs
+from jobwarden.performance.regression import find_regressions, regression_report
 from jobwarden.performance.report import WORKFLOW, build_report
 from jobwarden.performance.runs import (
     DEFAULT_FAMILY_LABEL,
@@ -48,9 +52,11 @@ from jobwarden.performance.runs import (
     record_from_trigger,
     run_key,
 )
+from jobwarden.publish import publish, routing_of
+from jobwarden.redact import redact_mapping
 from jobwarden.render import CONTENT_TYPES, render
-from jobwarden.report import Report, report_id
-from jobwarden.runtime import Runtime, job_logger
+from jobwarden.report import Report, Routing, report_id
+from jobwarden.runtime import JobLogger, Runtime, job_logger
 from jobwarden.sinks.storage import ON_REQUEST_PREFIX
 from jobwarden.workflowconfig import JobPerformanceAnalysis
 
@@ -65,7 +71,33 @@ def _cfg(runtime: Runtime) -> JobPerformanceAnalysis:
     return runtime.settings.workflows.job_workflows.job_performance_analysis
 
 
-def _append(runtime: Runtime, record: RunRecord, jlog: logging.LoggerAdapter[Any]) -> Outcome:
+def check_run(
+    runtime: Runtime, record: RunRecord, routing: Routing | None, jlog: JobLogger
+) -> Report | None:
+    """Compare `record` with its family's history; publish a regression report if it is one."""
+    cfg = _cfg(runtime).regressions
+    if not cfg.enabled:
+        return None
+    history = family_runs(
+        runtime,
+        cluster=record.cluster,
+        namespace=record.namespace,
+        family=record.family,
+        exclude_uid=record.job_uid,
+    )
+    found = find_regressions(record, history, cfg)
+    if not found:
+        return None
+    report = regression_report(
+        record, history, found, window=cfg.history, now=runtime.clock(), routing=routing
+    )
+    publish(report, runtime, jlog)
+    return report
+
+
+def _append(
+    runtime: Runtime, record: RunRecord, jlog: JobLogger, routing: Routing | None = None
+) -> Outcome:
     created = append_run(runtime.store, record)
     jlog.info(
         "run %s (%s, %s) %s at %s",
@@ -75,6 +107,8 @@ def _append(runtime: Runtime, record: RunRecord, jlog: logging.LoggerAdapter[Any
         "recorded" if created else "already recorded",
         run_key(record),
     )
+    # also on a redelivery: a report stored but not posted yet is posted then (once)
+    check_run(runtime, record, routing, jlog)
     return "recorded" if created else "already recorded"
 
 
@@ -103,7 +137,9 @@ def record_run(
             )
             return "job gone"
         jlog.info("%s; recording the run from event %s", err, trigger.event_id)
-        return _append(runtime, record, jlog)
+        labels = redact_mapping(trigger.labels)
+        routing = Routing(labels={k: str(v) for k, v in labels.items()})
+        return _append(runtime, record, jlog, routing)
     job = enrichment.job
     if not (job.failed_condition or job.condition(COMPLETE) or job.condition(SUCCESS_CRITERIA_MET)):
         raise TemporaryError(
@@ -113,7 +149,8 @@ def record_run(
     if job.failed_condition and not enrichment.pods:  # deleted at the deadline: ask events
         enrichment = replace(enrichment, events=run_events(api, job))
     analysis = analyse(enrichment) if job.failed_condition else None
-    return _append(runtime, record_from_enrichment(enrichment, analysis, family_label), jlog)
+    record = record_from_enrichment(enrichment, analysis, family_label)
+    return _append(runtime, record, jlog, routing_of(enrichment))
 
 
 def _params(body: Any, query: Mapping[str, str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Literal
 
+from jobwarden.history import fmt_seconds as fmt_seconds  # shared with the failure reports
 from jobwarden.performance.runs import RunRecord
 
 Severity = Literal["info", "warning", "error"]
@@ -31,18 +32,6 @@ def percentile(values: list[float], q: float) -> float | None:
     rank = (len(ordered) - 1) * q / 100.0
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    """`42s`, `7m02s`, `3h05m`, or `-`."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def one_in(count: int, total: int) -> str:

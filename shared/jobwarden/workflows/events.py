@@ -15,10 +15,11 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    in a state that will not fix itself); for a spec that keeps CronJob streaks (the
    failure reporter) and a CronJob's failed run, `streaks.record_failure` records the run
    and decides whether it is a follow-up of its streak's first report; then `spec.build`
-   (pure).
-5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
-   webhook; a webhook that refuses for good is recorded, and the event is acknowledged)
-   to the webhooks `Settings.route` picks from the report: its workflow, cluster,
+   (pure; a spec that `wants_history` gets the Job family's recorded runs from the
+   `history` lookup).
+5. `jobwarden.publish`: `store.put_report` (idempotent by id), then `webhooks.deliver`
+   (at most once per webhook; a webhook that refuses for good is recorded, and the event
+   is acknowledged) to the webhooks `Settings.route` picks from the report: its workflow, cluster,
    namespace and severity, and its `routing` (the Job's labels and jobwarden.dev/notify and
    /silence annotations, over its CronJob's), which the report carries so that a report
    answered from storage is routed the same way without reading the cluster.
@@ -26,19 +27,20 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from jobwarden.enrich import CronHistory, Enrichment, read
-from jobwarden.errors import ConfigError, JobGoneError
+from jobwarden.enrich import Enrichment, read
+from jobwarden.errors import JobGoneError
 from jobwarden.failure import analyse, needs_analysis
+from jobwarden.history import FamilyHistory
 from jobwarden.intake import Trigger
-from jobwarden.kube.labels import NOTIFY, SILENCE
-from jobwarden.kube.objects import Job, JobRef
+from jobwarden.kube.objects import JobRef
+from jobwarden.publish import publish, routing_of
 from jobwarden.redact import redact_mapping
 from jobwarden.report import Report, Routing
-from jobwarden.runtime import JobLogger, Runtime, job_logger
+from jobwarden.runtime import Runtime, job_logger
 from jobwarden.sinks.storage import ReportAddress
-from jobwarden.sinks.webhooks import deliver, webhooks_for
 from jobwarden.workflows.builders import gone_report
 from jobwarden.workflows.specs import BuildContext, C, ReportSpec
 from jobwarden.workflows.streaks import record_failure
@@ -46,7 +48,14 @@ from jobwarden.workflows.streaks import record_failure
 Outcome = Literal["reported", "already reported", "ignored", "job gone"]
 
 
-def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Outcome:
+#: The Job family's recorded history, for specs that quote it (`ReportSpec.wants_history`);
+#: the edge passes `jobwarden.performance.history.history_of` (this package may not import it).
+HistoryLookup = Callable[[Runtime, Enrichment], FamilyHistory | None]
+
+
+def handle_event(
+    spec: ReportSpec[C], trigger: Trigger, runtime: Runtime, history: HistoryLookup | None = None
+) -> Outcome:
     """Report on `trigger` with `spec`; see the module docstring. Raises to be retried."""
     cfg = spec.config(runtime.settings.workflows.job_workflows)
     jlog = job_logger(trigger.cluster, trigger.namespace, trigger.job)
@@ -76,7 +85,7 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
         stored = runtime.store.find_report(_address(spec, trigger, facts.job.uid))
         if stored is not None:
             return publish(stored, runtime, jlog, already=True)
-    return publish(_build(spec, cfg, facts, trigger, runtime), runtime, jlog)
+    return publish(_build(spec, cfg, facts, trigger, runtime, history), runtime, jlog)
 
 
 def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAddress:
@@ -91,7 +100,12 @@ def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAdd
 
 
 def _build(
-    spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
+    spec: ReportSpec[C],
+    cfg: C,
+    facts: Enrichment,
+    trigger: Trigger,
+    runtime: Runtime,
+    history: HistoryLookup | None = None,
 ) -> Report:
     stuck = trigger.transition == "stuck"
     analysis = analyse(facts) if stuck or needs_analysis(facts) else None
@@ -113,57 +127,8 @@ def _build(
         source_event_id=trigger.event_id,
         now=now,
         cron_run=cron_run,
+        history=history(runtime, facts) if history and spec.wants_history else None,
+        restart_url=runtime.settings.restart.url,
     )
     report = spec.build(facts, analysis, cfg, ctx)
     return report.model_copy(update={"routing": routing_of(facts)})
-
-
-def routing_of(facts: Enrichment) -> Routing:
-    """What webhook routing needs of the Job: its labels and annotations over its CronJob's
-    (when this workflow read the CronJob); never a read of its own. Label values are
-    redacted like everything a report carries."""
-    return routing_of_cron(facts.job, facts.cron)
-
-
-def routing_of_cron(job: Job, cron: CronHistory | None) -> Routing:
-    """`routing_of` from the Job and what was read of its CronJob (None: not read)."""
-    labels = redact_mapping({**(cron.labels if cron else {}), **job.labels})
-    annotations = {**(cron.annotations if cron else {}), **job.annotations}
-    notify = annotations.get(NOTIFY)
-    return Routing(
-        labels={k: str(v) for k, v in labels.items()},
-        notify=[n.strip() for n in notify.split(",") if n.strip()] if notify is not None else None,
-        silence=annotations.get(SILENCE),
-    )
-
-
-def publish(report: Report, runtime: Runtime, jlog: JobLogger, *, already: bool = False) -> Outcome:
-    """Store `report` (a no-op when stored) and post it where it is routed (once each)."""
-    result = runtime.store.put_report(report)
-    already = already or not result.stored
-    route = runtime.settings.route(report, runtime.clock())
-    if route.unknown:
-        jlog.warning(
-            "%s names webhooks that are not configured: %s (ignored)",
-            NOTIFY,
-            ", ".join(route.unknown[:5]),
-        )
-    try:
-        hooks = webhooks_for(route.webhooks, runtime.env)
-    except ConfigError as err:
-        jlog.error("report %s stored, but webhooks are misconfigured: %s", report.id, err)
-        return "already reported" if already else "reported"
-    deliveries = deliver(report, hooks, runtime.store, report_url=result.url)
-    sent = [d.webhook for d in deliveries if d.status == "delivered"]
-    refused = [f"{d.webhook} ({d.http_status})" for d in deliveries if d.status == "refused"]
-    jlog.info(
-        "%s report %s %s at %s%s%s%s",
-        report.workflow,
-        report.id,
-        "already stored" if already else "stored",
-        result.key,
-        f"; posted to {', '.join(sent)}" if sent else "",
-        f"; refused for good by {', '.join(refused)} (recorded, not retried)" if refused else "",
-        f"; not posted: silenced by {SILENCE}" if route.silenced else "",
-    )
-    return "already reported" if already else "reported"

@@ -13,8 +13,10 @@ spec's straight path (`events.handle_event`) and a success here:
    success after a success) makes nothing at all; a streak makes one `recovered` report,
    stored and posted like a failure report (same routing).
 
-Other helpers may add `succeeded` handling of their own (a retried Job's outcome, say):
-this module is the one place where the failure reporter decides what a success means.
+A restart's retry (the event's labels carry `jobwarden.dev/retry-of`; subscription filter
+`attributes:retryOf`) goes down the report spec's path instead: `specs.retry_success_only`
+and `followups` link its success to the original. This module is the one place where the
+failure reporter decides what a success means.
 """
 
 from __future__ import annotations
@@ -22,21 +24,24 @@ from __future__ import annotations
 from jobwarden.enrich import cron_history, get_job
 from jobwarden.errors import JobGoneError
 from jobwarden.intake import Trigger
-from jobwarden.kube.labels import COMPLETE
+from jobwarden.kube.labels import COMPLETE, RETRY_OF
 from jobwarden.kube.objects import JobRef
+from jobwarden.publish import publish, routing_of_cron
 from jobwarden.runtime import Runtime, job_logger
 from jobwarden.sinks.storage import ReportAddress
 from jobwarden.workflows.builders import recovered_report
-from jobwarden.workflows.events import handle_event, publish, routing_of_cron
+from jobwarden.workflows.events import HistoryLookup, handle_event
 from jobwarden.workflows.specs import FAILURE_REPORTER
 from jobwarden.workflows.streaks import FAILURE_WORKFLOW, record_recovery, recovered_report_id
 
 
-def handle_failure_reporter_event(trigger: Trigger, runtime: Runtime) -> str:
+def handle_failure_reporter_event(
+    trigger: Trigger, runtime: Runtime, history: HistoryLookup | None = None
+) -> str:
     """`job_failure_reporter`'s entry: failures to the report spec, successes to recovery."""
-    if trigger.transition == "succeeded":
-        return report_recovery(trigger, runtime)
-    return handle_event(FAILURE_REPORTER, trigger, runtime)
+    if trigger.transition == "succeeded" and not trigger.labels.get(RETRY_OF):
+        return report_recovery(trigger, runtime)  # a restart's retry: `specs.retry_success_only`
+    return handle_event(FAILURE_REPORTER, trigger, runtime, history)
 
 
 def report_recovery(trigger: Trigger, runtime: Runtime) -> str:

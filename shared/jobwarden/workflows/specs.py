@@ -25,8 +25,10 @@ from typing import Any, Generic, TypeVar, get_args
 
 from jobwarden.enrich import Enrichment, Needs
 from jobwarden.failure import FailureAnalysis
+from jobwarden.history import FamilyHistory
 from jobwarden.intake import Trigger
 from jobwarden.jobevent import Transition
+from jobwarden.kube.labels import COMPLETE, RETRY_OF
 from jobwarden.names import WorkflowName
 from jobwarden.report import CronJobRun, Report, report_id
 from jobwarden.workflowconfig import (
@@ -37,7 +39,7 @@ from jobwarden.workflowconfig import (
     JobWorkflows,
     WorkflowSection,
 )
-from jobwarden.workflows import builders
+from jobwarden.workflows import builders, followups
 
 C = TypeVar("C", bound=WorkflowSection)
 #: The enrichers report on whatever their subscription delivers (its filter is the choice).
@@ -46,12 +48,15 @@ EVERY_TRANSITION: frozenset[Transition] = frozenset(get_args(Transition))
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a build needs besides the facts: the report's id, its source and the time."""
+    """What a build needs besides the facts: the report's id, its source and the time;
+    the Job family's recorded history (specs that want it) and `restart.url`."""
 
     report_id: str
     source_event_id: str
     now: dt.datetime
     cron_run: CronJobRun | None = None  # a CronJob's run: its streak (`workflows.streaks`)
+    history: FamilyHistory | None = None
+    restart_url: str | None = None
 
 
 def by_event(trigger: Trigger, job_uid: str) -> str:
@@ -62,6 +67,21 @@ def by_event(trigger: Trigger, job_uid: str) -> str:
 def by_failed_job(trigger: Trigger, job_uid: str) -> str:
     """One report per failed (or stuck) Job run, whoever announced it and how often."""
     return f"{trigger.cluster}/{job_uid}/{'stuck' if trigger.transition == 'stuck' else 'failed'}"
+
+
+def by_run_end(trigger: Trigger, job_uid: str) -> str:
+    """A failed run: `by_failed_job`. A retry's success: once per retried Job run."""
+    if trigger.transition == "succeeded":
+        return f"{trigger.cluster}/{job_uid}/retry-succeeded"
+    return by_failed_job(trigger, job_uid)
+
+
+def retry_success_only(trigger: Trigger, cfg: JobFailureReporter) -> str | None:
+    """`succeeded` is reported only for a Job that a restart made (`jobwarden.dev/retry-of`
+    in the labels the event carries): the retry's success, linked to the original."""
+    if trigger.transition == "succeeded" and not trigger.labels.get(RETRY_OF):
+        return f"a succeeded Job is reported only when it is a restart's retry ({RETRY_OF})"
+    return None
 
 
 def by_event_reason(trigger: Trigger, job_uid: str) -> str:
@@ -85,6 +105,8 @@ class ReportSpec(Generic[C]):
     key: Callable[[Trigger, str], str] = by_event
     accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
     streaks: bool = False  # records CronJob runs and reports failures under their streak
+    #: the build quotes the Job family's recorded runs (`BuildContext.history`)
+    wants_history: bool = False
 
     def config(self, workflows: JobWorkflows) -> C:
         return self.section(workflows)
@@ -109,9 +131,18 @@ def _failure(
 ) -> Report:
     from jobwarden.failure import analyse
 
-    return builders.failure_report(
+    if e.job.condition(COMPLETE) is not None:  # `succeeded`: accepted only for a retry
+        return followups.retry_succeeded_report(
+            e,
+            report_id=ctx.report_id,
+            source_event_id=ctx.source_event_id,
+            now=ctx.now,
+            history=ctx.history,
+        )
+    analysis = analysis or analyse(e)
+    report = builders.failure_report(
         e,
-        analysis or analyse(e),
+        analysis,
         report_id=ctx.report_id,
         source_event_id=ctx.source_event_id,
         now=ctx.now,
@@ -119,6 +150,9 @@ def _failure(
         include_events=cfg.include_events,
         cron=e.cron,
         cron_run=ctx.cron_run,
+    )
+    return followups.add_to_failure(
+        report, e, analysis, history=ctx.history, restart_url=ctx.restart_url
     )
 
 
@@ -172,11 +206,13 @@ def _event_type_wanted(trigger: Trigger, cfg: JobEventsEnricher) -> str | None:
 FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     name="jobFailureReporter",
     section=lambda w: w.job_failure_reporter,
-    transitions=frozenset({"failed", "stuck"}),
+    transitions=frozenset({"failed", "stuck", "succeeded"}),
     needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
     build=_failure,
-    key=by_failed_job,
+    key=by_run_end,
+    accepts=retry_success_only,
     streaks=True,
+    wants_history=True,
 )
 INFO_ENRICHER = ReportSpec[JobInfoEnricher](
     name="jobInfoEnricher",
