@@ -18,6 +18,9 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    namespace and severity, and its `routing` (the Job's labels and jobwarden.dev/notify and
    /silence annotations, over its CronJob's), which the report carries so that a report
    answered from storage is routed the same way without reading the cluster.
+
+A CronJob's `missed` / `no-success` (no Job to read) takes the short line instead: find a
+stored report -> build from the event (`spec.alert`) -> store -> post.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from jobwarden.enrich import Enrichment, read
 from jobwarden.errors import ConfigError, JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.intake import Trigger
+from jobwarden.jobevent import CRONJOB_TRANSITIONS
 from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube.objects import JobRef
 from jobwarden.redact import redact_mapping
@@ -49,6 +53,8 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
     if why:
         jlog.info("%s ignores event %s: %s", spec.name, trigger.event_id, why)
         return "ignored"
+    if trigger.transition in CRONJOB_TRANSITIONS and spec.alert is not None:
+        return _cronjob_alert(spec, cfg, trigger, runtime, jlog)
     if trigger.job_uid:
         stored = runtime.store.find_report(_address(spec, trigger, trigger.job_uid))
         if stored is not None:
@@ -72,6 +78,23 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
         if stored is not None:
             return _publish(stored, runtime, jlog, already=True)
     return _publish(_build(spec, cfg, facts, trigger, runtime), runtime, jlog)
+
+
+def _cronjob_alert(
+    spec: ReportSpec[C], cfg: C, trigger: Trigger, runtime: Runtime, jlog: JobLogger
+) -> Outcome:
+    """A CronJob transition: the report is built from the event, without the cluster."""
+    assert spec.alert is not None
+    uid = trigger.job_uid or "unknown-uid"
+    stored = runtime.store.find_report(_address(spec, trigger, uid))
+    if stored is not None:
+        return _publish(stored, runtime, jlog, already=True)
+    ctx = BuildContext(
+        report_id=spec.report_id(trigger, uid),
+        source_event_id=trigger.event_id,
+        now=runtime.clock(),
+    )
+    return _publish(spec.alert(trigger, cfg, ctx), runtime, jlog)
 
 
 def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAddress:

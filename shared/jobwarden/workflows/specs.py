@@ -11,7 +11,9 @@ handle_request` for `<name>_http`) need to know, and nothing runs a workflow any
   (`by_event`), once per failed Job run whoever announced it (`by_failed_job`: our exporter,
   kubernetes-event-exporter, any number of redeliveries), or once per Job and Warning
   reason (`by_event_reason`: a relayed Event whose count rose finds the stored report);
-- `build`: a pure function of what was read, the analysis and the configuration (no I/O).
+- `build`: a pure function of what was read, the analysis and the configuration (no I/O);
+- `alert`: for a spec that reports on CronJob transitions (`missed`, `no-success`), the
+  pure build of that report from the event alone (there may be no Job to read).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, get_args
+from typing import Any, Generic, TypeVar
 
 from jobwarden.enrich import Enrichment, Needs
 from jobwarden.failure import FailureAnalysis
 from jobwarden.intake import Trigger
-from jobwarden.jobevent import Transition
+from jobwarden.jobevent import CRONJOB_TRANSITIONS, JOB_TRANSITIONS, Transition
 from jobwarden.names import WorkflowName
 from jobwarden.report import Report, report_id
 from jobwarden.workflowconfig import (
@@ -35,11 +37,12 @@ from jobwarden.workflowconfig import (
     JobWorkflows,
     WorkflowSection,
 )
-from jobwarden.workflows import builders
+from jobwarden.workflows import builders, cronalerts
 
 C = TypeVar("C", bound=WorkflowSection)
-#: The enrichers report on whatever their subscription delivers (its filter is the choice).
-EVERY_TRANSITION: frozenset[Transition] = frozenset(get_args(Transition))
+#: The enrichers report on whatever Job transition their subscription delivers (its filter is
+#: the choice); a CronJob's `missed` / `no-success` has no Job for them to read.
+EVERY_TRANSITION: frozenset[Transition] = JOB_TRANSITIONS
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,14 @@ def by_event(trigger: Trigger, job_uid: str) -> str:
 def by_failed_job(trigger: Trigger, job_uid: str) -> str:
     """One report per failed Job run, whoever announced the failure and how often."""
     return f"{trigger.cluster}/{job_uid}/failed"
+
+
+def by_failure(trigger: Trigger, job_uid: str) -> str:
+    """The failure reporter's key: once per failed Job run (`by_failed_job`), or once per
+    CronJob, transition and scheduled time for `missed` / `no-success`."""
+    if trigger.transition in CRONJOB_TRANSITIONS:
+        return cronalerts.alert_key(trigger)
+    return by_failed_job(trigger, job_uid)
 
 
 def by_event_reason(trigger: Trigger, job_uid: str) -> str:
@@ -81,6 +92,7 @@ class ReportSpec(Generic[C]):
     build: Callable[[Enrichment, FailureAnalysis | None, C, BuildContext], Report]
     key: Callable[[Trigger, str], str] = by_event
     accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
+    alert: Callable[[Trigger, C, BuildContext], Report] | None = None
 
     def config(self, workflows: JobWorkflows) -> C:
         return self.section(workflows)
@@ -114,6 +126,12 @@ def _failure(
         include_logs=cfg.include_logs,
         include_events=cfg.include_events,
         cron=e.cron,
+    )
+
+
+def _alert(trigger: Trigger, cfg: JobFailureReporter, ctx: BuildContext) -> Report:
+    return cronalerts.alert_report(
+        "jobFailureReporter", trigger, report_id=ctx.report_id, now=ctx.now
     )
 
 
@@ -159,13 +177,17 @@ def _event_type_wanted(trigger: Trigger, cfg: JobEventsEnricher) -> str | None:
     return None
 
 
+#: A failed Job run, and a CronJob that missed a run or stopped succeeding.
+FAILURE_TRANSITIONS: frozenset[Transition] = frozenset({"failed", "missed", "no-success"})
+assert CRONJOB_TRANSITIONS <= FAILURE_TRANSITIONS
 FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     name="jobFailureReporter",
     section=lambda w: w.job_failure_reporter,
-    transitions=frozenset({"failed"}),
+    transitions=FAILURE_TRANSITIONS,
     needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
     build=_failure,
-    key=by_failed_job,
+    key=by_failure,
+    alert=_alert,
 )
 INFO_ENRICHER = ReportSpec[JobInfoEnricher](
     name="jobInfoEnricher",
