@@ -44,7 +44,8 @@ class Permission:
 
 
 def needed_permissions(options: WatchOptions, lease: LeaseConfig | None) -> list[Permission]:
-    """Every verb the exporter uses: list/watch Jobs (and Events), get/create/update its Lease.
+    """Every verb the exporter uses: list/watch Jobs, CronJobs (and Events), get/create/update
+    its Lease.
 
     `create` cannot be limited to a name by RBAC, so it is checked without one.
     """
@@ -52,6 +53,8 @@ def needed_permissions(options: WatchOptions, lease: LeaseConfig | None) -> list
     needed = []
     for ns in scopes:
         needed += [Permission(v, "batch", "jobs", ns) for v in ("list", "watch")]
+        if options.watch_cronjobs:
+            needed += [Permission(v, "batch", "cronjobs", ns) for v in ("list", "watch")]
         if options.relay_events:
             needed += [Permission(v, "", "events", ns) for v in ("list", "watch")]
     if lease is not None:

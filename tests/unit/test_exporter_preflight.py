@@ -90,3 +90,21 @@ def test_per_namespace_watches_are_asked_per_namespace_and_core_events_read_as_s
     assert "`list` on `events` in namespace etl" in message
     assert "Grant them to its ServiceAccount with a Role + RoleBinding in namespace etl" in message
     assert "{apiGroups: [''], resources: [events], verbs: [list]}" in message
+
+
+def test_cronjobs_are_listed_and_watched_so_a_missing_verb_is_named_with_its_rule() -> None:
+    options = WatchOptions(cluster="prod", namespaces=("batch",))
+    granted = everything(options, None) - {("watch", "batch", "cronjobs", "batch", "")}
+    with pytest.raises(ExporterStartupError) as caught:
+        check(ReviewingApi(granted), options, None)
+    message = str(caught.value)
+    assert "it needs `watch` on `cronjobs.batch` in namespace batch." in message
+    assert (
+        "a Role + RoleBinding in namespace batch with rules: "
+        "[{apiGroups: [batch], resources: [cronjobs], verbs: [watch]}]"
+    ) in message
+
+
+def test_an_exporter_told_not_to_watch_cronjobs_does_not_ask_for_them() -> None:
+    options = WatchOptions(cluster="prod", watch_cronjobs=False)
+    assert not [p for p in needed_permissions(options, None) if p.resource == "cronjobs"]

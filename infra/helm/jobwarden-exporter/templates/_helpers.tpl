@@ -69,6 +69,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch"]
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["list", "watch"]
 {{- if .Values.relayEvents }}
 - apiGroups: [""]
   resources: ["events"]
