@@ -120,8 +120,7 @@ class Schedule:
 
     def latest(self, at: dt.datetime) -> dt.datetime | None:
         """The last scheduled time at or before `at`, or None within five years."""
-        moment = self.previous(at + dt.timedelta(seconds=1))
-        return moment
+        return self.previous(at + dt.timedelta(seconds=1))
 
     def previous(self, before: dt.datetime) -> dt.datetime | None:
         """The last scheduled time strictly before `before` (None within five years)."""

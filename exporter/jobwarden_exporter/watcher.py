@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from jobwarden.jobevent import JobEvent
-from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube import paths
 from jobwarden.kube.events import event_key, event_view
+from jobwarden.kube.labels import NOTIFY, SILENCE
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
 from jobwarden_exporter.cronjobs import CronJobTracker, ScheduleAlert
@@ -338,7 +338,9 @@ class JobWatch:
     # -- CronJobs ---------------------------------------------------------------------
     def _cronjobs_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:
         for problem in self.cronjobs.sync(items, namespace=namespace, now=self._now()):
-            log.warning("[%s] CronJob %s; not checked for missed runs", self.options.cluster, problem)
+            log.warning(
+                "[%s] CronJob %s; not checked for missed runs", self.options.cluster, problem
+            )
 
     def _cronjob_changed(self, kind: str, obj: JSON) -> None:
         if kind == "DELETED":

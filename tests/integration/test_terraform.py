@@ -33,7 +33,7 @@ import yaml
 from jobwarden.config import CONFIG_ENV, Settings, parse_config
 from jobwarden.configtypes import ENV_PATTERN
 from jobwarden.intake import PUBSUB_CLOUDEVENT_TYPE, parse_cloudevent
-from jobwarden.jobevent import TRANSITIONS, JobEvent, pubsub_attributes
+from jobwarden.jobevent import CRONJOB_TRANSITIONS, TRANSITIONS, JobEvent, pubsub_attributes
 from jobwarden_dev.bridge import FILTERS as BRIDGE_FILTERS
 from jobwarden_dev.bundle import discover_functions, targets_of
 from tests.support.checkov import run_checkov
@@ -188,6 +188,11 @@ def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[st
         transition=transition,  # type: ignore[arg-type]
         reason="BackoffLimitExceeded",
         event=event,
+        cronjob=(
+            {"schedule": "@hourly", "scheduledTime": "2026-05-01T12:00:00Z"}
+            if transition in CRONJOB_TRANSITIONS
+            else None
+        ),
     )
     return pubsub_attributes(job_event)
 
@@ -323,7 +328,7 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed"},
+    "job_failure_reporter": {"failed", "missed", "no-success"},
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
@@ -334,7 +339,9 @@ WANTED = {
 def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_messages() -> None:
     filters: dict[str, str] = module_locals()["default_filters"]
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
-    assert filters["job_failure_reporter"] == 'attributes.type = "failed"'
+    assert filters["job_failure_reporter"] == (
+        'attributes.type = "failed" OR attributes.type = "missed" OR attributes.type = "no-success"'
+    )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
     messages["event/Warning"] = exporter_attributes("event", "Warning")
     messages["event/Normal"] = exporter_attributes("event", "Normal")

@@ -187,9 +187,7 @@ def test_more_than_100_missed_starts_are_named_as_the_controller_reports_them() 
     (alert,) = judged(t, 0)  # first sight: the latest due time only
     assert alert.reason == "TooManyMissedStarts"
     assert "more than 100 scheduled times passed since lastScheduleTime" in alert.message
-    within_deadline = tracker(
-        cronjob(created=-300, last_schedule=-200, deadline=600), now=at(0)
-    )
+    within_deadline = tracker(cronjob(created=-300, last_schedule=-200, deadline=600), now=at(0))
     (alert,) = judged(within_deadline, 0)
     assert alert.reason == "ControllerNotRunning"  # only 10 minutes count for the controller
 

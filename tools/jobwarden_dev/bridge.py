@@ -32,7 +32,9 @@ log = logging.getLogger("jobwarden.bridge")
 
 #: Default subscription filter per workflow (ARCHITECTURE.md §3.1); teams widen these without code.
 FILTERS: dict[str, str] = {
-    "job_failure_reporter": 'attributes.type = "failed"',
+    "job_failure_reporter": (
+        'attributes.type = "failed" OR attributes.type = "missed" OR attributes.type = "no-success"'
+    ),
     "job_info_enricher": 'attributes.type = "failed" OR attributes.type = "stuck"',
     "job_events_enricher": (
         'attributes.type = "failed" OR attributes.type = "stuck" OR '

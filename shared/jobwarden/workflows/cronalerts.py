@@ -104,7 +104,9 @@ def alert_report(
     reason = redact_capped(trigger.reason, 100) or "-"
     why = redact_capped(trigger.message, 600)
     if trigger.transition == "missed":
-        title = f"CronJob {ns}/{name} missed its run scheduled at {fmt_time(snapshot.scheduled_time)}"
+        title = (
+            f"CronJob {ns}/{name} missed its run scheduled at {fmt_time(snapshot.scheduled_time)}"
+        )
         summary = f"No Job was started for the run scheduled at {when} ({reason})."
     else:
         title = f"CronJob {ns}/{name} has not succeeded for a while"
