@@ -104,18 +104,30 @@ class ScriptedApi:
 
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
 EVENTS = f"/api/v1/namespaces/{NS}/events"
+CRONJOBS = f"/apis/batch/v1/namespaces/{NS}/cronjobs"
 
 
 def run_watch(
-    scripts: dict[str, list[Any]], *, relay_events: bool = False
+    scripts: dict[str, list[Any]],
+    *,
+    relay_events: bool = False,
+    now: dt.datetime | None = None,
 ) -> tuple[list[JobEvent], JobWatch, ScriptedApi]:
-    """Run a JobWatch over the scripts until every script is used up."""
+    """Run a JobWatch over the scripts until every script is used up (CronJobs are watched
+    when the scripts list them; `now` is the watch's clock)."""
     stop = threading.Event()
     api = ScriptedApi(scripts, stop)
     emitted: list[JobEvent] = []
-    options = WatchOptions(cluster="c1", namespaces=(NS,), relay_events=relay_events, tick=0.05)
-    watch = JobWatch(api, options, emitted.append, metrics=Metrics())  # type: ignore[arg-type]
-    for reflector in [*watch.job_reflectors, *watch.event_reflectors]:
+    options = WatchOptions(
+        cluster="c1",
+        namespaces=(NS,),
+        relay_events=relay_events,
+        tick=0.05,
+        watch_cronjobs=CRONJOBS in scripts,
+    )
+    clock = {"now": lambda: now} if now is not None else {}
+    watch = JobWatch(api, options, emitted.append, metrics=Metrics(), **clock)  # type: ignore[arg-type]
+    for reflector in [*watch.job_reflectors, *watch.cronjob_reflectors, *watch.event_reflectors]:
         reflector.backoff = (0.01, 0.02)
     watch.start()
     deadline = time.monotonic() + 10
@@ -221,7 +233,8 @@ def test_forbidden_watch_is_unhealthy_and_names_the_permission() -> None:
     )
     stop = threading.Event()
     api = ScriptedApi({JOBS: [listing(1), [forbidden]]}, stop)
-    watch = JobWatch(api, WatchOptions(cluster="c1", namespaces=(NS,), relay_events=False), print)  # type: ignore[arg-type]
+    options = WatchOptions(cluster="c1", namespaces=(NS,), relay_events=False, watch_cronjobs=False)
+    watch = JobWatch(api, options, print)  # type: ignore[arg-type]
     watch.job_reflectors[0].backoff = (0.01, 5.0)
     watch.start()
     try:
@@ -284,3 +297,32 @@ def test_an_event_that_arrives_before_its_job_is_relayed_once_the_job_is_known()
 def test_fake_api_is_not_a_kube_api() -> None:
     # the watcher gives each reflector its own connection pool only for real clients
     assert not issubclass(ScriptedApi, KubeApi)
+
+
+def test_a_forbid_cronjob_whose_run_outlasts_the_next_schedule_is_announced_missed_once() -> None:
+    t0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
+    long_run = job("nightly-29627281", 2)  # scheduled 12:01, still running
+    long_run["metadata"]["ownerReferences"] = [{"kind": "CronJob", "name": "nightly", "uid": "cj"}]
+    nightly = {
+        "metadata": {
+            "name": "nightly",
+            "namespace": NS,
+            "uid": "cj",
+            "resourceVersion": "3",
+            "creationTimestamp": "2026-05-01T11:59:30Z",
+        },
+        "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Forbid"},
+        "status": {
+            "active": [{"name": "nightly-29627281"}],
+            "lastScheduleTime": "2026-05-01T12:01:00Z",
+        },
+    }
+    emitted, _, _ = run_watch(
+        {JOBS: [listing(2, long_run), []], CRONJOBS: [listing(3, nightly), []]},
+        now=t0 + dt.timedelta(minutes=4, seconds=10),  # 12:02 is 2m10s late
+    )
+    missed = [e for e in emitted if e.transition == "missed"]
+    assert [(e.name, e.uid, e.reason) for e in missed] == [("nightly", "cj", "ConcurrencyForbid")]
+    assert missed[0].cronjob is not None
+    assert missed[0].cronjob.scheduled_time == t0 + dt.timedelta(minutes=2)
+    assert "the previous run nightly-29627281 was still active" in missed[0].message
