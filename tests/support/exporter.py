@@ -27,7 +27,8 @@ class Message:
 
     @property
     def job(self) -> str:
-        return self.attributes["job"]
+        """The Job's name, or the CronJob's for a CronJob transition (`missed`, ...)."""
+        return self.attributes.get("job") or self.attributes["cronjob"]
 
     @property
     def transition(self) -> str:
@@ -115,6 +116,7 @@ def make_exporter(
     watch_timeout: int = 2,
     stuck_after: dt.timedelta = dt.timedelta(hours=1),
     tick: float = 0.5,
+    **options: Any,
 ) -> Exporter:
     metrics = Metrics(cluster=CLUSTER)
     publisher = BufferedPublisher(
@@ -130,5 +132,6 @@ def make_exporter(
         watch_timeout=watch_timeout,
         stuck_after=stuck_after,
         tick=tick,
+        **options,
     )
     return Exporter(api, publisher, options, lease=lease, metrics=metrics)
