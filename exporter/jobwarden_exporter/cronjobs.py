@@ -15,6 +15,9 @@ is `T`. Otherwise `missed`, with the reason when it can be told:
 - `suspend: true` is not a miss: nothing is announced for a time while the CronJob was
   seen suspended;
 - `ConcurrencyForbid`: `concurrencyPolicy: Forbid` and an earlier run still active at `T`;
+- `StartingDeadlineTooShort`: `startingDeadlineSeconds` under `SHORT_DEADLINE` seconds: the
+  controller wakes at the scheduled time and is already past such a deadline, so it skips
+  the run (its Warning `MissSchedule`);
 - `TooManyMissedStarts`: more than 100 scheduled times since `lastScheduleTime` (within
   `startingDeadlineSeconds`), which the controller reports as `TooManyMissedTimes`;
 - `ControllerNotRunning`: the time before `T` has no Job either and `lastScheduleTime` is
@@ -46,6 +49,8 @@ from jobwarden_exporter.schedule import Schedule, ScheduleError
 JSON = dict[str, Any]
 #: Seconds past the allowance before a time is judged: the Job needs to reach the watch.
 SETTLE: Final = dt.timedelta(seconds=5)
+#: A startingDeadlineSeconds under this leaves the controller no time to start a run.
+SHORT_DEADLINE: Final = 10
 #: The controller's limit on missed start times (kubernetes pkg/controller/cronjob).
 TOO_MANY_MISSED: Final = 100
 _RUNS_KEPT: Final = 500
@@ -303,6 +308,17 @@ class CronJobTracker:
                     f"{', '.join(sorted(blockers)[:3])} was still active, so the cronjob "
                     "controller skipped this one",
                 )
+        deadline = cronjob.starting_deadline_seconds
+        if deadline is not None and deadline < SHORT_DEADLINE:
+            return ScheduleAlert(
+                cronjob,
+                "missed",
+                moment,
+                "StartingDeadlineTooShort",
+                f"{head}: startingDeadlineSeconds ({deadline}s) leaves the cronjob controller "
+                "no time to start it (it wakes at the scheduled time and is already late, "
+                "and reports MissSchedule)",
+            )
         base = last or cronjob.created
         if base is not None:
             if cronjob.starting_deadline_seconds is not None:

@@ -167,6 +167,16 @@ def test_forbid_names_the_run_active_at_that_time_even_after_it_finished() -> No
     assert blocker["metadata"]["name"] in alert.message
 
 
+def test_a_starting_deadline_too_short_for_the_controller_is_named() -> None:
+    t = tracker(cronjob(deadline=0, last_schedule=1), run(1, finished=1.2), now=at(0))
+    (alert,) = judged(t, 2 + SETTLE.total_seconds() / 60 + 0.05)
+    assert (alert.scheduled, alert.reason) == (at(2), "StartingDeadlineTooShort")
+    assert "startingDeadlineSeconds (0s) leaves the cronjob controller no time" in alert.message
+    roomy = tracker(cronjob(deadline=60, last_schedule=1), run(1, finished=1.2), now=at(0))
+    (alert,) = judged(roomy, 3 + SETTLE.total_seconds() / 60 + 0.05)
+    assert alert.reason == "NotStarted"
+
+
 def test_allow_with_a_run_active_is_not_blamed_on_concurrency() -> None:
     t = tracker(cronjob(policy="Allow", last_schedule=1, active=("x",)), run(1), now=at(0))
     (alert,) = judged(t, allowance_after(2) + 0.05)

@@ -30,6 +30,12 @@ CHECKS: dict[str, list[str]] = {
         "schedule it less often.",
         "If overlapping runs are safe, set `concurrencyPolicy: Allow` (or `Replace`).",
     ],
+    "StartingDeadlineTooShort": [
+        "Raise `startingDeadlineSeconds` to at least a minute (or remove it): the controller "
+        "needs a few seconds to start a run.",
+        "`kubectl describe cronjob -n {ns} {name}`: its MissSchedule Events list the skipped "
+        "times.",
+    ],
     "TooManyMissedStarts": [
         "The controller found over 100 missed start times and reports TooManyMissedTimes: "
         "`kubectl describe cronjob -n {ns} {name}`.",
