@@ -2,7 +2,8 @@
 
 Real Jobs, run by the real job controller, ending the way their pod templates choose
 (KWOK stages): one succeeds, one fails with an error in its log, one is OOMKilled, one
-exceeds its deadline, and a CronJob's run fails. `embedded.py` runs the pipeline on them.
+exceeds its deadline, and a CronJob's run fails; and a CronJob misses its runs
+(`demo_missed_cronjob`). `embedded.py` runs the pipeline on them.
 """
 
 from __future__ import annotations
@@ -83,6 +84,41 @@ def demo_cronjob() -> JSON:
     }
 
 
+def demo_missed_cronjob() -> JSON:
+    """A CronJob that misses every run: `startingDeadlineSeconds: 0` leaves the cronjob
+    controller no time to start one (it reports MissSchedule; the exporter, `missed`)."""
+    job = _job("report-every-minute", "succeed")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report-every-minute"},
+        "spec": {
+            "schedule": "* * * * *",
+            "startingDeadlineSeconds": 0,
+            "jobTemplate": {"spec": job["spec"]},
+        },
+    }
+
+
+def wait_for_missed_run(
+    api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0
+) -> Outcome:
+    """Wait for the controller to skip a run of `demo_missed_cronjob` (its MissSchedule)."""
+    name = demo_missed_cronjob()["metadata"]["name"]
+    say(f"waiting for CronJob {name} to miss its next minute")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = api.get(
+            f"/api/v1/namespaces/{NAMESPACE}/events",
+            fieldSelector=f"involvedObject.name={name},reason=MissSchedule",
+        ).get("items", [])
+        if events:
+            say(f"  {name}: missed ({events[0].get('message', '')})")
+            return Outcome(name, "Missed", "MissSchedule", str(events[0].get("message", "-")))
+        time.sleep(1.0)
+    return Outcome(name, "unfinished", f"no missed run after {timeout:.0f}s", "-")
+
+
 @dataclass(frozen=True)
 class Outcome:
     job: str
@@ -114,6 +150,7 @@ def _pod_detail(api: KubeApi, name: str) -> str:
 def run_demo(api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0) -> list[Outcome]:
     """Create the demo Jobs and a CronJob run, wait for all to finish, return what happened."""
     api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+    api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_missed_cronjob())
     jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
     names = []
     for manifest in demo_jobs():
@@ -151,4 +188,4 @@ def run_demo(api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0)
         time.sleep(0.5)
     for name in names:
         results.setdefault(name, Outcome(name, "unfinished", f"not done after {timeout:.0f}s", "-"))
-    return [results[n] for n in names]
+    return [*(results[n] for n in names), wait_for_missed_run(api, say)]

@@ -231,15 +231,19 @@ def _title(html_path: Path) -> str:
     return str(data["title"]).split(" failed: ", 1)[-1]
 
 
+#: Outcomes that get a failure report: a failed Job, a missed CronJob run (by CronJob name).
+REPORTED = ("Failed", "Missed")
+
+
 def wait_for_reports(reports: Path, outcomes: list[Outcome], timeout: float, say: Say) -> list[Row]:
-    failed = [o for o in outcomes if o.outcome == "Failed"]
+    failed = [o for o in outcomes if o.outcome in REPORTED]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not all(_report_of(reports, o.job) for o in failed):
         time.sleep(0.5)
     rows = []
     for o in outcomes:
-        path = _report_of(reports, o.job) if o.outcome == "Failed" else None
-        if o.outcome == "Failed" and path is None:
+        path = _report_of(reports, o.job) if o.outcome in REPORTED else None
+        if o.outcome in REPORTED and path is None:
             say(f"  no failure report for {o.job} after {timeout:.0f}s (see the logs folder)")
         rows.append(
             Row(
@@ -293,5 +297,5 @@ def run_embedded(workdir: Path, reports: Path, say: Say) -> int:
     index_page = write_static_index(reports)
     print(table(rows))
     print(f"\nHTML index of every report: {index_page}")
-    missing = [r for r in rows if r.outcome.startswith("Failed") and r.report == "-"]
+    missing = [r for r in rows if r.outcome.startswith(REPORTED) and r.report == "-"]
     return 1 if missing else 0
