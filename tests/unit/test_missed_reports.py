@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 import responses
 
-from jobwarden.jobevent import JobEvent
+from jobwarden.errors import MalformedEventError
+from jobwarden.intake import parse_cloudevent
+from jobwarden.jobevent import CLOUDEVENT_TYPE_PREFIX, JobEvent
 from jobwarden.report import Report
 from jobwarden.sinks import webhooks
 from jobwarden.sinks.storage import BlobReportStore
 from jobwarden_exporter.cronjobs import CronJobTracker
 from jobwarden_exporter.watcher import cronjob_event
-from tests.support.events import from_jobwarden
+from tests.support.events import eventarc, from_jobwarden
 from tests.support.replay import CLUSTER, default_runtime, function_client, make_runtime
 from tests.support.replay import memory_store as new_store
 from tests.unit.test_exporter_cronjobs import at, cronjob, run
@@ -195,4 +198,17 @@ def test_the_enrichers_have_no_job_to_read_and_acknowledge_without_a_report(
 ) -> None:
     for workflow in ("jobInfoEnricher", "jobEventsEnricher", "jobPodEnricher"):
         assert post(workflow, forbid_miss(), f"m-{workflow}") == 200
+    assert reports(store) == []
+
+
+def test_a_missed_event_without_its_cronjob_is_malformed_and_acknowledged(
+    store: BlobReportStore, hook: responses.RequestsMock
+) -> None:
+    data = forbid_miss().model_dump(mode="json", by_alias=True)
+    del data["cronjob"]
+    with pytest.raises(MalformedEventError) as caught:
+        parse_cloudevent({"id": "x", "type": CLOUDEVENT_TYPE_PREFIX + "missed"}, data)
+    assert "transition 'missed' needs the CronJob in 'cronjob'" in str(caught.value)
+    headers, body = eventarc(json.dumps(data).encode(), message_id="m-bad")
+    assert client("jobFailureReporter").post("/", headers=headers, data=body).status_code == 200
     assert reports(store) == []

@@ -169,7 +169,7 @@ def chart_properties() -> JSON:
             },
         ),
         "rbac": _obj(
-            "The exporter's permissions: list/watch Jobs and Events (a ClusterRole, bound"
+            "The exporter's permissions: list/watch Jobs, CronJobs and Events (a ClusterRole, bound"
             " cluster-wide, or in each of `exporter.namespaces`) and its Lease (a Role in the"
             " release namespace).",
             {
