@@ -179,7 +179,6 @@ def _event_type_wanted(trigger: Trigger, cfg: JobEventsEnricher) -> str | None:
 
 #: A failed Job run, and a CronJob that missed a run or stopped succeeding.
 FAILURE_TRANSITIONS: frozenset[Transition] = frozenset({"failed", "missed", "no-success"})
-assert CRONJOB_TRANSITIONS <= FAILURE_TRANSITIONS
 FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     name="jobFailureReporter",
     section=lambda w: w.job_failure_reporter,

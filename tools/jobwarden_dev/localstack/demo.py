@@ -8,6 +8,7 @@ exceeds its deadline, and a CronJob's run fails; and a CronJob misses its runs
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,20 +104,24 @@ def demo_missed_cronjob() -> JSON:
 def wait_for_missed_run(
     api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0
 ) -> Outcome:
-    """Wait for the controller to skip a run of `demo_missed_cronjob` (its MissSchedule)."""
+    """Wait until a scheduled minute of `demo_missed_cronjob` has passed without a Job."""
     name = demo_missed_cronjob()["metadata"]["name"]
-    say(f"waiting for CronJob {name} to miss its next minute")
+    cron = api.get(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs/{name}")
+    created = dt.datetime.fromisoformat(cron["metadata"]["creationTimestamp"])
+    due = created.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    say(f"waiting for CronJob {name} to miss its run at {due:%H:%M} UTC")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        events = api.get(
-            f"/api/v1/namespaces/{NAMESPACE}/events",
-            fieldSelector=f"involvedObject.name={name},reason=MissSchedule",
-        ).get("items", [])
-        if events:
-            say(f"  {name}: missed ({events[0].get('message', '')})")
-            return Outcome(name, "Missed", "MissSchedule", str(events[0].get("message", "-")))
+        if dt.datetime.now(dt.UTC) > due + dt.timedelta(seconds=5):
+            jobs = api.get(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs").get("items", [])
+            if any(j["metadata"]["name"].startswith(f"{name}-") for j in jobs):
+                break
+            cron = api.get(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs/{name}")
+            if not (cron.get("status") or {}).get("lastScheduleTime"):
+                say(f"  {name}: no Job for {due:%H:%M} UTC")
+                return Outcome(name, "Missed", f"no Job for {due:%H:%M} UTC", "-")
         time.sleep(1.0)
-    return Outcome(name, "unfinished", f"no missed run after {timeout:.0f}s", "-")
+    return Outcome(name, "unfinished", f"no missed run seen after {timeout:.0f}s", "-")
 
 
 @dataclass(frozen=True)
