@@ -37,6 +37,7 @@ id (`jobevent.event_id` covers the scheduled time): consumers make one report of
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -123,6 +124,13 @@ class _Entry:
     first_candidate: dt.datetime | None
     quiet_until: dt.datetime | None = None
     announced: set[tuple[str, dt.datetime]] = field(default_factory=set)
+    # caches, so that a tick with nothing due costs a comparison per CronJob
+    next_due: dt.datetime | None = None  # the first scheduled time after judged_until
+    streak: tuple[dt.datetime, dt.datetime | None] | None = None  # (base, its crossing)
+
+    def judge_from(self, moment: dt.datetime) -> None:
+        self.judged_until = moment
+        self.next_due = None
 
 
 class CronJobTracker:
@@ -171,7 +179,8 @@ class CronJobTracker:
             entry.cronjob = cronjob
             if changed:  # a new schedule: judge from now on
                 entry.schedule, entry.error = schedule, error
-                entry.judged_until = max(entry.judged_until, now - self.allowance(cronjob))
+                entry.judge_from(max(entry.judged_until, now - self.allowance(cronjob)))
+                entry.streak = None
         if cronjob.suspend:
             entry.quiet_until = now
         return error if changed and error else None
@@ -237,28 +246,35 @@ class CronJobTracker:
             for uid, entry in self._entries.items():
                 if entry.schedule is None:
                     continue
-                runs = list(self._runs.get(uid, {}).values())
-                for alert in self._judge(entry, runs, now):
+                for alert in self._judge(entry, self._runs.get(uid, {}), now):
                     key = (alert.transition, alert.scheduled)
                     if key not in entry.announced:
                         entry.announced.add(key)
                         found.append(alert)
         return found
 
-    def _judge(self, entry: _Entry, runs: list[Run], now: dt.datetime) -> list[ScheduleAlert]:
+    def _judge(
+        self, entry: _Entry, known: Mapping[str, Run], now: dt.datetime
+    ) -> list[ScheduleAlert]:
         cronjob, schedule = entry.cronjob, entry.schedule
         assert schedule is not None
         horizon = now - self.allowance(cronjob)
+        if entry.next_due is None:
+            entry.next_due = next(schedule.after(entry.judged_until), None)
+        due = entry.next_due is not None and entry.next_due <= horizon
         if cronjob.suspend:
             entry.quiet_until = now
-            entry.judged_until = max(entry.judged_until, horizon)
+            if due:
+                entry.judge_from(horizon)
             return []
         alerts = []
-        for moment in schedule.between(entry.judged_until, horizon, limit=_PER_TICK):
-            entry.judged_until = moment
-            alert = self._missed(entry, schedule, runs, moment)
-            if alert is not None:
-                alerts.append(alert)
+        if due:
+            runs = list(known.values())
+            for moment in schedule.between(entry.judged_until, horizon, limit=_PER_TICK):
+                entry.judge_from(moment)
+                alert = self._missed(entry, schedule, runs, moment)
+                if alert is not None:
+                    alerts.append(alert)
         streak = self._no_success(entry, schedule, now)
         if streak is not None:
             alerts.append(streak)
@@ -358,11 +374,11 @@ class CronJobTracker:
         base = cronjob.last_successful or cronjob.created
         if base is None or self.no_success_after < 1:
             return None
-        times = schedule.between(base, now, limit=self.no_success_after)
-        if len(times) < self.no_success_after:
-            return None
-        crossing = times[-1]
-        if crossing + self.allowance(cronjob) > now:
+        if entry.streak is None or entry.streak[0] != base:
+            times = list(itertools.islice(schedule.after(base), self.no_success_after))
+            entry.streak = (base, times[-1] if len(times) == self.no_success_after else None)
+        crossing = entry.streak[1]
+        if crossing is None or crossing + self.allowance(cronjob) > now:
             return None
         if entry.quiet_until is not None and crossing <= entry.quiet_until:
             return None
