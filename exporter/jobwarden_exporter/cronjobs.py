@@ -270,8 +270,12 @@ class CronJobTracker:
         alerts = []
         if due:
             runs = list(known.values())
-            for moment in schedule.between(entry.judged_until, horizon, limit=_PER_TICK):
-                entry.judge_from(moment)
+            entry.next_due = None
+            for n, moment in enumerate(schedule.after(entry.judged_until)):
+                if moment > horizon or n >= _PER_TICK:
+                    entry.next_due = moment  # the same iteration tells the next due time
+                    break
+                entry.judged_until = moment
                 alert = self._missed(entry, schedule, runs, moment)
                 if alert is not None:
                     alerts.append(alert)
