@@ -10,7 +10,8 @@ controller will not start the run), else `exporter.missedScheduleGrace`, plus `S
 seconds for the Job to reach the watch. `T` was run when a Job of this CronJob is scheduled
 for `T` (the annotation `batch.kubernetes.io/cronjob-scheduled-timestamp`, else the
 controller's name `<cronjob>-<minutes since the epoch>`), or when `status.lastScheduleTime`
-is `T`. Otherwise `missed`, with the reason when it can be told:
+was seen to be `T` (the controller sets it to exactly the time it started a Job for, so a
+run counts even when its Job is outside the exporter's label selector or already gone). Otherwise `missed`, with the reason when it can be told:
 
 - `suspend: true` is not a miss: nothing is announced for a time while the CronJob was
   seen suspended;
@@ -127,6 +128,7 @@ class _Entry:
     # caches, so that a tick with nothing due costs a comparison per CronJob
     next_due: dt.datetime | None = None  # the first scheduled time after judged_until
     streak: tuple[dt.datetime, dt.datetime | None] | None = None  # (base, its crossing)
+    scheduled_seen: set[dt.datetime] = field(default_factory=set)  # lastScheduleTime values
 
     def judge_from(self, moment: dt.datetime) -> None:
         self.judged_until = moment
@@ -181,6 +183,10 @@ class CronJobTracker:
                 entry.schedule, entry.error = schedule, error
                 entry.judge_from(max(entry.judged_until, now - self.allowance(cronjob)))
                 entry.streak = None
+        if cronjob.last_schedule is not None:
+            if len(entry.scheduled_seen) >= _RUNS_KEPT:
+                entry.scheduled_seen.remove(min(entry.scheduled_seen))
+            entry.scheduled_seen.add(cronjob.last_schedule)
         if cronjob.suspend:
             entry.quiet_until = now
         return error if changed and error else None
@@ -287,7 +293,7 @@ class CronJobTracker:
     @staticmethod
     def _covered(entry: _Entry, runs: list[Run], moment: dt.datetime) -> bool:
         last = entry.cronjob.last_schedule
-        if any(r.scheduled == moment for r in runs) or last == moment:
+        if moment in entry.scheduled_seen or any(r.scheduled == moment for r in runs):
             return True
         # first sight: the Job of the latest due time may be gone already (TTL)
         return moment == entry.first_candidate and last is not None and last >= moment

@@ -111,6 +111,16 @@ def test_a_time_whose_job_was_started_is_not_missed() -> None:
     assert judged(t, allowance_after(3) + 0.1) == []
 
 
+def test_a_run_whose_job_the_exporter_never_sees_counts_by_last_schedule_time() -> None:
+    # e.g. its Jobs lack the label the exporter selects on: the CronJob's status tells
+    t = tracker(cronjob(), now=at(0))
+    for minute in (1, 2, 3):
+        t.observe(cronjob(last_schedule=minute), now=at(minute + 0.1))
+    assert judged(t, allowance_after(3) + 0.1) == []
+    (alert,) = judged(t, allowance_after(4) + 0.1)  # 12:04 was never scheduled
+    assert alert.scheduled == at(4)
+
+
 def test_a_time_without_a_job_is_missed_only_once_the_grace_has_passed() -> None:
     t = tracker(cronjob(last_schedule=1), run(1, finished=1.2), now=at(0))
     assert judged(t, allowance_after(2) - 0.05) == []
