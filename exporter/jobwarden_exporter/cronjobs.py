@@ -11,7 +11,8 @@ seconds for the Job to reach the watch. `T` was run when a Job of this CronJob i
 for `T` (the annotation `batch.kubernetes.io/cronjob-scheduled-timestamp`, else the
 controller's name `<cronjob>-<minutes since the epoch>`), or when `status.lastScheduleTime`
 was seen to be `T` (the controller sets it to exactly the time it started a Job for, so a
-run counts even when its Job is outside the exporter's label selector or already gone). Otherwise `missed`, with the reason when it can be told:
+run counts even when its Job is outside the exporter's label selector or already gone).
+Otherwise `missed`, with the reason when it can be told:
 
 - `suspend: true` is not a miss: nothing is announced for a time while the CronJob was
   seen suspended;
