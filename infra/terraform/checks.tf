@@ -32,10 +32,28 @@ resource "terraform_data" "input_checks" {
       error_message = "Two clusters get the same exporter service account id (${join(", ", [for c, id in local.exporter_account_id : "${c}: ${id}"])}): shorten name_prefix or a cluster name so that <prefix>-exporter-<cluster> fits 30 characters."
     }
 
+    # The values file is the chart's too; for the Cloud Run functions the authentication input
+    # decides (it also sets the HTTP functions' ingress), so the two must not disagree.
+    precondition {
+      condition     = try(local.values.security.authentication, var.authentication.mode) == var.authentication.mode && try(local.values.security.iap.audience, var.authentication.iap_audience) == var.authentication.iap_audience
+      error_message = "values_file disagrees with the authentication input: it says security.authentication = ${try(local.values.security.authentication, "(unset)")}, security.iap.audience = ${try(local.values.security.iap.audience, "(unset)")}; the input says mode = ${var.authentication.mode}, iap_audience = ${coalesce(var.authentication.iap_audience, "(unset)")}. The module sets both for the Cloud Run functions (and the HTTP functions' ingress with them): make the file agree or drop the keys from it."
+    }
+
     # A misspelt key would leave a secret unmounted without a word.
     precondition {
       condition     = length(setsubtract(keys(var.secret_versions), keys(local.secrets))) == 0
       error_message = "secret_versions has keys that name no secret of this module: ${join(", ", sort(setsubtract(keys(var.secret_versions), keys(local.secrets))))}. Known keys: ${join(", ", sort(keys(local.secrets)))} (`terraform output secrets`)."
     }
+  }
+}
+
+# The values file is the chart's too: clusters and sinks there are for functions running in a
+# cluster (the chart's ConfigMap). The Cloud Run functions take theirs from this module's
+# inputs, so say so rather than drop a webhook without a word. A warning: it does not stop a
+# plan.
+check "values_file_keys" {
+  assert {
+    condition     = length(local.values_ignored) == 0
+    error_message = "values_file sets ${join(" and ", local.values_ignored)}, which the Cloud Run functions do not take from it: their clusters come from the clusters input, their storage and webhooks from storage_prefix / reports_bucket_name and the webhooks input (the module creates the topics, bucket and secrets they name). Keep them in the file only for functions running in a cluster (infra/knative)."
   }
 }

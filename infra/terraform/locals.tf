@@ -26,7 +26,7 @@ locals {
   # kubernetes-event-exporter messages carry no attributes at all, so these filters would
   # drop every one of them: var.attribute_filters = false turns them off.
   default_filters = {
-    job_failure_reporter     = "attributes.type = \"failed\" OR attributes.type = \"missed\" OR attributes.type = \"no-success\""
+    job_failure_reporter     = "attributes.type = \"failed\" OR attributes.type = \"missed\" OR attributes.type = \"no-success\" OR (attributes.type = \"succeeded\" AND attributes:cronjob)"
     job_info_enricher        = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
     job_events_enricher      = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"event\" AND attributes.eventType = \"Warning\")"
     job_pod_enricher         = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
@@ -186,10 +186,23 @@ locals {
 
   # --- the configuration file the functions read (JOBWARDEN_CONFIG) -------------------------
 
+  # The configuration keys of the one values file (the exporter chart's values, var.values_file)
+  # that the Cloud Run functions take as they are. clusters and sinks name what this module
+  # creates (topics, secrets, the bucket), so they come from its inputs instead.
+  values        = yamldecode(var.values_file == null ? "{}" : file(var.values_file))
+  values_keys   = ["workflows", "security", "restart", "exporter"]
+  values_config = { for key in local.values_keys : key => local.values[key] if try(local.values[key], null) != null }
+  # Keys of the values file the functions' configuration does not take from it (a check warns),
+  # unless they hold no more than the chart's defaults (`helm show values` writes those).
+  values_ignored = sort(compact([
+    try(local.values.clusters, null) != null ? "clusters" : "",
+    length(try(local.values.sinks.webhooks, [])) > 0 || try(local.values.sinks.storage.url, "file://./reports") != "file://./reports" ? "sinks" : "",
+  ]))
+
   # Not secret: jobwarden's configuration names environment variables and paths, and its
   # loader refuses secret values. It is stored as a Secret Manager secret only because that
   # is how a Cloud Run function mounts a file.
-  config = merge(var.config_overrides, {
+  config = merge(local.values_config, {
     clusters = [
       # GKE: endpoint and CA from the container API; otherwise the kubeconfig mounted from
       # the cluster's secret. jobwarden reads a null key as absent.
@@ -220,7 +233,7 @@ locals {
         )
       ]
     }
-    security = merge(try(var.config_overrides.security, {}), {
+    security = merge(try(local.values_config.security, {}), {
       confirmationSecretEnv = local.confirm_env
       authentication        = var.authentication.mode
       # jobwarden reads a null key as absent; jwksUrl only when given (its default is Google's)

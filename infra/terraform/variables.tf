@@ -540,18 +540,18 @@ variable "webhooks" {
   }
 }
 
-variable "config_overrides" {
-  type        = any
-  default     = {}
-  description = "Extra top-level keys of the jobwarden configuration file (workflows, security, restart, exporter; see the README's configuration table). clusters and sinks come from the inputs above; security.confirmationSecretEnv, security.authentication and security.iap are set by the module."
+variable "values_file" {
+  type        = string
+  default     = null
+  description = "Path of the Helm values file of infra/helm/jobwarden-exporter: the one file that configures jobwarden (README, Configuration). The module reads its configuration keys workflows, security, restart and exporter into the functions' configuration file; the chart's own keys are ignored, and so are clusters and sinks, which come from the clusters, webhooks and storage inputs (the module creates the topics, secrets and bucket they name). security.authentication, security.iap and security.confirmationSecretEnv are set by the module (a file whose authentication or IAP audience differs from the authentication input is refused at plan). null: jobwarden's defaults. A relative path is relative to the directory terraform runs in; use path.module in the calling configuration to be sure (the example does)."
 
   validation {
-    condition     = !contains(keys(var.config_overrides), "clusters") && !contains(keys(var.config_overrides), "sinks")
-    error_message = "config_overrides must not set clusters or sinks: they come from the clusters, webhooks and storage inputs."
+    condition     = var.values_file == null || can(yamldecode(file(var.values_file)))
+    error_message = "values_file must name a readable YAML file: the exporter chart's values (e.g. infra/terraform/examples/two-clusters/jobwarden-values.yaml)."
   }
 
   validation {
-    condition     = length(setintersection(try(keys(var.config_overrides.security), []), ["authentication", "iap"])) == 0
-    error_message = "config_overrides must not set security.authentication or security.iap: use the authentication input (it also sets the HTTP functions' ingress)."
+    condition     = var.values_file == null || can(keys(yamldecode(file(var.values_file))))
+    error_message = "values_file must hold a mapping of keys (Helm values), not a list or a single value."
   }
 }

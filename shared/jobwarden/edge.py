@@ -86,6 +86,14 @@ def _report_request(name: WorkflowName) -> Callable[[], RequestHandler]:
     return load
 
 
+def _failure_reporter_event() -> EventHandler:
+    """Failures through the failure report spec; a CronJob run's `succeeded` to the recovery
+    check (`workflows.recovery`, the failure reporter's one place for successes)."""
+    from jobwarden.workflows.recovery import handle_failure_reporter_event
+
+    return handle_failure_reporter_event
+
+
 def _performance_event() -> EventHandler:
     from jobwarden.performance.handler import record_run
 
@@ -122,7 +130,7 @@ def _index_page() -> RequestHandler:
 
 
 TARGETS: dict[TargetName, Target] = {
-    "jobFailureReporter": Target(event=_report_event("jobFailureReporter")),
+    "jobFailureReporter": Target(event=_failure_reporter_event),
     "jobInfoEnricher": Target(_report_event("jobInfoEnricher"), _report_request("jobInfoEnricher")),
     "jobEventsEnricher": Target(
         _report_event("jobEventsEnricher"), _report_request("jobEventsEnricher")

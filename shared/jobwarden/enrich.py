@@ -79,19 +79,38 @@ class Enrichment:
 
 
 @dataclass(frozen=True)
-class CronHistory:
-    """The recent runs of the CronJob that owns a Job (newest first).
+class KeptRun:
+    """One run of a CronJob whose Job is still kept (the history limits delete older ones)."""
 
-    `runs` are the Jobs still kept (the CronJob's history limits delete older ones);
-    `last_success` also counts the CronJob's own memory of its last successful run.
+    name: str
+    uid: str
+    state: str  # the Job's status in words
+    finished: dt.datetime | None
+    failed: bool
+    complete: bool
+
+
+@dataclass(frozen=True)
+class CronHistory:
+    """The recent runs of the CronJob that owns a Job (newest first), and the CronJob.
+
+    `runs` are the Jobs still kept (the CronJob's history limits delete older ones, so the
+    failure reporter's own run records, `workflows.streaks`, fill in the rest);
+    `last_success` also counts the CronJob's own memory of its last successful run
+    (`status.lastSuccessfulTime`, also kept alone as `status_last_success`).
+    `schedule`, `suspended` and `uid` are None/"" when the CronJob could not be read.
     """
 
     cronjob: str
-    runs: tuple[tuple[str, str, dt.datetime | None], ...]  # (job, state, finished)
+    runs: tuple[KeptRun, ...]
     consecutive_failures: int
     last_success: dt.datetime | None
     labels: Mapping[str, str] = field(default_factory=dict)  # the CronJob's own (when read)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    uid: str = ""
+    schedule: str = ""
+    suspended: bool | None = None
+    status_last_success: dt.datetime | None = None
 
 
 def get_cronjob(api: KubeApi, namespace: str, name: str) -> CronJob | None:
@@ -124,11 +143,25 @@ def cron_history(api: KubeApi, job: Job) -> CronHistory | None:
         successes.append(cron.last_successful)
     return CronHistory(
         cronjob=job.owner_cronjob,
-        runs=tuple((r.name, r.state, r.finished_at) for r in runs),
+        runs=tuple(
+            KeptRun(
+                name=r.name,
+                uid=r.uid,
+                state=r.state,
+                finished=r.finished_at,
+                failed=r.failed_condition is not None,
+                complete=r.condition(COMPLETE) is not None,
+            )
+            for r in runs
+        ),
         consecutive_failures=consecutive,
         last_success=max(successes) if successes else None,
         labels=dict(cron.labels) if cron else {},
         annotations=dict(cron.annotations) if cron else {},
+        uid=cron.uid if cron else "",
+        schedule=cron.schedule if cron else "",
+        suspended=cron.suspend if cron else None,
+        status_last_success=cron.last_successful if cron else None,
     )
 
 

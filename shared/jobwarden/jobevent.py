@@ -312,8 +312,9 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
     `type` is the bare transition (`failed`, so a filter reads `attributes.type = "failed"`),
     plus `cluster`, `namespace`, `job` and `reason`. For transition "event" also
     `eventType`, the Kubernetes Event's type (`Warning`/`Normal`), so a subscription can
-    take Warning events only. A CronJob's `missed` / `no-success` names the `cronjob`
-    instead of the `job`.
+    take Warning events only. For a Job a CronJob owns also `cronjob`, its name, so the
+    failure reporter takes the successes of CronJobs' runs only (`attributes:cronjob`).
+    A CronJob's `missed` / `no-success` names the `cronjob` and no `job`.
     """
     attributes = {
         "type": job_event.transition,
@@ -322,6 +323,8 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
         "job": job_event.name,
         "reason": job_event.reason,
     }
+    if job_event.owner:
+        attributes["cronjob"] = job_event.owner
     if job_event.transition in CRONJOB_TRANSITIONS:
         attributes["cronjob"] = attributes.pop("job")
     if job_event.transition == "event" and job_event.event is not None:

@@ -226,6 +226,34 @@ class Routing(_Model):
         return now < until
 
 
+class CronJobRun(_Model):
+    """Where a CronJob's run stands among its runs: carried by the failure report of a
+    CronJob-owned Job and by the `recovered` report of the run that ended a failure streak.
+
+    `failed_runs`: the current streak of failed runs, this one included (`recovered`: the
+    streak that just ended). `follow_up_of`: the id of the streak's first report, posted in
+    full; set when this failure is posted as a short follow-up of it (same cause), and on a
+    `recovered` report, so a receiver of the JSON webhook can thread them.
+    `suspended`: the CronJob's `spec.suspend` (None: the CronJob could not be read).
+    """
+
+    cronjob: str
+    outcome: Literal["failed", "recovered"] = "failed"
+    schedule: str = ""
+    suspended: bool | None = None
+    failed_runs: int = Field(default=1, ge=0)
+    last_success: AwareDatetime | None = None
+    first_failure_at: AwareDatetime | None = None
+    cause: str = ""  # the headline cause (inline-safe), the same for a follow-up's streak
+    follow_up_of: str | None = None
+    follow_up_of_url: str | None = None
+
+    @property
+    def follow_up(self) -> bool:
+        """Posted as a short follow-up of the streak's first report (not a full message)."""
+        return self.outcome == "failed" and self.follow_up_of is not None
+
+
 class Report(_Model):
     """One report of one workflow about one Job run."""
 
@@ -242,6 +270,7 @@ class Report(_Model):
     blocks: list[Block] = Field(default_factory=list)
     source_event_id: str = ""
     routing: Routing | None = None  # absent on reports not posted by the event path
+    cron_job: CronJobRun | None = None  # the run of a CronJob: its streak (absent otherwise)
 
     @field_validator("created_at")
     @classmethod
@@ -253,10 +282,12 @@ class Report(_Model):
         return TITLES[self.workflow]
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document as a dict (camelCase keys, ISO times); no `routing` when None."""
+        """The JSON document as a dict (camelCase keys, ISO times); no `routing` or `cronJob`
+        when None."""
         data = self.model_dump(mode="json", by_alias=True)
-        if data.get("routing") is None:
-            data.pop("routing", None)
+        for key in ("routing", "cronJob"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     def to_json(self) -> str:
@@ -281,6 +312,7 @@ class IndexEntry(_Model):
     severity: Severity
     title: str
     path: str
+    cronjob: str | None = None  # the CronJob whose run this is (failure and recovered reports)
 
     @classmethod
     def for_report(cls, report: Report, path: str) -> IndexEntry:
@@ -295,6 +327,7 @@ class IndexEntry(_Model):
             severity=report.severity,
             title=report.title,
             path=path,
+            cronjob=report.cron_job.cronjob if report.cron_job else None,
         )
 
     @field_validator("created_at")
@@ -332,6 +365,40 @@ class JobRun:
     def created_at(self) -> dt.datetime:
         """When its newest report was made."""
         return self.reports[0].created_at
+
+    @property
+    def cronjob(self) -> str | None:
+        """The CronJob this run belongs to, when one of its reports says so."""
+        return next((e.cronjob for e in self.reports if e.cronjob), None)
+
+
+@dataclass(frozen=True)
+class CronJobRuns:
+    """The runs of one CronJob on an index page (newest first), shown under it."""
+
+    cluster: str
+    namespace: str
+    cronjob: str
+    runs: tuple[JobRun, ...]
+
+
+def grouped_runs(runs: Iterable[JobRun]) -> list[JobRun | CronJobRuns]:
+    """Job runs in order, each CronJob's runs gathered under it where its newest run is."""
+    slots: list[JobRun | tuple[str, str, str]] = []
+    members: dict[tuple[str, str, str], list[JobRun]] = {}
+    for run in runs:
+        if run.cronjob is None:
+            slots.append(run)
+            continue
+        key = (run.cluster, run.namespace, run.cronjob)
+        if key not in members:
+            members[key] = []
+            slots.append(key)
+        members[key].append(run)
+    return [
+        slot if isinstance(slot, JobRun) else CronJobRuns(*slot, runs=tuple(members[slot]))
+        for slot in slots
+    ]
 
 
 def job_runs(entries: Iterable[IndexEntry]) -> list[JobRun]:

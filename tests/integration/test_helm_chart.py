@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from functions_framework import create_app
 
-from jobwarden.config import Settings, parse_config
+from jobwarden.config import ClusterConfig, Settings, parse_config
 from jobwarden.errors import ForbiddenError, NotFoundError
 from jobwarden.kubeapi import KubeApi
 from jobwarden.runtime import set_default_runtime
@@ -255,7 +255,9 @@ def _config_yaml(objects: list[JSON]) -> JSON:
 
 def test_the_configmap_is_a_jobwarden_configuration_and_a_change_rolls_the_pods() -> None:
     defaults = template()
-    assert parse_config(_config_yaml(defaults)) == Settings()  # the seed's defaults
+    # the package's defaults, and this cluster for functions running in it
+    expected = Settings(clusters=[ClusterConfig(name="prod-eu", in_cluster=True)])
+    assert parse_config(_config_yaml(defaults)) == expected
     changed = template(
         {
             "workflows": {"jobWorkflows": {"jobFailureReporter": {"includeLogs": False}}},

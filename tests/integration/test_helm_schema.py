@@ -41,11 +41,16 @@ def test_main_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_config_part_is_the_packages_own_schema() -> None:
     schema, config = values_schema(), json_schema()
-    for key in ("workflows", "exporter"):
-        assert schema["properties"][key]["$ref"] == config["properties"][key]["$ref"]
+    # one values file is the whole configuration: every key of the file is a value
+    assert set(config["properties"]) <= set(schema["properties"])
+    for key in config["properties"]:
+        chart, package = schema["properties"][key], config["properties"][key]
+        assert {k: v for k, v in chart.items() if k != "description"} == {
+            k: v for k, v in package.items() if k != "description"
+        }, key
     for name, definition in schema["$defs"].items():
         assert definition == config["$defs"][name]
-    assert "JobWorkflows" in schema["$defs"] and "SinksConfig" not in schema["$defs"]
+    assert {"JobWorkflows", "SinksConfig", "SecurityConfig"} <= set(schema["$defs"])
     assert schema["additionalProperties"] is False
     assert schema["required"] == ["clusterName", "topic"]
 
@@ -80,8 +85,9 @@ def test_values_yaml_carries_every_schema_default_and_the_seeds_defaults() -> No
         f"values.yaml differs from the schema defaults (default, values.yaml): {wrong}"
     )
     package = Settings().model_dump(by_alias=True, mode="json", exclude_none=True)
-    assert values["workflows"] == package["workflows"]
-    assert values["exporter"] == package["exporter"]
+    for key in ("workflows", "sinks", "security", "restart", "exporter"):
+        assert values[key] == package[key], key
+    assert "clusters" not in values  # absent: the chart names this cluster (inCluster)
     assert set(values) <= set(schema["properties"])
 
 
@@ -109,6 +115,16 @@ def test_values_yaml_carries_every_schema_default_and_the_seeds_defaults() -> No
         ({"topic": "job-events"}, "at '/topic'"),
         ({"rbac": {"podlogs": True}}, "at '/rbac': additional properties 'podlogs' not allowed"),
         ({"replicas": 3}, "additional properties 'replicas' not allowed"),
+        (
+            {"sinks": {"webhooks": [{"name": "oncall", "type": "discord", "urlEnv": "HOOK"}]}},
+            "at '/sinks/webhooks/0/type'",
+        ),
+        (
+            {"security": {"confirmationTtlSeconds": "5m"}},
+            "at '/security/confirmationTtlSeconds': got string, want integer",
+        ),
+        ({"restart": {"memoryCap": "lots"}}, "at '/restart/memoryCap'"),
+        ({"clusters": [{"inCluster": True}]}, "at '/clusters/0': missing property 'name'"),
     ],
     ids=[
         "misspelled-workflow",
@@ -119,6 +135,10 @@ def test_values_yaml_carries_every_schema_default_and_the_seeds_defaults() -> No
         "topic-not-a-path",
         "misspelled-rbac-key",
         "unknown-top-level-key",
+        "unknown-webhook-type",
+        "security-ttl-as-string",
+        "restart-cap-not-a-quantity",
+        "cluster-without-name",
     ],
 )
 def test_helm_lint_and_template_refuse_an_invalid_value_naming_its_key(

@@ -37,6 +37,7 @@ from jobwarden.jobevent import CRONJOB_TRANSITIONS, TRANSITIONS, JobEvent, pubsu
 from jobwarden_dev.bridge import FILTERS as BRIDGE_FILTERS
 from jobwarden_dev.bundle import discover_functions, targets_of
 from tests.support.checkov import run_checkov
+from tests.support.helm import template
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = ROOT / "infra" / "terraform"
@@ -118,21 +119,24 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 # --- a small evaluator for the Pub/Sub filters the module uses ---------------------------------
 
-_FILTER_TOKEN = re.compile(r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)")')
+_FILTER_TOKEN = re.compile(
+    r'\s*(?:(\()|(\))|(AND|OR)\b|attributes\.(\w+)\s*=\s*"([^"\\]*)"|attributes:(\w+))'
+)
 
 
 def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
-    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, AND, OR and
-    parentheses takes a message with these attributes (anything else is a test error)."""
+    """Whether a Pub/Sub subscription filter made of `attributes.k = "v"`, `attributes:k`
+    (has the key), AND, OR and parentheses takes a message with these attributes (anything
+    else is a test error)."""
     tokens: list[tuple[str, str, str]] = []
     pos = 0
     while pos < len(expression.rstrip()):
         match = _FILTER_TOKEN.match(expression, pos)
         if match is None:
             raise ValueError(f"unsupported filter syntax at {expression[pos:]!r}")
-        opening, closing, word, key, value = match.groups()
-        kind = "(" if opening else ")" if closing else word if word else "="
-        tokens.append((kind, key or "", value or ""))
+        opening, closing, word, key, value, has = match.groups()
+        kind = "(" if opening else ")" if closing else word if word else ":" if has else "="
+        tokens.append((kind, key or has or "", value or ""))
         pos = match.end()
     index = 0
 
@@ -166,6 +170,8 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
             result = disjunction()
             take(")")
             return result
+        if peek() == ":":
+            return take(":")[1] in attributes
         _, key, value = take("=")
         return attributes.get(key) == value
 
@@ -175,8 +181,11 @@ def filter_accepts(expression: str, attributes: Mapping[str, str]) -> bool:
     return result
 
 
-def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[str, str]:
-    """The Pub/Sub attributes jobwarden's exporter really sets for one transition."""
+def exporter_attributes(
+    transition: str, event_type: str = "Warning", owner: str | None = None
+) -> dict[str, str]:
+    """The Pub/Sub attributes jobwarden's exporter really sets for one transition (of a
+    CronJob's run when `owner` names the CronJob)."""
     event = None
     if transition == "event":
         event = {"metadata": {"uid": "e-1", "name": "nightly.1"}, "type": event_type}
@@ -188,6 +197,7 @@ def exporter_attributes(transition: str, event_type: str = "Warning") -> dict[st
         transition=transition,  # type: ignore[arg-type]
         reason="BackoffLimitExceeded",
         event=event,
+        owner=owner,
         cronjob=(
             {"schedule": "@hourly", "scheduledTime": "2026-05-01T12:00:00Z"}
             if transition in CRONJOB_TRANSITIONS
@@ -328,11 +338,11 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed", "missed", "no-success"},
+    "job_failure_reporter": {"failed", "missed", "no-success", "succeeded/cronjob"},
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
-    "job_performance_analysis": {"succeeded", "failed"},
+    "job_performance_analysis": {"succeeded", "failed", "succeeded/cronjob"},
 }
 
 
@@ -340,11 +350,14 @@ def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_m
     filters: dict[str, str] = module_locals()["default_filters"]
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
     assert filters["job_failure_reporter"] == (
-        'attributes.type = "failed" OR attributes.type = "missed" OR attributes.type = "no-success"'
+        'attributes.type = "failed" OR attributes.type = "missed" OR '
+        'attributes.type = "no-success" OR '
+        '(attributes.type = "succeeded" AND attributes:cronjob)'
     )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}
     messages["event/Warning"] = exporter_attributes("event", "Warning")
     messages["event/Normal"] = exporter_attributes("event", "Normal")
+    messages["succeeded/cronjob"] = exporter_attributes("succeeded", owner="nightly")
     for target, expression in filters.items():
         taken = {name for name, attrs in messages.items() if filter_accepts(expression, attrs)}
         assert taken == WANTED[target], f"{target}: {expression!r} takes {sorted(taken)}"
@@ -657,6 +670,7 @@ output "probe" {
   value = {
     pending_secrets     = local.pending_secrets
     config_yaml         = local.config_yaml
+    values_ignored      = local.values_ignored
     secret_env          = local.secret_env
     secret_readers      = local.secret_readers
     subscription_filter = local.subscription_filter
@@ -693,10 +707,8 @@ TWO_CLUSTERS: dict[str, Any] = {
         "audit-feed": {"type": "json"},
     },
     "action_invokers": ["group:sre@acme.example"],
-    "config_overrides": {
-        "security": {"protectedNamespaces": ["kube-system", "payments"]},
-        "exporter": {"stuckAfter": "2h"},
-    },
+    # the one values file, which the exporter chart takes too (README: Configuration)
+    "values_file": str(EXAMPLE / "jobwarden-values.yaml"),
     # every secret has a value (the second stage); FIRST_STAGE below has none yet
     "secret_versions": {
         "confirm": "1",
@@ -771,22 +783,21 @@ class TofuError(Exception):
     """tofu refused the configuration or the inputs (the message is its output)."""
 
 
+def values_file(directory: Path, values: Any) -> str:
+    """`values` written as a Helm values file (YAML) in `directory`; its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"values-{len(list(directory.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return str(path)
+
+
 @builds_tofu
 def test_rendered_configuration_passes_jobwarden_loader(
-    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]], tmp_path: Path
 ) -> None:
-    probe = evaluate(
-        {
-            **TWO_CLUSTERS,
-            "config_overrides": {
-                **TWO_CLUSTERS["config_overrides"],
-                "security": {
-                    "confirmationSecretEnv": "ELSEWHERE",
-                    "protectedNamespaces": ["payments"],
-                },
-            },
-        }
-    )
+    values = yaml.safe_load(Path(TWO_CLUSTERS["values_file"]).read_text())
+    values["security"] = {"confirmationSecretEnv": "ELSEWHERE", "protectedNamespaces": ["payments"]}
+    probe = evaluate({**TWO_CLUSTERS, "values_file": values_file(tmp_path / "values", values)})
     # rendered as JSON, so the functions read it without importing PyYAML; still YAML
     assert json.loads(probe["config_yaml"]) == yaml.safe_load(probe["config_yaml"])
     settings = parse_config(json.loads(probe["config_yaml"]), source="rendered config")
@@ -805,6 +816,90 @@ def test_rendered_configuration_passes_jobwarden_loader(
     assert hooks["audit-feed"].url_env in env["job_pod_enricher"]
     assert hooks["audit-feed"].secret_env in env["job_pod_enricher"]
     assert settings.security.confirmation_secret_env in env["job_restart"]
+
+
+@builds_tofu
+def test_cloud_run_functions_take_the_configuration_the_chart_renders_from_the_same_values_file(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]], tmp_path: Path
+) -> None:
+    """One values file: helm renders it into the ConfigMap (exporter, functions in a cluster),
+    the module reads the same file for the Cloud Run functions, and both say the same."""
+    from functions_framework import create_app
+
+    from jobwarden.runtime import Runtime, registry_for, set_default_runtime
+
+    values = yaml.safe_load(Path(TWO_CLUSTERS["values_file"]).read_text())
+    values["workflows"]["jobWorkflows"]["jobRestart"] = {"enabled": False}
+    path = values_file(tmp_path / "values", values)
+    probe = evaluate({**TWO_CLUSTERS, "values_file": path})
+    rendered = json.loads(probe["config_yaml"])
+    assert "image" not in rendered  # the chart's own keys stay in the chart
+    cloud_run = parse_config(rendered, source="the module's configuration")
+    (config_map,) = [o for o in template(files=[Path(path)]) if o["kind"] == "ConfigMap"]
+    in_cluster = parse_config(
+        yaml.safe_load(config_map["data"]["jobwarden.yaml"]), source="the chart's ConfigMap"
+    )
+    for key in ("workflows", "restart", "exporter"):
+        assert getattr(cloud_run, key) == getattr(in_cluster, key), key
+    # security too, but for what the module sets from its own inputs
+    module_set = {"authentication", "iap", "confirmation_secret_env"}
+    assert cloud_run.security.model_dump(exclude=module_set) == in_cluster.security.model_dump(
+        exclude=module_set
+    )
+    assert cloud_run.security.protected_namespaces[-1] == "payments"  # from the file
+    assert cloud_run.restart.memory_cap == "16Gi" and cloud_run.exporter.stuck_after == "2h"
+    assert probe["values_ignored"] == []
+
+    # and the switch in the file is what the Cloud Run restart function does
+    set_default_runtime(Runtime(settings=cloud_run, clusters=registry_for(cloud_run, {}), env={}))
+    try:
+        restart = create_app(
+            "job_restart", str(ROOT / "functions" / "job_restart" / "main.py"), "http"
+        ).test_client()
+        answer = restart.post(
+            "/",
+            json={"cluster": "prod-eu", "namespace": "batch", "name": "nightly"},
+            headers={"Authorization": "Bearer not-read"},
+        )
+    finally:
+        set_default_runtime(None)
+    assert answer.status_code == 403
+    body = answer.get_json()
+    assert body["code"] == "disabled"
+    assert "workflows.jobWorkflows.jobRestart.enabled" in body["error"]
+
+
+@builds_tofu
+def test_clusters_and_sinks_of_the_values_file_are_named_not_taken_by_the_module(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]], tmp_path: Path
+) -> None:
+    values = {
+        "sinks": {"webhooks": [{"name": "team-a", "type": "slack", "urlEnv": "TEAM_A_URL"}]},
+        "exporter": {"stuckAfter": "3h"},
+    }
+    probe = evaluate({**TWO_CLUSTERS, "values_file": values_file(tmp_path / "values", values)})
+    assert probe["values_ignored"] == ["sinks"]  # checks.tf warns with these names
+    settings = parse_config(json.loads(probe["config_yaml"]), source="with sinks")
+    assert {w.name for w in settings.sinks.webhooks} == {"oncall", "audit-feed"}
+    assert settings.exporter.stuck_after == "3h"
+    check = blocks("check")["values_file_keys"]
+    assert "local.values_ignored" in json.dumps(check)
+
+
+@builds_tofu
+def test_the_charts_own_values_file_gives_jobwardens_defaults_without_a_warning(
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """`helm show values > jobwarden-values.yaml` is where a user starts: every key there, the
+    chart's own ones and its default sinks included, is read without a complaint."""
+    chart_values = ROOT / "infra" / "helm" / "jobwarden-exporter" / "values.yaml"
+    probe = evaluate({**TWO_CLUSTERS, "values_file": str(chart_values)})
+    assert probe["values_ignored"] == []
+    settings = parse_config(json.loads(probe["config_yaml"]), source="chart defaults")
+    defaults = Settings()
+    for key in ("workflows", "restart", "exporter"):
+        assert getattr(settings, key) == getattr(defaults, key), key
+    assert settings.security.protected_namespaces == defaults.security.protected_namespaces
 
 
 @builds_tofu
@@ -854,8 +949,13 @@ def test_iap_mode_reaches_the_configuration_and_puts_http_functions_behind_the_l
     assert settings.security.iap is not None
     assert settings.security.iap.audience == IAP["iap_audience"]
     assert settings.security.iap.jwks_url == "https://www.gstatic.com/iap/verify/public_key-jwk"
-    # the rest of security still comes from config_overrides
-    assert settings.security.protected_namespaces == ["kube-system", "payments"]
+    # the rest of security still comes from the values file
+    assert settings.security.protected_namespaces == [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "payments",
+    ]
 
     keys = "https://keys.acme.example/iap.jwk"
     app = {"mode": "iap", "iap_audience": "/projects/42/apps/acme-jobwarden", "iap_jwks_url": keys}
@@ -1136,7 +1236,8 @@ def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
         ),
         ({"functions": {"job_report": {"enabled": False}}}, "functions keys must be"),
         ({"max_delivery_attempts": 3}, "from 5 to 100"),
-        ({"config_overrides": {"sinks": {}}}, "must not set clusters or sinks"),
+        ({"values_file": ["not", "a", "mapping"]}, "values_file must hold a mapping of keys"),
+        ({"values_file": "/nonexistent/values.yaml"}, "values_file must name a readable YAML"),
         (
             {"ack_deadline_seconds": 300},
             "ack_deadline_seconds (300) must be at least each event function's timeout_seconds"
@@ -1213,8 +1314,10 @@ def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
             "leave http_ingress unset (it becomes ALLOW_INTERNAL_AND_GCLB)",
         ),
         (
-            {"config_overrides": {"security": {"authentication": "iap"}}},
-            "must not set security.authentication or security.iap",
+            {"values_file": {"security": {"authentication": "iap"}}},
+            "values_file disagrees with the authentication input: it says"
+            " security.authentication = iap, security.iap.audience = (unset); the input says"
+            " mode = kubernetes-token, iap_audience = (unset)",
         ),
         (
             {
@@ -1249,7 +1352,8 @@ def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
         "two-access-ways",
         "unknown-target",
         "too-few-deliveries",
-        "overriding-sinks",
+        "values-file-not-a-mapping",
+        "values-file-missing",
         "ack-deadline-equal-to-timeout",
         "one-slow-event-function",
         "misspelt-secret-key",
@@ -1266,7 +1370,7 @@ def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
         "unknown-authentication",
         "audience-without-iap",
         "iap-with-allow-all",
-        "authentication-in-overrides",
+        "authentication-in-the-values-file",
         "two-clusters-one-exporter-identity",
         "cluster-named-dead-letter",
         "topic-prefix-too-long",
@@ -1274,8 +1378,13 @@ def test_exporter_account_ids_fit_thirty_characters_and_stay_stable(
     ],
 )
 def test_invalid_inputs_are_refused_before_anything_is_created(
-    evaluate: Callable[[dict[str, Any]], dict[str, Any]], change: dict[str, Any], refusal: str
+    evaluate: Callable[[dict[str, Any]], dict[str, Any]],
+    change: dict[str, Any],
+    refusal: str,
+    tmp_path: Path,
 ) -> None:
+    if not isinstance(change.get("values_file", ""), str):  # the content of a values file
+        change = {**change, "values_file": values_file(tmp_path / "values", change["values_file"])}
     with pytest.raises(TofuError) as refused:
         evaluate({**TWO_CLUSTERS, **change})
     assert refusal in " ".join(str(refused.value).split())

@@ -41,7 +41,8 @@ def helm_binary() -> Path:
 
 
 def helm(*args: str, values: JSON | None = None) -> subprocess.CompletedProcess[str]:
-    """Run helm on the chart with `values` (a file, as a user would pass with -f).
+    """Run helm on the chart with `values` (a file, as a user would pass with -f, before any
+    other `--values` in `args`, which therefore win over it).
 
     No kubeconfig: nothing here may reach a cluster by accident.
     """
@@ -50,7 +51,8 @@ def helm(*args: str, values: JSON | None = None) -> subprocess.CompletedProcess[
         if values is not None:
             file = Path(tmp) / "values.yaml"
             file.write_text(yaml.safe_dump(values))
-            argv += ["--values", str(file)]
+            at = next((i for i, a in enumerate(argv) if a in ("--values", "--set")), len(argv))
+            argv[at:at] = ["--values", str(file)]
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         env |= {"KUBECONFIG": os.devnull, "HELM_CACHE_HOME": f"{tmp}/cache"}
         env |= {"HELM_CONFIG_HOME": f"{tmp}/config", "HELM_DATA_HOME": f"{tmp}/data"}
@@ -67,15 +69,24 @@ def lint(
 
 
 def template(
-    values: JSON | None = None, *, release: str = "jw", namespace: str = "jobwarden"
+    values: JSON | None = None,
+    *,
+    release: str = "jw",
+    namespace: str = "jobwarden",
+    sets: Sequence[str] = (),
+    files: Sequence[Path] = (),
 ) -> list[JSON]:
-    """The chart's objects for `values` (merged over REQUIRED); fails on a helm error."""
+    """The chart's objects for `values` (merged over REQUIRED), then the values files
+    `files` and the `--set` expressions `sets`, as a user gives them; fails on a helm error."""
+    extra = [arg for f in files for arg in ("--values", str(f))]
+    extra += [arg for expression in sets for arg in ("--set", expression)]
     result = helm(
         "template",
         release,
         str(CHART),
         "--namespace",
         namespace,
+        *extra,
         values={**REQUIRED, **(values or {})},
     )
     assert result.returncode == 0, f"helm template failed:\n{result.stderr}"

@@ -74,6 +74,9 @@ class Scenario:
     ready: Callable[[KubeApi, str, str], bool]  # (api, namespace, job) -> settled?
     gone: bool = False  # delete the Job before the functions run
     extra: JSON = field(default_factory=dict)
+    #: Then announced in this order to the failure reporter, with one store throughout, so
+    #: its run records (`workflows.streaks`) evolve as in a deployment: (job, transition).
+    sequence: tuple[tuple[str, str], ...] = ()
 
 
 def _jobs(ns: str) -> str:
@@ -165,6 +168,45 @@ def _cron_runs(api: KubeApi, ns: str) -> None:
     api.create(_jobs(ns), failed)
 
 
+def _cron_streak(api: KubeApi, ns: str) -> None:
+    """CronJob nightly-sync: a run succeeds, two fail the same way, the fourth succeeds.
+
+    The Jobs are made by hand with the CronJob as their controller (its schedule never comes
+    during a recording); `failedJobsHistoryLimit: 5` keeps them all, so each announcement
+    finds its Job (the integration test runs the real cronjob controller with the defaults).
+    """
+    template = _worker_job("nightly-sync", "fail", backoff_limit=0)
+    cron = api.create(
+        f"/apis/batch/v1/namespaces/{ns}/cronjobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "nightly-sync", "labels": {"team": "data"}},
+            "spec": {
+                "schedule": "0 3 1 1 *",
+                "failedJobsHistoryLimit": 5,
+                "jobTemplate": {"spec": template["spec"]},
+            },
+        },
+    )
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": "nightly-sync",
+        "uid": cron["metadata"]["uid"],
+        "controller": True,
+    }
+    for i, outcome in enumerate(("succeed", "fail", "fail", "succeed")):
+        name = f"nightly-sync-{i}"
+        logs = "synced 40 tables" if outcome == "succeed" else "syncing\nERROR: upstream 503"
+        manifest = _worker_job(name, outcome, exit_code=4, after=1, logs=logs, backoff_limit=0)
+        manifest["metadata"]["ownerReferences"] = [owner]
+        api.create(_jobs(ns), manifest)
+        kind = "Complete" if outcome == "succeed" else "Failed"
+        wait_for(lambda name=name, kind=kind: _settled(kind)(api, ns, name), timeout=90)
+        time.sleep(1.1)  # distinct finish times (the API's times have whole seconds)
+
+
 SCENARIOS = [
     Scenario(
         "backoff-log-error",
@@ -229,6 +271,22 @@ SCENARIOS = [
         ALL,
         _cron_runs,
         _settled("Failed"),
+    ),
+    Scenario(
+        "cronjob-streak",
+        "CronJob nightly-sync: run 0 succeeds, runs 1 and 2 fail the same way (exit 4), "
+        "run 3 succeeds.",
+        "nightly-sync-2",
+        "failed",
+        ALL,
+        _cron_streak,
+        _settled("Failed"),
+        sequence=(
+            ("nightly-sync-0", "succeeded"),
+            ("nightly-sync-1", "failed"),
+            ("nightly-sync-2", "failed"),
+            ("nightly-sync-3", "succeeded"),
+        ),
     ),
     Scenario(
         "gone",
@@ -338,6 +396,18 @@ def record(scenario: Scenario, admin: KubeApi, info: StackInfo, say: Callable[[s
             )
         answered[workflow] = status
         say(f"    {FUNCTIONS[workflow]}: HTTP {status}")
+    sequence = []
+    if scenario.sequence:
+        runtime = make_runtime(recorder, store=memory_store(), server=credentials.server)
+        client = function_client("jobFailureReporter")
+        for i, (name, transition) in enumerate(scenario.sequence):
+            obj = recorder.scrub_json(admin.get(f"{_jobs(ns)}/{name}"))
+            with default_runtime(runtime):
+                status = post_event(
+                    "jobFailureReporter", obj, transition, f"rec-{scenario.name}-{i}", client=client
+                )
+            say(f"    sequence {transition} {name}: HTTP {status}")
+            sequence.append({"job": name, "transition": transition, "jobObject": obj})
     recording = Recording(
         scenario.name,
         _dedupe(recorder.exchanges, say),
@@ -352,6 +422,7 @@ def record(scenario: Scenario, admin: KubeApi, info: StackInfo, say: Callable[[s
             "recordedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "recordedWith": "python -m tests.support.record_api",
             "jobObject": job_json,
+            **({"sequence": sequence} if sequence else {}),
         },
     )
     out = RECORDED / f"{scenario.name}.json"

@@ -45,6 +45,7 @@ SCENARIOS = (
     "stuck-image-pull",
     "succeeded",
     "cronjob-failure",
+    "cronjob-streak",
     "gone",
 )
 
@@ -80,6 +81,22 @@ class Played:
                 f"record: {self.replay.missing}; re-record with "
                 "`.venv/bin/python -m tests.support.record_api`"
             )
+        return status
+
+    def post_run(self, run: int, message_id: str | None = None) -> int:
+        """Announce step `run` of the scenario's recorded `sequence` (its Job and transition)
+        to the failure reporter; its HTTP status."""
+        step = self.recording.meta["sequence"][run]
+        if "jobFailureReporter" not in self.clients:
+            self.clients["jobFailureReporter"] = function_client("jobFailureReporter")
+        status = post_event(
+            "jobFailureReporter",
+            dict(step["jobObject"]),
+            str(step["transition"]),
+            message_id or f"m-run-{run}",
+            client=self.clients["jobFailureReporter"],
+        )
+        assert not self.replay.missing, self.replay.missing
         return status
 
     def relay(self, workflow: str, k8s_event: dict[str, Any], message_id: str) -> int:
@@ -418,3 +435,132 @@ def test_a_webhook_naming_no_workflows_gets_one_message_per_failure(
     (posted,) = hook.calls  # the failure report only
     failure = played.report("jobFailureReporter")
     assert posted.request.headers["X-Jobwarden-Report-Id"] == failure.id
+
+
+# --- CronJob runs grouped: a streak, its follow-ups, and recovered ---------------------------
+
+
+def _slack_header(call: Any) -> str:
+    return str(json.loads(call.request.body)["blocks"][0]["text"]["text"])
+
+
+def test_a_cronjob_streak_posts_one_full_report_one_follow_up_and_one_recovered(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario("cronjob-streak", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    for run in range(4):  # succeeded, failed, failed (same cause), succeeded
+        assert played.post_run(run) == 200
+    full, follow_up, recovered = hook.calls  # the first success made nothing
+    assert "CronJob rec-cronjob-streak/nightly-sync: run nightly-sync-1 failed" in _slack_header(
+        full
+    )
+    assert "exited with code 4" in _slack_header(full)
+    assert _slack_header(follow_up).endswith(
+        "CronJob rec-cronjob-streak/nightly-sync failed again (2 runs in a row)"
+    )
+    short = json.loads(follow_up.request.body)
+    first = next(r for r in played.reports("jobFailureReporter") if r.job == "nightly-sync-1")
+    assert first.id in json.dumps(short)  # the link to the first report of the streak
+    assert len(short["blocks"]) < 8 and "log" not in json.dumps(short).lower()
+    assert _slack_header(recovered).endswith(
+        "CronJob rec-cronjob-streak/nightly-sync recovered: run nightly-sync-3 succeeded after "
+        "2 failed runs"
+    )
+    # every report is stored in full: the follow-up's own report has its log and the streak
+    second = next(r for r in played.reports("jobFailureReporter") if r.job == "nightly-sync-2")
+    assert second.cron_job is not None and second.cron_job.follow_up_of == first.id
+    assert any(b.type == "log" for b in second.blocks)
+    text = played.store.blobs.read(
+        next(k for k in played.store.list() if second.id in k and k.endswith(".md"))
+    )
+    assert text is not None and b"| Consecutive failed runs | 2 |" in text
+    assert rb"| Schedule | 0 3 1 1 \*, active |" in text  # Markdown escapes the star
+    assert [r.job for r in played.reports("jobFailureReporter")] == [
+        "nightly-sync-3",
+        "nightly-sync-2",
+        "nightly-sync-1",
+    ]
+
+
+def test_redelivered_streak_events_post_nothing_more_and_read_nothing(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario("cronjob-streak", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    for run in range(4):
+        assert played.post_run(run) == 200
+    posts, reads, stored = len(hook.calls), len(played.replay.served), played.store.list()
+    for run in (3, 2, 1):  # redeliveries, in any order
+        assert played.post_run(run, f"m-again-{run}") == 200
+    assert len(hook.calls) == posts == 3
+    assert len(played.replay.served) == reads  # answered from storage
+    assert played.store.list() == stored
+
+
+def test_a_success_without_failed_runs_before_it_makes_nothing(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario("cronjob-streak", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    assert played.post_run(0) == 200
+    assert played.post_run(0, "m-again") == 200
+    assert not hook.calls
+    assert played.store.read_index() == []
+    assert not played.store.list("cronjobs/")
+
+
+def test_a_json_webhook_gets_the_follow_up_in_full_naming_the_first_report(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    played = scenario(
+        "cronjob-streak", webhook={"name": "oncall", "type": "json", "urlEnv": "ONCALL_URL"}
+    )
+    hook.add(responses.POST, HOOK_URL, status=200)
+    for run in (1, 2, 3):
+        assert played.post_run(run) == 200
+    first, second, recovered = (json.loads(c.request.body) for c in hook.calls)
+    assert first["cronJob"]["followUpOf"] is None  # the first report of the streak
+    assert second["cronJob"]["followUpOf"] == first["id"]  # a receiver can thread on it
+    assert second["cronJob"]["failedRuns"] == 2
+    assert any(b["type"] == "log" for b in second["blocks"])
+    assert recovered["cronJob"]["outcome"] == "recovered"
+    assert recovered["cronJob"]["followUpOf"] == first["id"]
+
+
+def test_announcements_out_of_order_still_count_the_failed_runs_the_cluster_keeps(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    """Run 3's success announced before run 2's failure: run 2's Job, still kept and failed
+    before run 3, counts in the recovered streak; run 2's own report, made later, belongs to
+    the streak of the runs that ended before it (run 1's)."""
+    played = scenario("cronjob-streak", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    assert played.post_run(1) == 200
+    assert played.post_run(3) == 200
+    assert played.post_run(2) == 200
+    headers = [_slack_header(c) for c in hook.calls]
+    assert headers[1].endswith("recovered: run nightly-sync-3 succeeded after 2 failed runs")
+    assert headers[2].endswith("failed again (2 runs in a row)")
+
+
+def test_the_index_shows_a_cronjobs_runs_under_it_one_row_per_run(
+    scenario: Any, hook: responses.RequestsMock
+) -> None:
+    from jobwarden.render.index import render_index_html
+
+    played = scenario("cronjob-streak", webhook=ONCALL)
+    hook.add(responses.POST, HOOK_URL, status=200)
+    assert played.post("jobPodEnricher", "m-pods") == 200  # another report of run 2
+    for run in range(4):
+        assert played.post_run(run) == 200
+    page = render_index_html(played.store.read_index())
+    assert page.count('<tr class="cronjob"') == 1
+    assert "CronJob rec-cronjob-streak/nightly-sync</strong> · 3 run(s) reported, 2 failed" in page
+    under = [
+        line.split("↳ ")[1].split("<")[0]
+        for line in page.split("<tr ")
+        if 'data-cronjob="nightly-sync"' in line and "↳" in line
+    ]
+    assert under == ["nightly-sync-3", "nightly-sync-2", "nightly-sync-1"]  # newest first
+    assert page.count('<tr class="run') == 3  # one row per run, its reports as links

@@ -250,7 +250,9 @@ def test_pubsub_attributes_let_subscriptions_filter_by_transition_and_job() -> N
         "namespace": "batch",
         "job": "nightly-28744",
         "reason": "BackoffLimitExceeded",
+        "cronjob": "nightly",  # its owner: the failure reporter takes CronJob runs' successes
     }
+    assert "cronjob" not in pubsub_attributes(failed_job_event(owner=None))
 
 
 def test_pubsub_attributes_of_a_relayed_event_carry_its_event_type() -> None:

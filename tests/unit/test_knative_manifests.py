@@ -73,3 +73,19 @@ def test_every_functions_account_may_review_its_callers() -> None:
     for service in _services():
         account = service["spec"]["template"]["spec"]["serviceAccountName"]
         assert account in delegated, f"{service['metadata']['name']}: {account}"
+
+
+def test_every_service_reads_the_configuration_the_exporter_chart_renders() -> None:
+    # One values file is the configuration: the file holds no ConfigMap of its own, and every
+    # Service mounts the chart's (release jobwarden-exporter: ConfigMap jobwarden-exporter,
+    # key jobwarden.yaml) where JOBWARDEN_CONFIG points. tests/integration/test_helm_values.py
+    # renders the chart and checks the names against it.
+    assert not [d for d in _docs() if d["kind"] == "ConfigMap"]
+    for service in _services():
+        spec = service["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        (box,) = spec["containers"]
+        config = Path(next(e["value"] for e in box["env"] if e["name"] == "JOBWARDEN_CONFIG"))
+        (mount,) = [m for m in box["volumeMounts"] if m["mountPath"] == str(config.parent)]
+        assert volumes[mount["name"]]["configMap"] == {"name": "jobwarden-exporter"}, service
+        assert config.name == "jobwarden.yaml"

@@ -33,7 +33,9 @@ log = logging.getLogger("jobwarden.bridge")
 #: Default subscription filter per workflow (ARCHITECTURE.md §3.1); teams widen these without code.
 FILTERS: dict[str, str] = {
     "job_failure_reporter": (
-        'attributes.type = "failed" OR attributes.type = "missed" OR attributes.type = "no-success"'
+        'attributes.type = "failed" OR attributes.type = "missed" OR '
+        'attributes.type = "no-success" OR '
+        '(attributes.type = "succeeded" AND attributes:cronjob)'
     ),
     "job_info_enricher": 'attributes.type = "failed" OR attributes.type = "stuck"',
     "job_events_enricher": (

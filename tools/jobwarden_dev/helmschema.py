@@ -2,8 +2,9 @@
 
 Helm checks values against it in `lint`, `template`, `install` and `upgrade`, so a
 misspelled `workflows.jobWorkflows` key or a wrong type fails before anything reaches a
-cluster, with the key's path. The configuration part (`workflows`, `exporter`) is taken
-from `jobwarden.config.json_schema()`, so the chart and the package cannot drift; the
+cluster, with the key's path. The configuration part (every top-level key of the
+configuration file: `workflows`, `clusters`, `sinks`, `security`, `restart`, `exporter`) is
+taken from `jobwarden.config.json_schema()`, so the chart and the package cannot drift; the
 chart's own keys (image, replicas, RBAC, probes, ...) are described here, once, and the
 chart README's values table is generated from the same schema.
 
@@ -29,8 +30,15 @@ from jobwarden_exporter.pubsub import TOPIC_PATTERN
 JSON = dict[str, Any]
 CHART = "infra/helm/jobwarden-exporter"
 TABLE_START, TABLE_END = "<!-- values-table:start -->\n", "<!-- values-table:end -->"
-#: Sections of the configuration file that the chart's values carry into its ConfigMap.
-CONFIG_KEYS = ("workflows", "exporter")
+#: Sections of the configuration file that the chart's values carry into its ConfigMap: all
+#: of them, so that one values file is the whole configuration (README: Configuration).
+CONFIG_KEYS = ("workflows", "clusters", "sinks", "security", "restart", "exporter")
+#: Where the chart's default differs from the configuration file's own (absent `clusters`).
+CHART_DESCRIPTIONS = {
+    "clusters": "Clusters by name, as in the configuration file. Absent from the values: this"
+    " cluster only, `[{name: <clusterName>, inCluster: true}]` (functions running here reach it"
+    " through their pod's ServiceAccount); `[]`: none.",
+}
 _TOPIC = TOPIC_PATTERN.pattern
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
@@ -309,13 +317,13 @@ def _refs(node: object) -> set[str]:
 
 
 def values_schema() -> JSON:
-    """The chart's values.schema.json (2020-12): chart keys + `workflows` and `exporter`."""
+    """The chart's values.schema.json (2020-12): chart keys + the configuration's keys."""
     config = json_schema()
     properties = chart_properties()
     for key in CONFIG_KEYS:
         properties[key] = {
             **config["properties"][key],
-            "description": config["properties"][key]["description"]
+            "description": CHART_DESCRIPTIONS.get(key, config["properties"][key]["description"])
             + " Written to the ConfigMap's jobwarden.yaml (see the configuration reference).",
         }
     wanted, todo = set(), _refs(properties)

@@ -1,5 +1,8 @@
 """The cross-cluster index as a page: one row per Job run, newest first, no JavaScript.
 
+A CronJob's runs are shown under a heading row for their CronJob, where its newest run
+would be (`report.grouped_runs`).
+
 Used twice: by the `job_reports` HTTP target (filters as a GET form, a "next page" link)
 and for the static `reports/index.html` that `make run` leaves (neither). Every piece of
 text, report titles included (they come from the cluster), goes through `html.escape`;
@@ -14,7 +17,7 @@ from html import escape
 
 from jobwarden.render.common import SEVERITY_LABEL, fmt_time
 from jobwarden.render.html import _page
-from jobwarden.report import IndexEntry, JobRun, job_runs
+from jobwarden.report import CronJobRuns, IndexEntry, JobRun, grouped_runs, job_runs
 
 SEVERITIES = ("error", "warning", "info")
 FILTERS = ("cluster", "namespace", "severity", "since", "until")
@@ -40,18 +43,33 @@ def _form(filters: Mapping[str, str]) -> str:
     )
 
 
-def _row(run: JobRun, link: Callable[[str], str]) -> str:
+def _row(run: JobRun, link: Callable[[str], str], *, under: str = "") -> str:
     reports = " ".join(
         f'<a href="{escape(link(e.path + ".html"))}">{escape(e.workflow)}</a>' for e in run.reports
     )
+    job = f"↳ {escape(run.job)}" if under else escape(run.job)
     return (
         f'<tr class="run{" warn" if run.severity != "info" else ""}" '
         f'data-cluster="{escape(run.cluster)}" data-namespace="{escape(run.namespace)}" '
-        f'data-severity="{run.severity}" data-uid="{escape(run.job_uid)}">'
-        f"<td>{escape(fmt_time(run.created_at))}</td><td>{SEVERITY_LABEL[run.severity]}</td>"
+        f'data-severity="{run.severity}" data-uid="{escape(run.job_uid)}"'
+        + (f' data-cronjob="{escape(under)}"' if under else "")
+        + f"><td>{escape(fmt_time(run.created_at))}</td><td>{SEVERITY_LABEL[run.severity]}</td>"
         f"<td>{escape(run.cluster)}</td><td>{escape(run.namespace)}</td>"
-        f"<td>{escape(run.job)}</td><td>{escape(run.cause)}</td><td>{reports}</td></tr>"
+        f"<td>{job}</td><td>{escape(run.cause)}</td><td>{reports}</td></tr>"
     )
+
+
+def _group(group: CronJobRuns, link: Callable[[str], str]) -> str:
+    """A CronJob's heading row, then its runs (newest first) under it."""
+    failed = sum(1 for r in group.runs if r.severity == "error")
+    head = (
+        f'<tr class="cronjob" data-cluster="{escape(group.cluster)}" '
+        f'data-namespace="{escape(group.namespace)}" data-cronjob="{escape(group.cronjob)}">'
+        f'<td colspan="7"><strong>CronJob {escape(group.namespace)}/{escape(group.cronjob)}'
+        f"</strong> · {len(group.runs)} run(s) reported, {failed} failed · "
+        f"latest: {escape(group.runs[0].cause)}</td></tr>"
+    )
+    return head + "".join(_row(run, link, under=group.cronjob) for run in group.runs)
 
 
 def render_index_html(
@@ -74,7 +92,10 @@ def render_index_html(
         f"<th>{c}</th>"
         for c in ("Time", "Severity", "Cluster", "Namespace", "Job", "Cause", "Reports")
     )
-    rows = "".join(_row(run, link) for run in runs)
+    rows = "".join(
+        _group(item, link) if isinstance(item, CronJobRuns) else _row(item, link)
+        for item in grouped_runs(runs)
+    )
     table = (
         f'<table id="runs"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         if runs

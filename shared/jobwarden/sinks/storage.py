@@ -7,7 +7,8 @@ Layout under the store's root (ARCHITECTURE.md §3.6):
         A Job run's reports are found by listing `<cluster>/<namespace>/<job>/<uid>/`.
     index/<yyyy>/<mm>/<dd>/<inverted millis>-<report id>.json   one entry per indexed
         report, created once (`jobwarden.sinks.index`); the cross-cluster index is a listing
-    deliveries/..., runs/..., audit/...    other records, through `put_json`/`get_json`
+    deliveries/..., runs/..., audit/..., cronjobs/...  other records, through `put_json`/
+        `get_json` (`cronjobs/`: the failure reporter's run records, `workflows.streaks`)
 
 No object is rewritten per report (Cloud Storage takes about one write per second to one
 name): every write of a report creates a new name, with a create-only precondition. Writes
@@ -17,8 +18,8 @@ hard link); bucket writes are create-only with `if_generation_match=0`. Stores w
 before the index was a listing (one `index.json`) get their entries with `migrate_index()`
 (`jobwarden reports --migrate-index`). A storage outage raises `StorageUnavailableError`
 (temporary: the platform retries); a bad store URL raises `ConfigError`. Top-level names
-`index`, `index.json`, `index.html`, `deliveries`, `runs` and `audit` are reserved (not
-usable as cluster names).
+`index`, `index.json`, `index.html`, `deliveries`, `runs`, `audit` and `cronjobs` are
+reserved (not usable as cluster names).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from jobwarden.sinks.index import (
 
 log = logging.getLogger(__name__)
 
-RESERVED = ("index", "index.json", "index.html", "deliveries", "runs", "audit")
+RESERVED = ("index", "index.json", "index.html", "deliveries", "runs", "audit", "cronjobs")
 #: The source of a report made on request (`<name>_http`) starts with this; not indexed.
 ON_REQUEST_PREFIX = "request/"
 _SEGMENT_BAD = re.compile(r"[^A-Za-z0-9._-]")
@@ -289,7 +290,8 @@ class BlobReportStore:
     # --- index: one create-only entry per report, read by listing (jobwarden.sinks.index) ----
 
     def _write_entry(self, entry: IndexEntry) -> bool:
-        data = canonical_json(entry.model_dump(mode="json", by_alias=True)) + "\n"
+        data = canonical_json(entry.model_dump(mode="json", by_alias=True, exclude_none=True))
+        data += "\n"
         return self.blobs.write(
             index_key(entry, segment(entry.id)),
             data.encode(),

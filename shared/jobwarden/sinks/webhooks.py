@@ -4,6 +4,9 @@ Types and bodies
     slack   POST the Slack Block Kit message (`render.slack`)
     teams   POST a Teams message with an Adaptive Card 1.4 (`render.teams`)
     json    POST the canonical report JSON (`Report.to_json()`), signed
+A CronJob's failure that continues a streak the same way is posted to slack and teams as
+the short follow-up of `render.followup` (its full report is stored); json posts the full
+report, whose `cronJob.followUpOf` names the streak's first report.
 
 Headers on every post
     Content-Type: application/json
@@ -170,7 +173,10 @@ def verify_signature(
 def payload(report: Report, webhook: Webhook, report_url: str | None) -> bytes:
     """The body posted to `webhook` for `report`."""
     if webhook.type == "json":
-        return report.to_json().encode()
+        return report.to_json().encode()  # a follow-up's `cronJob.followUpOf` threads it
+    from jobwarden.render.followup import follow_up_message
+
+    report = follow_up_message(report)  # a CronJob's repeated failure: the short message
     if webhook.type == "slack":
         from jobwarden.render.slack import render_slack
 

@@ -32,6 +32,7 @@ from jobwarden.names import WorkflowName
 from jobwarden.redact import redact_capped, redact_text
 from jobwarden.report import (
     Block,
+    CronJobRun,
     FieldItem,
     FieldsBlock,
     MarkdownBlock,
@@ -60,21 +61,33 @@ def _base(
     }
 
 
-def cron_block(history: CronHistory) -> FieldsBlock:
-    recent = ", ".join(f"{name}: {state}" for name, state, _ in history.runs[:5]) or "-"
-    return FieldsBlock(
-        title=f"CronJob {history.cronjob}",
-        fields=[
-            FieldItem(name="Consecutive failed runs", value=str(history.consecutive_failures)),
-            FieldItem(
-                name="Last success",
-                value=fmt_time(history.last_success)
-                if history.last_success
-                else "never (in history)",
-            ),
-            FieldItem(name="Recent runs", value=recent),
-        ],
-    )
+def schedule_state(run: CronJobRun) -> str:
+    """`0 3 * * *, active` / `..., suspended` / `unknown (the CronJob could not be read)`."""
+    if run.suspended is None:
+        return "unknown (the CronJob could not be read)"
+    state = "suspended (no new runs until resumed)" if run.suspended else "active"
+    return f"{run.schedule}, {state}" if run.schedule else state
+
+
+def cron_block(history: CronHistory, run: CronJobRun | None = None) -> FieldsBlock:
+    """The CronJob's view of this run: the streak, the last success, the schedule."""
+    recent = ", ".join(f"{r.name}: {r.state}" for r in history.runs[:5]) or "-"
+    failed = run.failed_runs if run else history.consecutive_failures
+    last = run.last_success if run and run.last_success else history.last_success
+    fields = [
+        FieldItem(name="Consecutive failed runs", value=str(failed)),
+        FieldItem(name="Last success", value=fmt_time(last) if last else "never (in history)"),
+    ]
+    if run:
+        fields.append(FieldItem(name="Schedule", value=schedule_state(run)))
+        if run.first_failure_at and failed > 1:
+            fields.append(FieldItem(name="Failing since", value=fmt_time(run.first_failure_at)))
+        if run.follow_up_of:
+            fields.append(
+                FieldItem(name="First report of this streak", value=run.follow_up_of_url or "-")
+            )
+    fields.append(FieldItem(name="Recent runs", value=recent))
+    return FieldsBlock(title=f"CronJob {history.cronjob}", fields=fields)
 
 
 def failure_report(
@@ -87,13 +100,17 @@ def failure_report(
     include_logs: bool,
     include_events: bool,
     cron: CronHistory | None = None,
+    cron_run: CronJobRun | None = None,
 ) -> Report:
-    """One report per failed Job: cause and next steps, status, configuration, events, logs."""
+    """One report per failed Job: cause and next steps, status, configuration, events, logs.
+
+    A CronJob's run is reported under its CronJob: the title names it, the summary the
+    streak, and `cron_job` carries the streak (posted as a short follow-up when it is one)."""
     job = e.job
     cause = analysis.headline
     blocks: list[Block] = [cause_block(cause), job_status_fields(job), conditions_table(job)]
     if cron:
-        blocks.append(cron_block(cron))
+        blocks.append(cron_block(cron, cron_run))
     if len(analysis.pod_causes) > 1 and not analysis.identical_retries:
         blocks.append(pod_causes_table(analysis))
     blocks += [job_spec_fields(job), containers_table(job), pods_table(e)]
@@ -103,8 +120,14 @@ def failure_report(
         blocks += retried_log_blocks(e, analysis) if analysis.identical_retries else log_blocks(e)
     first_step = cause.next_steps[0] if cause.next_steps else "-"
     runs = ""
-    if cron and cron.consecutive_failures > 1:
-        runs = f" CronJob {cron.cronjob} has failed {cron.consecutive_failures} runs in a row."
+    failed = cron_run.failed_runs if cron_run else (cron.consecutive_failures if cron else 0)
+    if cron and failed > 1:
+        runs = f" CronJob {cron.cronjob} has failed {failed} runs in a row."
+    if cron_run and cron_run.suspended:
+        runs += f" CronJob {cron_run.cronjob} is suspended: no new runs until it is resumed."
+    title = f"Job {job.namespace}/{job.name} failed: {cause.title}"
+    if cron:
+        title = f"CronJob {job.namespace}/{cron.cronjob}: run {job.name} failed: {cause.title}"
     return Report.model_validate(
         {
             **_base(
@@ -115,9 +138,54 @@ def failure_report(
                 now=now,
             ),
             "severity": analysis.severity,
-            "title": f"Job {job.namespace}/{job.name} failed: {cause.title}",
+            "title": title,
             "summary": f"{cause.explanation}{runs} Next: {first_step}",
             "blocks": blocks,
+            "cron_job": cron_run,
+        }
+    )
+
+
+def recovered_report(
+    job: Job,
+    run: CronJobRun,
+    *,
+    cluster: str,
+    report_id: str,
+    source_event_id: str,
+    now: dt.datetime,
+) -> Report:
+    """One message when a CronJob's run succeeds after failed runs: which streak it ends."""
+    streak = f"{run.failed_runs} failed run{'s' if run.failed_runs != 1 else ''}"
+    since = f" (failing since {fmt_time(run.first_failure_at)})" if run.first_failure_at else ""
+    fields = [
+        FieldItem(name="Run", value=job.name),
+        FieldItem(name="Succeeded at", value=fmt_time(job.finished_at)),
+        FieldItem(name="Failed runs before it", value=str(run.failed_runs)),
+        FieldItem(name="Schedule", value=schedule_state(run)),
+    ]
+    if run.cause:
+        fields.append(FieldItem(name="Cause of the failures", value=run.cause))
+    if run.follow_up_of:
+        fields.append(
+            FieldItem(name="First report of the streak", value=run.follow_up_of_url or "-")
+        )
+    return Report.model_validate(
+        {
+            "id": report_id,
+            "workflow": "jobFailureReporter",
+            "cluster": cluster,
+            "namespace": job.namespace,
+            "job": job.name,
+            "job_uid": job.uid,
+            "created_at": now,
+            "severity": "info",
+            "title": f"CronJob {job.namespace}/{run.cronjob} recovered: run {job.name} "
+            f"succeeded after {streak}",
+            "summary": f"Run {job.name} succeeded after {streak}{since}.",
+            "blocks": [FieldsBlock(title=f"CronJob {run.cronjob}", fields=fields)],
+            "source_event_id": source_event_id,
+            "cron_job": run,
         }
     )
 

@@ -11,7 +11,9 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    reading the cluster; otherwise the uid comes from the read and the same one call follows.
 3. `enrich.read` reads everything the spec needs in one go (Job, pods, events, logs,
    CronJob history). A Job already deleted gets a report of what its event carried.
-4. `failure.analyse` (pure) when the Job failed, then `spec.build` (pure).
+4. `failure.analyse` (pure) when the Job failed; for a spec that keeps CronJob streaks (the
+   failure reporter) and a CronJob's run, `streaks.record_failure` records the run and
+   decides whether it is a follow-up of its streak's first report; then `spec.build` (pure).
 5. `store.put_report` (idempotent by id), then `webhooks.deliver` (at most once per
    webhook; a webhook that refuses for good is recorded, and the event is acknowledged)
    to the webhooks `Settings.route` picks from the report: its workflow, cluster,
@@ -27,13 +29,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from jobwarden.enrich import Enrichment, read
+from jobwarden.enrich import CronHistory, Enrichment, read
 from jobwarden.errors import ConfigError, JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.intake import Trigger
 from jobwarden.jobevent import CRONJOB_TRANSITIONS
 from jobwarden.kube.labels import NOTIFY, SILENCE
-from jobwarden.kube.objects import JobRef
+from jobwarden.kube.objects import Job, JobRef
 from jobwarden.redact import redact_mapping
 from jobwarden.report import Report, Routing
 from jobwarden.runtime import JobLogger, Runtime, job_logger
@@ -41,6 +43,7 @@ from jobwarden.sinks.storage import ReportAddress
 from jobwarden.sinks.webhooks import deliver, webhooks_for
 from jobwarden.workflows.builders import gone_report
 from jobwarden.workflows.specs import BuildContext, C, ReportSpec
+from jobwarden.workflows.streaks import record_failure
 
 Outcome = Literal["reported", "already reported", "ignored", "job gone"]
 
@@ -58,7 +61,7 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
     if trigger.job_uid:
         stored = runtime.store.find_report(_address(spec, trigger, trigger.job_uid))
         if stored is not None:
-            return _publish(stored, runtime, jlog, already=True)
+            return publish(stored, runtime, jlog, already=True)
     api = runtime.clusters.client(trigger.cluster)
     ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
     try:
@@ -71,13 +74,13 @@ def handle_event(spec: ReportSpec[C], trigger: Trigger, runtime: Runtime) -> Out
         labels = redact_mapping(trigger.labels)
         routing = Routing(labels={k: str(v) for k, v in labels.items()})
         report = report.model_copy(update={"routing": routing})
-        _publish(report, runtime, jlog)
+        publish(report, runtime, jlog)
         return "job gone"
     if not trigger.job_uid:
         stored = runtime.store.find_report(_address(spec, trigger, facts.job.uid))
         if stored is not None:
-            return _publish(stored, runtime, jlog, already=True)
-    return _publish(_build(spec, cfg, facts, trigger, runtime), runtime, jlog)
+            return publish(stored, runtime, jlog, already=True)
+    return publish(_build(spec, cfg, facts, trigger, runtime), runtime, jlog)
 
 
 def _cronjob_alert(
@@ -88,13 +91,13 @@ def _cronjob_alert(
     uid = trigger.job_uid or "unknown-uid"
     stored = runtime.store.find_report(_address(spec, trigger, uid))
     if stored is not None:
-        return _publish(stored, runtime, jlog, already=True)
+        return publish(stored, runtime, jlog, already=True)
     ctx = BuildContext(
         report_id=spec.report_id(trigger, uid),
         source_event_id=trigger.event_id,
         now=runtime.clock(),
     )
-    return _publish(spec.alert(trigger, cfg, ctx), runtime, jlog)
+    return publish(spec.alert(trigger, cfg, ctx), runtime, jlog)
 
 
 def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAddress:
@@ -112,10 +115,23 @@ def _build(
     spec: ReportSpec[C], cfg: C, facts: Enrichment, trigger: Trigger, runtime: Runtime
 ) -> Report:
     analysis = analyse(facts) if facts.job.failed_condition else None
+    now = runtime.clock()
+    cron_run = None
+    if spec.streaks and facts.cron is not None and analysis is not None:
+        cron_run = record_failure(
+            runtime.store,
+            cluster=trigger.cluster,
+            job=facts.job,
+            history=facts.cron,
+            cause=analysis.headline,
+            cause_title=analysis.headline.title,
+            now=now,
+        )
     ctx = BuildContext(
         report_id=spec.report_id(trigger, facts.job.uid),
         source_event_id=trigger.event_id,
-        now=runtime.clock(),
+        now=now,
+        cron_run=cron_run,
     )
     report = spec.build(facts, analysis, cfg, ctx)
     return report.model_copy(update={"routing": routing_of(facts)})
@@ -125,9 +141,13 @@ def routing_of(facts: Enrichment) -> Routing:
     """What webhook routing needs of the Job: its labels and annotations over its CronJob's
     (when this workflow read the CronJob); never a read of its own. Label values are
     redacted like everything a report carries."""
-    cron = facts.cron
-    labels = redact_mapping({**(cron.labels if cron else {}), **facts.job.labels})
-    annotations = {**(cron.annotations if cron else {}), **facts.job.annotations}
+    return routing_of_cron(facts.job, facts.cron)
+
+
+def routing_of_cron(job: Job, cron: CronHistory | None) -> Routing:
+    """`routing_of` from the Job and what was read of its CronJob (None: not read)."""
+    labels = redact_mapping({**(cron.labels if cron else {}), **job.labels})
+    annotations = {**(cron.annotations if cron else {}), **job.annotations}
     notify = annotations.get(NOTIFY)
     return Routing(
         labels={k: str(v) for k, v in labels.items()},
@@ -136,9 +156,7 @@ def routing_of(facts: Enrichment) -> Routing:
     )
 
 
-def _publish(
-    report: Report, runtime: Runtime, jlog: JobLogger, *, already: bool = False
-) -> Outcome:
+def publish(report: Report, runtime: Runtime, jlog: JobLogger, *, already: bool = False) -> Outcome:
     """Store `report` (a no-op when stored) and post it where it is routed (once each)."""
     result = runtime.store.put_report(report)
     already = already or not result.stored

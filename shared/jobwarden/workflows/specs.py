@@ -14,6 +14,8 @@ handle_request` for `<name>_http`) need to know, and nothing runs a workflow any
 - `build`: a pure function of what was read, the analysis and the configuration (no I/O);
 - `alert`: for a spec that reports on CronJob transitions (`missed`, `no-success`), the
   pure build of that report from the event alone (there may be no Job to read).
+- `streaks`: a CronJob's failed run is recorded and reported under its streak
+  (`workflows.streaks`; the failure reporter).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from jobwarden.failure import FailureAnalysis
 from jobwarden.intake import Trigger
 from jobwarden.jobevent import CRONJOB_TRANSITIONS, JOB_TRANSITIONS, Transition
 from jobwarden.names import WorkflowName
-from jobwarden.report import Report, report_id
+from jobwarden.report import CronJobRun, Report, report_id
 from jobwarden.workflowconfig import (
     JobEventsEnricher,
     JobFailureReporter,
@@ -52,6 +54,7 @@ class BuildContext:
     report_id: str
     source_event_id: str
     now: dt.datetime
+    cron_run: CronJobRun | None = None  # a CronJob's run: its streak (`workflows.streaks`)
 
 
 def by_event(trigger: Trigger, job_uid: str) -> str:
@@ -93,6 +96,7 @@ class ReportSpec(Generic[C]):
     key: Callable[[Trigger, str], str] = by_event
     accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
     alert: Callable[[Trigger, C, BuildContext], Report] | None = None
+    streaks: bool = False  # records CronJob runs and reports failures under their streak
 
     def config(self, workflows: JobWorkflows) -> C:
         return self.section(workflows)
@@ -126,6 +130,7 @@ def _failure(
         include_logs=cfg.include_logs,
         include_events=cfg.include_events,
         cron=e.cron,
+        cron_run=ctx.cron_run,
     )
 
 
@@ -187,6 +192,7 @@ FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     build=_failure,
     key=by_failure,
     alert=_alert,
+    streaks=True,
 )
 INFO_ENRICHER = ReportSpec[JobInfoEnricher](
     name="jobInfoEnricher",

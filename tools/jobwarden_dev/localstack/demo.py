@@ -2,8 +2,10 @@
 
 Real Jobs, run by the real job controller, ending the way their pod templates choose
 (KWOK stages): one succeeds, one fails with an error in its log, one is OOMKilled, one
-exceeds its deadline, and a CronJob's run fails; and a CronJob misses its runs
-(`demo_missed_cronjob`). `embedded.py` runs the pipeline on them.
+exceeds its deadline; and three runs of CronJob `nightly-backup` (made now rather than
+waiting for its schedule): two fail the same way, then the fixed third succeeds — one full
+report, one short follow-up, one `recovered`; and CronJob `report-every-minute` misses
+its runs (`demo_missed_cronjob`). `embedded.py` runs the pipeline on them.
 """
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ def demo_cronjob() -> JSON:
     }
 
 
+#: The CronJob's runs, in order: (name, pod outcome); the third runs the fixed template.
+CRON_RUNS = (
+    ("nightly-backup-1", "fail"),
+    ("nightly-backup-2", "fail"),
+    ("nightly-backup-3", "succeed"),
+)
+
+
 def demo_missed_cronjob() -> JSON:
     """A CronJob that misses every run: `startingDeadlineSeconds: 0` leaves the cronjob
     controller no time to start one (it reports MissSchedule; the exporter, `missed`)."""
@@ -130,6 +140,7 @@ class Outcome:
     outcome: str
     reason: str
     detail: str
+    cronjob: str | None = None  # the CronJob whose run this is
 
 
 def _finished(job: JSON) -> tuple[str, str] | None:
@@ -152,34 +163,10 @@ def _pod_detail(api: KubeApi, name: str) -> str:
     return "; ".join(sorted(set(details))) or "-"
 
 
-def run_demo(api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0) -> list[Outcome]:
-    """Create the demo Jobs and a CronJob run, wait for all to finish, return what happened."""
-    api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
-    api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_missed_cronjob())
+def _wait_finished(
+    api: KubeApi, names: list[str], say: Callable[[str], None], timeout: float, cronjob: str | None
+) -> dict[str, Outcome]:
     jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
-    names = []
-    for manifest in demo_jobs():
-        api.create(jobs_path, manifest)
-        names.append(manifest["metadata"]["name"])
-    cron = api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_cronjob())
-    run = {
-        "metadata": {
-            "name": "nightly-backup-manual",
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "CronJob",
-                    "name": cron["metadata"]["name"],
-                    "uid": cron["metadata"]["uid"],
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": cron["spec"]["jobTemplate"]["spec"],
-    }
-    api.create(jobs_path, run)
-    names.append("nightly-backup-manual")
-    say(f"created {len(names)} demo Jobs in namespace {NAMESPACE}; waiting for them to finish")
     deadline = time.monotonic() + timeout
     results: dict[str, Outcome] = {}
     while len(results) < len(names) and time.monotonic() < deadline:
@@ -188,9 +175,73 @@ def run_demo(api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0)
                 continue
             done = _finished(api.get(f"{jobs_path}/{name}"))
             if done:
-                results[name] = Outcome(name, done[0], done[1], _pod_detail(api, name))
+                results[name] = Outcome(name, done[0], done[1], _pod_detail(api, name), cronjob)
                 say(f"  {name}: {done[0]} ({done[1] or 'no reason'})")
         time.sleep(0.5)
     for name in names:
-        results.setdefault(name, Outcome(name, "unfinished", f"not done after {timeout:.0f}s", "-"))
-    return [*(results[n] for n in names), wait_for_missed_run(api, say)]
+        results.setdefault(
+            name, Outcome(name, "unfinished", f"not done after {timeout:.0f}s", "-", cronjob)
+        )
+    return results
+
+
+def _cron_runs(
+    api: KubeApi,
+    say: Callable[[str], None],
+    timeout: float,
+    reported: Callable[[str], bool] | None,
+) -> list[Outcome]:
+    """CronJob nightly-backup and its three runs, one after the other as its schedule would
+    make them (each waits for the one before to finish and, with `reported`, to be
+    reported: the failure reporter sees the runs in the order a schedule gives, minutes
+    apart)."""
+    jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+    cron = api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_cronjob())
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": cron["metadata"]["name"],
+        "uid": cron["metadata"]["uid"],
+        "controller": True,
+    }
+    outcomes = []
+    for name, outcome in CRON_RUNS:
+        spec = cron["spec"]["jobTemplate"]["spec"]
+        if outcome == "succeed":  # the cause was fixed
+            spec = _job(name, "succeed", annotations={"sim.jobwarden.dev/logs": "backed up"})[
+                "spec"
+            ]
+        api.create(
+            jobs_path, {"metadata": {"name": name, "ownerReferences": [owner]}, "spec": spec}
+        )
+        done = _wait_finished(api, [name], say, timeout, cron["metadata"]["name"])[name]
+        outcomes.append(done)
+        deadline = time.monotonic() + timeout
+        while reported and not reported(name) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    return outcomes
+
+
+def run_demo(
+    api: KubeApi,
+    say: Callable[[str], None],
+    *,
+    timeout: float = 90.0,
+    reported: Callable[[str], bool] | None = None,
+) -> list[Outcome]:
+    """Create the demo Jobs and a CronJob's runs, wait for all to finish, return what
+    happened. `reported(job)`: whether a run's report is in (see `_cron_runs`)."""
+    api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+    api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_missed_cronjob())
+    jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
+    names = []
+    for manifest in demo_jobs():
+        api.create(jobs_path, manifest)
+        names.append(manifest["metadata"]["name"])
+    say(
+        f"created {len(names)} demo Jobs and CronJob nightly-backup in namespace {NAMESPACE}; "
+        "waiting for them to finish"
+    )
+    cron = _cron_runs(api, say, timeout, reported)
+    results = _wait_finished(api, names, say, timeout, None)
+    return [results[n] for n in names] + cron + [wait_for_missed_run(api, say)]

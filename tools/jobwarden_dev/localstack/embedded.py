@@ -3,8 +3,8 @@
 local stack -> exporter (watches the stack's Jobs, publishes to pstest) -> filtered
 subscription per workflow -> push bridge -> one functions-framework process per function
 -> reports in ./reports. Demo Jobs fail in the ways users meet most; when every report is
-in, a table (job, outcome, cause, report) and the HTML index are printed and everything
-is torn down.
+in, a table (job, outcome, cause, what was posted, report; a CronJob's runs under it) and
+the HTML index are printed and everything is torn down.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class Row:
     outcome: str
     cause: str
     report: str
+    posted: str = "-"  # what a webhook got: full report, follow-up, recovered
+    cronjob: str | None = None
+    expected: bool = False  # a report should be there (failed, or recovered)
 
 
 def write_config(
@@ -224,51 +227,80 @@ def _report_of(reports: Path, job: str) -> Path | None:
     return found[-1] if found else None
 
 
-def _title(html_path: Path) -> str:
+def _described(html_path: Path) -> tuple[str, str]:
+    """(cause, what was posted) of a failure reporter's report."""
     import json
 
     data = json.loads(html_path.with_suffix(".json").read_text())
-    return str(data["title"]).split(" failed: ", 1)[-1]
+    title = str(data["title"])
+    run = data.get("cronJob") or {}
+    if run.get("outcome") == "recovered":
+        return title.split(" recovered: ", 1)[-1], "recovered"
+    posted = "follow-up (short)" if run.get("followUpOf") else "full report"
+    return title.split(" failed: ", 1)[-1], posted
 
 
-#: Outcomes that get a failure report: a failed Job, a missed CronJob run (by CronJob name).
-REPORTED = ("Failed", "Missed")
+def _expects_report(o: Outcome, before: list[Outcome]) -> bool:
+    """A failed Job has a failure report, and so has a CronJob's missed run (under the
+    CronJob's name); a CronJob's success after a failed run, a `recovered` one."""
+    if o.outcome in ("Failed", "Missed"):
+        return True
+    return bool(
+        o.cronjob
+        and o.outcome == "Complete"
+        and any(b.cronjob == o.cronjob and b.outcome == "Failed" for b in before)
+    )
 
 
 def wait_for_reports(reports: Path, outcomes: list[Outcome], timeout: float, say: Say) -> list[Row]:
-    failed = [o for o in outcomes if o.outcome in REPORTED]
+    expected = [o for i, o in enumerate(outcomes) if _expects_report(o, outcomes[:i])]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(_report_of(reports, o.job) for o in failed):
+    while time.monotonic() < deadline and not all(_report_of(reports, o.job) for o in expected):
         time.sleep(0.5)
     rows = []
     for o in outcomes:
-        path = _report_of(reports, o.job) if o.outcome in REPORTED else None
-        if o.outcome in REPORTED and path is None:
-            say(f"  no failure report for {o.job} after {timeout:.0f}s (see the logs folder)")
+        path = _report_of(reports, o.job) if o in expected else None
+        if o in expected and path is None:
+            say(f"  no report for {o.job} after {timeout:.0f}s (see the logs folder)")
+        cause, posted = _described(path) if path else ("-", "-")
         rows.append(
             Row(
                 o.job,
                 f"{o.outcome} ({o.reason})" if o.reason else o.outcome,
-                _title(path) if path else "-",
+                cause,
                 str(path) if path else "-",
+                posted,
+                o.cronjob,
+                o in expected,
             )
         )
     return rows
 
 
 def table(rows: list[Row]) -> str:
-    data = [("JOB", "OUTCOME", "CAUSE", "REPORT")] + [
-        (r.job, r.outcome, r.cause, r.report) for r in rows
-    ]
+    """One line per Job run; a CronJob's runs under a line naming the CronJob."""
+    data: list[tuple[str, ...]] = [("JOB", "OUTCOME", "CAUSE", "POSTED", "REPORT")]
+    seen: set[str] = set()
+    for r in rows:
+        if r.cronjob is None:
+            data.append((r.job, r.outcome, r.cause, r.posted, r.report))
+            continue
+        if r.cronjob in seen:
+            continue
+        seen.add(r.cronjob)
+        runs = [x for x in rows if x.cronjob == r.cronjob]
+        failed = sum(1 for x in runs if x.outcome.startswith("Failed"))
+        data.append((f"CronJob {r.cronjob}", f"{len(runs)} runs, {failed} failed", "", "", ""))
+        data += [(f"  ↳ {x.job}", x.outcome, x.cause, x.posted, x.report) for x in runs]
 
     def clip(text: str) -> str:
         return text if len(text) <= 72 else text[:71] + "…"
 
-    widths = [max(len(clip(d[i])) for d in data) for i in range(3)]
+    widths = [max(len(clip(d[i])) for d in data) for i in range(4)]
     lines = []
     for d in data:
-        cells = [clip(d[i]).ljust(widths[i]) for i in range(3)] + [d[3]]
-        lines.append("  ".join(cells))
+        cells = [clip(d[i]).ljust(widths[i]) for i in range(4)] + [d[4]]
+        lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
 
@@ -289,7 +321,11 @@ def run_embedded(workdir: Path, reports: Path, say: Say) -> int:
         pipeline = Pipeline([info], workdir, reports, say)
         try:
             pipeline.start()
-            outcomes = run_demo(KubeApi(info.admin_credentials()), say)
+            outcomes = run_demo(
+                KubeApi(info.admin_credentials()),
+                say,
+                reported=lambda job: _report_of(reports, job) is not None,
+            )
             say("waiting for the reports")
             rows = wait_for_reports(reports, outcomes, 90, say)
         finally:
@@ -297,5 +333,5 @@ def run_embedded(workdir: Path, reports: Path, say: Say) -> int:
     index_page = write_static_index(reports)
     print(table(rows))
     print(f"\nHTML index of every report: {index_page}")
-    missing = [r for r in rows if r.outcome.startswith(REPORTED) and r.report == "-"]
+    missing = [r for r in rows if r.expected and r.report == "-"]
     return 1 if missing else 0

@@ -131,10 +131,8 @@ module "jobwarden" {
     job_pod_enricher = { memory = "1Gi" }
   }
 
-  config_overrides = {
-    security = { protectedNamespaces = ["kube-system", "kube-public", "kube-node-lease", "payments"] }
-    exporter = { stuckAfter = "2h" }
-  }
+  # The one values file: the exporter chart takes the same file in each cluster (helm -f).
+  values_file = "${path.module}/jobwarden-values.yaml"
 }
 
 output "exporters" {
