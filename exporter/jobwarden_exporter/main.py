@@ -63,6 +63,8 @@ def watch_options(
         stuck_pod_after=stuck_pod_after or parse_duration(exporter.stuck_pod_after),
         watch_timeout=watch_timeout,
         relay_events=relay_events,
+        missed_schedule_grace=parse_duration(exporter.missed_schedule_grace),
+        no_success_after=exporter.no_success_after,
     )
 
 

@@ -44,8 +44,8 @@ class Permission:
 
 
 def needed_permissions(options: WatchOptions, lease: LeaseConfig | None) -> list[Permission]:
-    """Every verb the exporter uses: list/watch Jobs (and their pods, and Events),
-    get/create/update its Lease.
+    """Every verb the exporter uses: list/watch Jobs, CronJobs (and the Jobs' pods, and
+    Events), get/create/update its Lease.
 
     `create` cannot be limited to a name by RBAC, so it is checked without one.
     """
@@ -55,6 +55,8 @@ def needed_permissions(options: WatchOptions, lease: LeaseConfig | None) -> list
         needed += [Permission(v, "batch", "jobs", ns) for v in ("list", "watch")]
         if options.watch_pods:
             needed += [Permission(v, "", "pods", ns) for v in ("list", "watch")]
+        if options.watch_cronjobs:
+            needed += [Permission(v, "batch", "cronjobs", ns) for v in ("list", "watch")]
         if options.relay_events:
             needed += [Permission(v, "", "events", ns) for v in ("list", "watch")]
     if lease is not None:

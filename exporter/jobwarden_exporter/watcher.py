@@ -17,6 +17,11 @@ Events: the watch takes `type=Warning` only. An Event's Job is found by the invo
 object (a Job by uid or name; a Pod by its generated name `<job>-[<index>-]xxxxx`); an
 Event whose Job is not known yet waits up to `unmatched_ttl` seconds for it. Each Event
 is relayed once per count (a repeat whose count went up is relayed again, with a new id).
+
+CronJobs: a `Reflector` per scope lists and watches them (same label selector as Jobs),
+and the Jobs they own are noted as they are seen; once Jobs and CronJobs are listed, the
+ticker asks the `CronJobTracker` which scheduled times passed without a Job (`missed`)
+and which CronJobs stopped succeeding (`no-success`), see `jobwarden_exporter.cronjobs`.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from pydantic import ValidationError
 from jobwarden.jobevent import JobEvent
 from jobwarden.kube import paths
 from jobwarden.kube.events import event_key, event_view
-from jobwarden.kube.labels import CONTROLLER_UID_LABELS
+from jobwarden.kube.labels import CONTROLLER_UID_LABELS, NOTIFY, SILENCE
 from jobwarden.kube.objects import Job
 from jobwarden.kubeapi import KubeApi
+from jobwarden_exporter.cronjobs import CronJobTracker, ScheduleAlert
 from jobwarden_exporter.metrics import Metrics
 from jobwarden_exporter.reflector import JSON, Reflector
 from jobwarden_exporter.tracker import EventMemory, JobTracker
@@ -65,6 +71,9 @@ class WatchOptions:
     relay_events: bool = True
     tick: float = 5.0  # seconds between stuck checks
     unmatched_ttl: float = 120.0
+    watch_cronjobs: bool = True
+    missed_schedule_grace: dt.timedelta = dt.timedelta(minutes=2)
+    no_success_after: int = 3
 
 
 def job_event(cluster: str, job: Job, detected: Detected, *, event: JSON | None = None) -> JobEvent:
@@ -92,6 +101,39 @@ def job_event(cluster: str, job: Job, detected: Detected, *, event: JSON | None 
             "labels": job.labels,
             "generation": job.generation or None,
             "event": event,
+        }
+    )
+
+
+def cronjob_event(cluster: str, alert: ScheduleAlert) -> JobEvent:
+    """The JobEvent of a CronJob's `missed` / `no-success` (ARCHITECTURE.md §3.3)."""
+    cronjob = alert.cronjob
+    return JobEvent.model_validate(
+        {
+            "cluster": cluster,
+            "namespace": cronjob.namespace,
+            "name": cronjob.name,
+            "uid": cronjob.uid,
+            "transition": alert.transition,
+            "reason": alert.reason,
+            "message": alert.message,
+            "time": alert.scheduled,
+            "owner": cronjob.name,
+            "labels": dict(cronjob.labels),
+            "cronjob": {
+                "schedule": cronjob.schedule,
+                "timeZone": cronjob.time_zone,
+                "scheduledTime": alert.scheduled,
+                "suspend": cronjob.suspend,
+                "concurrencyPolicy": cronjob.concurrency_policy,
+                "startingDeadlineSeconds": cronjob.starting_deadline_seconds,
+                "lastScheduleTime": cronjob.last_schedule,
+                "lastSuccessfulTime": cronjob.last_successful,
+                "active": list(cronjob.active),
+                "annotations": {
+                    k: v for k, v in cronjob.annotations.items() if k in (NOTIFY, SILENCE)
+                },
+            },
         }
     )
 
@@ -150,6 +192,9 @@ class JobWatch:
         )
         self.relayed = EventMemory()
         self.waiting = WaitingPods()
+        self.cronjobs = CronJobTracker(
+            grace=options.missed_schedule_grace, no_success_after=options.no_success_after
+        )
         self._unmatched: dict[str, tuple[JSON, float]] = {}
         self._unmatched_lock = threading.Lock()
         scopes: tuple[str | None, ...] = options.namespaces or (None,)
@@ -163,6 +208,16 @@ class JobWatch:
                 job_params,
             )
             for ns in scopes
+        ]
+        self.cronjob_reflectors = [
+            self._reflector(
+                paths.cronjobs(ns),
+                f"cronjobs in {ns}" if ns else "cronjobs",
+                functools.partial(self._cronjobs_listed, ns),
+                self._cronjob_changed,
+                job_params,
+            )
+            for ns in (scopes if options.watch_cronjobs else ())
         ]
         self.event_reflectors = [
             self._reflector(
@@ -189,7 +244,12 @@ class JobWatch:
 
     @property
     def reflectors(self) -> list[Reflector]:
-        return [*self.job_reflectors, *self.pod_reflectors, *self.event_reflectors]
+        return [
+            *self.job_reflectors,
+            *self.cronjob_reflectors,
+            *self.pod_reflectors,
+            *self.event_reflectors,
+        ]
 
     def _reflector(
         self,
@@ -216,7 +276,7 @@ class JobWatch:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> JobWatch:
-        for reflector in [*self.job_reflectors, *self.pod_reflectors]:
+        for reflector in [*self.job_reflectors, *self.cronjob_reflectors, *self.pod_reflectors]:
             self._thread(reflector.run, reflector.resource)
         self._thread(self._after_jobs_synced, "events-starter")
         self._thread(self._ticker, "stuck-ticker")
@@ -250,12 +310,17 @@ class JobWatch:
         return self._stop.is_set()
 
     def wait_synced(self, timeout: float) -> bool:
-        """True once every collection was listed (Jobs first, then pods and Events)."""
+        """True once every collection was listed (Jobs and CronJobs first, then pods and
+        Events)."""
         deadline = time.monotonic() + timeout
         for reflector in self.reflectors:
             if not reflector.synced.wait(max(0.0, deadline - time.monotonic())):
                 return False
         return True
+
+    @property
+    def _reflectors(self) -> list[Reflector]:
+        return [*self.job_reflectors, *self.cronjob_reflectors, *self.event_reflectors]
 
     def health(self) -> tuple[bool, str]:
         states = [r.health() for r in self.reflectors]
@@ -271,12 +336,15 @@ class JobWatch:
 
     # -- Jobs -----------------------------------------------------------------------
     def _jobs_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:
+        for item in items:
+            self.cronjobs.job_seen(item)
         jobs = [Job.from_json(slim_job(item)) for item in items]
         for job, detected in self.tracker.sync(jobs, namespace=namespace, startup=initial):
             self._report(job, detected)
         self.metrics.set("tracked_jobs", float(len(self.tracker)))
 
     def _job_changed(self, kind: str, obj: JSON) -> None:
+        self.cronjobs.job_seen(obj)  # a deleted Job still ran for its scheduled time
         job = Job.from_json(slim_job(obj))
         found = self.tracker.deleted(job) if kind == "DELETED" else self.tracker.observe(job)
         for detected in found:
@@ -293,6 +361,63 @@ class JobWatch:
             if self._unmatched:
                 self._retry_unmatched()
             self.metrics.set("tracked_jobs", float(len(self.tracker)))
+            if self.cronjob_reflectors and all(
+                r.synced.is_set() for r in [*self.job_reflectors, *self.cronjob_reflectors]
+            ):
+                for alert in self.cronjobs.due(self._now()):
+                    self._announce(alert)
+
+    # -- CronJobs ---------------------------------------------------------------------
+    def _cronjobs_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:
+        for problem in self.cronjobs.sync(items, namespace=namespace, now=self._now()):
+            log.warning(
+                "[%s] CronJob %s; not checked for missed runs", self.options.cluster, problem
+            )
+
+    def _cronjob_changed(self, kind: str, obj: JSON) -> None:
+        if kind == "DELETED":
+            self.cronjobs.deleted(obj)
+            return
+        problem = self.cronjobs.observe(obj, now=self._now())
+        if problem:
+            meta = obj.get("metadata") or {}
+            log.warning(
+                "[%s %s/%s] not checked for missed runs: %s",
+                self.options.cluster,
+                meta.get("namespace"),
+                meta.get("name"),
+                problem,
+            )
+
+    def _announce(self, alert: ScheduleAlert) -> None:
+        cronjob = alert.cronjob
+        try:
+            job_ev = cronjob_event(self.options.cluster, alert)
+        except ValidationError as err:
+            self.metrics.inc("dropped_total", transition=alert.transition, reason="invalid")
+            log.error(
+                "[%s %s/%s] %s not published: not a valid JobEvent (%s)",
+                self.options.cluster,
+                cronjob.namespace,
+                cronjob.name,
+                alert.transition,
+                "; ".join(e["msg"] for e in err.errors(include_input=False)[:3]),
+            )
+            return
+        with self._emit_lock:
+            if self._stop.is_set():
+                return
+            self.metrics.inc("transitions_total", transition=alert.transition)
+            log.info(
+                "[%s %s/%s] cronjob %s (%s): %s",
+                self.options.cluster,
+                cronjob.namespace,
+                cronjob.name,
+                alert.transition,
+                alert.reason,
+                alert.message,
+            )
+            self._emit(job_ev)
 
     # -- Pods ---------------------------------------------------------------------------
     def _pods_listed(self, namespace: str | None, items: list[JSON], initial: bool) -> None:

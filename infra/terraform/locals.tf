@@ -27,7 +27,7 @@ locals {
   # kubernetes-event-exporter messages carry no attributes at all, so these filters would
   # drop every one of them: var.attribute_filters = false turns them off.
   default_filters = {
-    job_failure_reporter     = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"succeeded\" AND (attributes:cronjob OR attributes:retryOf))"
+    job_failure_reporter     = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR attributes.type = \"missed\" OR attributes.type = \"no-success\" OR (attributes.type = \"succeeded\" AND (attributes:cronjob OR attributes:retryOf))"
     job_info_enricher        = "attributes.type = \"failed\" OR attributes.type = \"stuck\""
     job_events_enricher      = "attributes.type = \"failed\" OR attributes.type = \"stuck\" OR (attributes.type = \"event\" AND attributes.eventType = \"Warning\")"
     job_pod_enricher         = "attributes.type = \"failed\" OR attributes.type = \"stuck\""

@@ -448,6 +448,17 @@ class ExporterConfig(ConfigModel):
         min_length=1,
         description="Only Jobs matching this label selector (e.g. team=data).",
     )
+    missed_schedule_grace: Duration = Field(
+        default="2m",
+        description="A CronJob's scheduled time that passes this long without a Job is"
+        " announced `missed` (its `startingDeadlineSeconds` instead, when set).",
+    )
+    no_success_after: int = Field(
+        default=3,
+        ge=0,
+        description="Announce `no-success` when a CronJob's last success is older than this"
+        " many scheduled times; 0: never.",
+    )
 
 
 # --- the file -------------------------------------------------------------------------------

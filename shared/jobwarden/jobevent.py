@@ -17,9 +17,18 @@ the snake_case field names or the camelCase aliases when building a model:
   "owner": "nightly",                // the owning CronJob's name, or null
   "labels": {"app": "nightly"},
   "generation": 3,                   // the Job's metadata.generation (optional)
-  "event": null                      // for "event": the Kubernetes Event (core/v1 JSON)
+  "event": null,                     // for "event": the Kubernetes Event (core/v1 JSON)
+  "cronjob": null                    // for "missed" / "no-success": the CronJob (below)
 }
 ```
+
+`missed` and `no-success` are about a CronJob, not a Job (there may be no Job at all):
+`name` and `uid` are the CronJob's, `owner` is its name too, `time` is the scheduled time,
+and `cronjob` carries what a report needs without reading the cluster: the schedule and
+time zone, `scheduledTime`, `suspend`, `concurrencyPolicy`, `startingDeadlineSeconds`,
+`lastScheduleTime`, `lastSuccessfulTime`, the `active` Job names and the CronJob's
+jobwarden.dev/notify and /silence annotations. Their Pub/Sub attributes name the
+`cronjob` instead of the `job`, and their id covers the scheduled time.
 
 Identity fields are checked against Kubernetes' naming rules (they end up in storage
 paths), times must carry a timezone, unknown keys are ignored (newer exporters may add
@@ -43,8 +52,24 @@ from pydantic.alias_generators import to_camel
 from jobwarden.kube.events import event_key
 from jobwarden.kube.labels import RETRY_OF
 
-Transition = Literal["started", "succeeded", "failed", "suspended", "resumed", "stuck", "event"]
+Transition = Literal[
+    "started",
+    "succeeded",
+    "failed",
+    "suspended",
+    "resumed",
+    "stuck",
+    "event",
+    "missed",
+    "no-success",
+]
 TRANSITIONS: Final[tuple[str, ...]] = get_args(Transition)
+#: Transitions of a CronJob (its `cronjob` snapshot set; `name`/`uid` are the CronJob's).
+CRONJOB_TRANSITIONS: Final[frozenset[Transition]] = frozenset({"missed", "no-success"})
+#: Transitions of a Job.
+JOB_TRANSITIONS: Final[frozenset[Transition]] = frozenset(
+    t for t in get_args(Transition) if t not in CRONJOB_TRANSITIONS
+)
 CLOUDEVENT_TYPE_PREFIX: Final = "dev.jobwarden.job.v1."
 SPECVERSION: Final = "1.0"
 
@@ -143,6 +168,21 @@ class JobStatusSnapshot(_Wire):
         return None
 
 
+class CronJobSnapshot(_Wire):
+    """The CronJob of a `missed` / `no-success` transition, at the time it was announced."""
+
+    schedule: str
+    time_zone: str | None = None
+    scheduled_time: AwareDatetime
+    suspend: bool = False
+    concurrency_policy: str = "Allow"
+    starting_deadline_seconds: int | None = Field(default=None, ge=0)
+    last_schedule_time: AwareDatetime | None = None
+    last_successful_time: AwareDatetime | None = None
+    active: tuple[str, ...] = ()
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
 class JobEvent(_Wire):
     """A transition of one Job in one cluster, as the exporter publishes it (see module doc)."""
 
@@ -159,6 +199,7 @@ class JobEvent(_Wire):
     labels: dict[str, str] = Field(default_factory=dict)
     generation: int | None = Field(default=None, ge=1)
     event: dict[str, Any] | None = None
+    cronjob: CronJobSnapshot | None = None
 
     @model_validator(mode="after")
     def _event_transition_carries_its_event(self) -> JobEvent:
@@ -167,19 +208,27 @@ class JobEvent(_Wire):
                 "transition 'event' needs the Kubernetes Event in 'event' "
                 "(with metadata.uid or metadata.name)"
             )
+        if self.transition in CRONJOB_TRANSITIONS and self.cronjob is None:
+            raise ValueError(
+                f"transition {self.transition!r} needs the CronJob in 'cronjob' "
+                "(with schedule and scheduledTime)"
+            )
         return self
 
     @property
     def id(self) -> str:
         """The deterministic id of this transition (see `event_id`)."""
         key, count = event_key(self.event) if self.transition == "event" else ("", 0)
+        occurrence = str(self.generation or "")
+        if self.cronjob is not None and self.transition in CRONJOB_TRANSITIONS:
+            occurrence = rfc3339(self.cronjob.scheduled_time)
         return event_id(
             self.cluster,
             self.uid,
             self.transition,
             k8s_event_uid=key,
             k8s_event_count=count,
-            occurrence=str(self.generation or ""),
+            occurrence=occurrence,
         )
 
     @property
@@ -192,6 +241,8 @@ class JobEvent(_Wire):
 
 
 REPEATABLE: Final = frozenset({"suspended", "resumed"})
+#: Transitions whose id covers their occurrence: Job generations and CronJob scheduled times.
+_OCCURRING: Final = REPEATABLE | CRONJOB_TRANSITIONS
 
 
 def event_id(
@@ -212,7 +263,9 @@ def event_id(
     `uid` may then be "" when the Job's uid is unknown. A Job can be suspended and resumed
     many times: for those (`REPEATABLE`) a non-empty `occurrence` (the Job's
     metadata.generation, which every change of spec.suspend raises) is covered too, so each
-    suspension has its own id while every replica still agrees on it. Arguments that do not
+    suspension has its own id while every replica still agrees on it. For a CronJob's
+    `missed` / `no-success` the occurrence is the scheduled time (RFC 3339, UTC), so each
+    scheduled time is announced under one id. Arguments that do not
     apply to the transition are ignored. Changing this function changes ids in flight: don't.
     """
     if transition == "event":
@@ -224,7 +277,7 @@ def event_id(
             k8s_event_uid,
             str(k8s_event_count),
         )
-    elif occurrence and transition in REPEATABLE:
+    elif occurrence and transition in _OCCURRING:
         parts = (_ID_SCHEME, cluster, uid, transition, occurrence)
     else:
         parts = (_ID_SCHEME, cluster, uid, transition)
@@ -264,6 +317,7 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
     failure reporter takes the successes of CronJobs' runs only (`attributes:cronjob`).
     For a Job a restart made, `retryOf` (its `jobwarden.dev/retry-of` label: the original's
     uid), so the failure reporter's subscription takes the retries' `succeeded` too.
+    A CronJob's `missed` / `no-success` names the `cronjob` and no `job`.
     """
     attributes = {
         "type": job_event.transition,
@@ -274,6 +328,8 @@ def pubsub_attributes(job_event: JobEvent) -> dict[str, str]:
     }
     if job_event.owner:
         attributes["cronjob"] = job_event.owner
+    if job_event.transition in CRONJOB_TRANSITIONS:
+        attributes["cronjob"] = attributes.pop("job")
     if job_event.transition == "event" and job_event.event is not None:
         event_type = job_event.event.get("type")
         if isinstance(event_type, str) and event_type:

@@ -50,6 +50,7 @@ CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
 JOBS_RULE = {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "watch"]}
 EVENTS_RULE = {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]}
 PODS_RULE = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}
+CRONJOBS_RULE = {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["list", "watch"]}
 
 
 def container(objects: list[JSON]) -> JSON:
@@ -131,7 +132,12 @@ def test_rbac_grants_exactly_what_the_exporter_requests_and_no_wildcards() -> No
     objects = template()
     args = args_of(objects)
     lease = args["--lease-name"]
-    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, PODS_RULE, EVENTS_RULE]
+    assert one(objects, "ClusterRole")["rules"] == [
+        JOBS_RULE,
+        CRONJOBS_RULE,
+        PODS_RULE,
+        EVENTS_RULE,
+    ]
     assert one(objects, "Role")["rules"] == [
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {
@@ -182,6 +188,7 @@ def test_pod_logs_are_granted_only_when_enabled() -> None:
     rules = one(template({"rbac": {"podLogs": True}}), "ClusterRole")["rules"]
     assert rules == [
         JOBS_RULE,
+        CRONJOBS_RULE,
         PODS_RULE,
         EVENTS_RULE,
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
@@ -205,7 +212,7 @@ def test_listed_namespaces_bind_the_cluster_role_in_each_of_them_only() -> None:
 
 def test_without_event_relay_the_events_rule_goes_and_the_flag_is_passed() -> None:
     objects = template({"relayEvents": False})
-    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, PODS_RULE]
+    assert one(objects, "ClusterRole")["rules"] == [JOBS_RULE, CRONJOBS_RULE, PODS_RULE]
     assert "--no-events" in args_of(objects)
 
 
@@ -609,6 +616,15 @@ def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
             ],
         ),
         (
+            _drop_rule("ClusterRole", "cronjobs"),
+            [
+                "`list` on `cronjobs.batch` cluster-wide",
+                "`watch` on `cronjobs.batch` cluster-wide",
+                "ClusterRole + ClusterRoleBinding with rules: [{apiGroups: [batch], "
+                "resources: [cronjobs], verbs: [list, watch]}]",
+            ],
+        ),
+        (
             _drop_rule("ClusterRole", "events"),
             [
                 "`list` on `events` cluster-wide",
@@ -634,7 +650,13 @@ def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
             ],
         ),
     ],
-    ids=["jobs-rule-removed", "events-rule-removed", "pods-rule-removed", "lease-update-removed"],
+    ids=[
+        "jobs-rule-removed",
+        "cronjobs-rule-removed",
+        "events-rule-removed",
+        "pods-rule-removed",
+        "lease-update-removed",
+    ],
 )
 def test_a_rule_removed_from_the_chart_stops_the_exporter_naming_what_is_missing_and_for_whom(
     stack: StackInfo,

@@ -33,7 +33,7 @@ import yaml
 from jobwarden.config import CONFIG_ENV, Settings, parse_config
 from jobwarden.configtypes import ENV_PATTERN
 from jobwarden.intake import PUBSUB_CLOUDEVENT_TYPE, parse_cloudevent
-from jobwarden.jobevent import TRANSITIONS, JobEvent, pubsub_attributes
+from jobwarden.jobevent import CRONJOB_TRANSITIONS, TRANSITIONS, JobEvent, pubsub_attributes
 from jobwarden_dev.bridge import FILTERS as BRIDGE_FILTERS
 from jobwarden_dev.bundle import discover_functions, targets_of
 from tests.support.checkov import run_checkov
@@ -202,6 +202,11 @@ def exporter_attributes(
         event=event,
         owner=owner,
         labels=labels or {},
+        cronjob=(
+            {"schedule": "@hourly", "scheduledTime": "2026-05-01T12:00:00Z"}
+            if transition in CRONJOB_TRANSITIONS
+            else None
+        ),
     )
     return pubsub_attributes(job_event)
 
@@ -337,7 +342,14 @@ def test_pubsub_service_agent_is_created_before_it_may_dead_letter() -> None:
 
 #: ARCHITECTURE.md §3.1: the transitions each event workflow is triggered by.
 WANTED = {
-    "job_failure_reporter": {"failed", "stuck", "succeeded/cronjob", "succeeded/retry"},
+    "job_failure_reporter": {
+        "failed",
+        "stuck",
+        "missed",
+        "no-success",
+        "succeeded/cronjob",
+        "succeeded/retry",
+    },
     "job_info_enricher": {"failed", "stuck"},
     "job_events_enricher": {"failed", "stuck", "event/Warning"},
     "job_pod_enricher": {"failed", "stuck"},
@@ -350,6 +362,7 @@ def test_default_filters_take_exactly_each_workflows_transitions_from_exporter_m
     assert filters == BRIDGE_FILTERS, "the local push bridge must filter like production"
     assert filters["job_failure_reporter"] == (
         'attributes.type = "failed" OR attributes.type = "stuck" OR '
+        'attributes.type = "missed" OR attributes.type = "no-success" OR '
         '(attributes.type = "succeeded" AND (attributes:cronjob OR attributes:retryOf))'
     )
     messages = {t: exporter_attributes(t) for t in TRANSITIONS if t != "event"}

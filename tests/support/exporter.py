@@ -27,7 +27,8 @@ class Message:
 
     @property
     def job(self) -> str:
-        return self.attributes["job"]
+        """The Job's name, or the CronJob's for a CronJob transition (`missed`, ...)."""
+        return self.attributes.get("job") or self.attributes["cronjob"]
 
     @property
     def transition(self) -> str:
@@ -116,6 +117,7 @@ def make_exporter(
     stuck_after: dt.timedelta = dt.timedelta(hours=1),
     stuck_pod_after: dt.timedelta = dt.timedelta(minutes=5),
     tick: float = 0.5,
+    **options: Any,
 ) -> Exporter:
     metrics = Metrics(cluster=CLUSTER)
     publisher = BufferedPublisher(
@@ -132,5 +134,6 @@ def make_exporter(
         stuck_after=stuck_after,
         stuck_pod_after=stuck_pod_after,
         tick=tick,
+        **options,
     )
     return Exporter(api, publisher, options, lease=lease, metrics=metrics)

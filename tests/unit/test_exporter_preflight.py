@@ -116,3 +116,21 @@ def test_stuck_pod_after_comes_from_the_configuration_and_a_flag_wins() -> None:
     assert flag.stuck_pod_after == dt.timedelta(minutes=2)
     default = watch_options(parse_config({}, source="test"), "prod")
     assert default.stuck_pod_after == dt.timedelta(minutes=5) and default.watch_pods
+
+
+def test_cronjobs_are_listed_and_watched_so_a_missing_verb_is_named_with_its_rule() -> None:
+    options = WatchOptions(cluster="prod", namespaces=("batch",))
+    granted = everything(options, None) - {("watch", "batch", "cronjobs", "batch", "")}
+    with pytest.raises(ExporterStartupError) as caught:
+        check(ReviewingApi(granted), options, None)
+    message = str(caught.value)
+    assert "it needs `watch` on `cronjobs.batch` in namespace batch." in message
+    assert (
+        "a Role + RoleBinding in namespace batch with rules: "
+        "[{apiGroups: [batch], resources: [cronjobs], verbs: [watch]}]"
+    ) in message
+
+
+def test_an_exporter_told_not_to_watch_cronjobs_does_not_ask_for_them() -> None:
+    options = WatchOptions(cluster="prod", watch_cronjobs=False)
+    assert not [p for p in needed_permissions(options, None) if p.resource == "cronjobs"]

@@ -105,6 +105,7 @@ class ScriptedApi:
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
 EVENTS = f"/api/v1/namespaces/{NS}/events"
 PODS = f"/api/v1/namespaces/{NS}/pods"
+CRONJOBS = f"/apis/batch/v1/namespaces/{NS}/cronjobs"
 
 
 def run_watch(
@@ -114,8 +115,8 @@ def run_watch(
     stuck_pod_after: dt.timedelta = dt.timedelta(minutes=5),
     now: dt.datetime | None = None,
 ) -> tuple[list[JobEvent], JobWatch, ScriptedApi]:
-    """Run a JobWatch over the scripts until every script is used up (pods are watched
-    when the scripts say how)."""
+    """Run a JobWatch over the scripts until every script is used up (pods and CronJobs
+    are watched when the scripts say how; `now` is the watch's clock)."""
     stop = threading.Event()
     api = ScriptedApi(scripts, stop)
     emitted: list[JobEvent] = []
@@ -126,6 +127,7 @@ def run_watch(
         watch_pods=PODS in scripts,
         stuck_pod_after=stuck_pod_after,
         tick=0.05,
+        watch_cronjobs=CRONJOBS in scripts,
     )
     watch = JobWatch(
         api,  # type: ignore[arg-type]
@@ -240,7 +242,9 @@ def test_forbidden_watch_is_unhealthy_and_names_the_permission() -> None:
     )
     stop = threading.Event()
     api = ScriptedApi({JOBS: [listing(1), [forbidden]]}, stop)
-    options = WatchOptions(cluster="c1", namespaces=(NS,), relay_events=False, watch_pods=False)
+    options = WatchOptions(
+        cluster="c1", namespaces=(NS,), relay_events=False, watch_pods=False, watch_cronjobs=False
+    )
     watch = JobWatch(api, options, print)  # type: ignore[arg-type]
     watch.job_reflectors[0].backoff = (0.01, 5.0)
     watch.start()
@@ -466,3 +470,32 @@ def test_a_pod_that_starts_or_goes_away_is_forgotten_and_never_makes_its_job_stu
 def test_fake_api_is_not_a_kube_api() -> None:
     # the watcher gives each reflector its own connection pool only for real clients
     assert not issubclass(ScriptedApi, KubeApi)
+
+
+def test_a_forbid_cronjob_whose_run_outlasts_the_next_schedule_is_announced_missed_once() -> None:
+    t0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
+    long_run = job("nightly-29627281", 2)  # scheduled 12:01, still running
+    long_run["metadata"]["ownerReferences"] = [{"kind": "CronJob", "name": "nightly", "uid": "cj"}]
+    nightly = {
+        "metadata": {
+            "name": "nightly",
+            "namespace": NS,
+            "uid": "cj",
+            "resourceVersion": "3",
+            "creationTimestamp": "2026-05-01T11:59:30Z",
+        },
+        "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Forbid"},
+        "status": {
+            "active": [{"name": "nightly-29627281"}],
+            "lastScheduleTime": "2026-05-01T12:01:00Z",
+        },
+    }
+    emitted, _, _ = run_watch(
+        {JOBS: [listing(2, long_run), []], CRONJOBS: [listing(3, nightly), []]},
+        now=t0 + dt.timedelta(minutes=4, seconds=10),  # 12:02 is 2m10s late
+    )
+    missed = [e for e in emitted if e.transition == "missed"]
+    assert [(e.name, e.uid, e.reason) for e in missed] == [("nightly", "cj", "ConcurrencyForbid")]
+    assert missed[0].cronjob is not None
+    assert missed[0].cronjob.scheduled_time == t0 + dt.timedelta(minutes=2)
+    assert "the previous run nightly-29627281 was still active" in missed[0].message

@@ -34,6 +34,7 @@ log = logging.getLogger("jobwarden.bridge")
 FILTERS: dict[str, str] = {
     "job_failure_reporter": (
         'attributes.type = "failed" OR attributes.type = "stuck" OR '
+        'attributes.type = "missed" OR attributes.type = "no-success" OR '
         '(attributes.type = "succeeded" AND (attributes:cronjob OR attributes:retryOf))'
     ),
     "job_info_enricher": 'attributes.type = "failed" OR attributes.type = "stuck"',

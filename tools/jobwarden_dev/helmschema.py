@@ -177,8 +177,9 @@ def chart_properties() -> JSON:
             },
         ),
         "rbac": _obj(
-            "The exporter's permissions: list/watch Jobs, their pods and Events (a ClusterRole,"
-            " bound cluster-wide, or in each of `exporter.namespaces`) and its Lease (a Role in the"
+            "The exporter's permissions: list/watch Jobs, their pods, CronJobs and Events (a"
+            " ClusterRole, bound cluster-wide, or in each of `exporter.namespaces`) and its"
+            " Lease (a Role in the"
             " release namespace).",
             {
                 "create": _bool("Create the ClusterRole, Role and their bindings.", True),

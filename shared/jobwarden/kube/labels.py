@@ -16,6 +16,8 @@ CONTROLLER_UID_LABELS: Final = ("batch.kubernetes.io/controller-uid", "controlle
 # -- annotations ---------------------------------------------------------------------
 #: On an Indexed Job's pods: the pod's completion index.
 JOB_COMPLETION_INDEX: Final = "batch.kubernetes.io/job-completion-index"
+#: On a CronJob's Job: the scheduled time it runs for (RFC 3339, in the CronJob's zone).
+CRONJOB_SCHEDULED_TIMESTAMP: Final = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 #: kubectl's copy of the applied object (dropped from a restarted Job).
 LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 #: jobwarden's, on the new Job of a restart (see `jobwarden.actions.restart`).

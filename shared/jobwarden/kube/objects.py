@@ -296,6 +296,10 @@ class CronJob:
     last_successful: dt.datetime | None  # known even when that run's Job is gone
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # what the exporter needs to tell a missed schedule (jobwarden_exporter.cronjobs)
+    starting_deadline_seconds: int | None = None
+    concurrency_policy: str = "Allow"  # Allow | Forbid | Replace
+    created: dt.datetime | None = None
 
     @classmethod
     def from_json(cls, obj: JSON) -> CronJob:
@@ -318,7 +322,14 @@ class CronJob:
             last_successful=parse_time(status.get("lastSuccessfulTime")),
             labels={str(k): str(v) for k, v in _meta_map(obj, "labels").items()},
             annotations={str(k): str(v) for k, v in _meta_map(obj, "annotations").items()},
+            starting_deadline_seconds=_optional_int(spec.get("startingDeadlineSeconds")),
+            concurrency_policy=str(spec.get("concurrencyPolicy") or "Allow"),
+            created=parse_time(meta.get("creationTimestamp")),
         )
+
+
+def _optional_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

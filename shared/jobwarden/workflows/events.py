@@ -23,6 +23,9 @@ that the workflow is enabled; it turns what this raises into ack or retry. Here:
    namespace and severity, and its `routing` (the Job's labels and jobwarden.dev/notify and
    /silence annotations, over its CronJob's), which the report carries so that a report
    answered from storage is routed the same way without reading the cluster.
+
+A CronJob's `missed` / `no-success` (no Job to read) takes the short line instead: find a
+stored report -> build from the event (`spec.alert`) -> store -> post.
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ from jobwarden.errors import JobGoneError
 from jobwarden.failure import analyse, needs_analysis
 from jobwarden.history import FamilyHistory
 from jobwarden.intake import Trigger
+from jobwarden.jobevent import CRONJOB_TRANSITIONS
 from jobwarden.kube.objects import JobRef
 from jobwarden.publish import publish, routing_of
 from jobwarden.redact import redact_mapping
 from jobwarden.report import Report, Routing
-from jobwarden.runtime import Runtime, job_logger
+from jobwarden.runtime import JobLogger, Runtime, job_logger
 from jobwarden.sinks.storage import ReportAddress
 from jobwarden.workflows.builders import gone_report
 from jobwarden.workflows.specs import BuildContext, C, ReportSpec
@@ -63,6 +67,8 @@ def handle_event(
     if why:
         jlog.info("%s ignores event %s: %s", spec.name, trigger.event_id, why)
         return "ignored"
+    if trigger.transition in CRONJOB_TRANSITIONS and spec.alert is not None:
+        return _cronjob_alert(spec, cfg, trigger, runtime, jlog)
     if trigger.job_uid:
         stored = runtime.store.find_report(_address(spec, trigger, trigger.job_uid))
         if stored is not None:
@@ -86,6 +92,23 @@ def handle_event(
         if stored is not None:
             return publish(stored, runtime, jlog, already=True)
     return publish(_build(spec, cfg, facts, trigger, runtime, history), runtime, jlog)
+
+
+def _cronjob_alert(
+    spec: ReportSpec[C], cfg: C, trigger: Trigger, runtime: Runtime, jlog: JobLogger
+) -> Outcome:
+    """A CronJob transition: the report is built from the event, without the cluster."""
+    assert spec.alert is not None
+    uid = trigger.job_uid or "unknown-uid"
+    stored = runtime.store.find_report(_address(spec, trigger, uid))
+    if stored is not None:
+        return publish(stored, runtime, jlog, already=True)
+    ctx = BuildContext(
+        report_id=spec.report_id(trigger, uid),
+        source_event_id=trigger.event_id,
+        now=runtime.clock(),
+    )
+    return publish(spec.alert(trigger, cfg, ctx), runtime, jlog)
 
 
 def _address(spec: ReportSpec[Any], trigger: Trigger, job_uid: str) -> ReportAddress:

@@ -12,6 +12,8 @@ handle_request` for `<name>_http`) need to know, and nothing runs a workflow any
   kubernetes-event-exporter, any number of redeliveries), or once per Job and Warning
   reason (`by_event_reason`: a relayed Event whose count rose finds the stored report);
 - `build`: a pure function of what was read, the analysis and the configuration (no I/O);
+- `alert`: for a spec that reports on CronJob transitions (`missed`, `no-success`), the
+  pure build of that report from the event alone (there may be no Job to read).
 - `streaks`: a CronJob's failed run is recorded and reported under its streak
   (`workflows.streaks`; the failure reporter).
 """
@@ -21,13 +23,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, get_args
+from typing import Any, Generic, TypeVar
 
 from jobwarden.enrich import Enrichment, Needs
 from jobwarden.failure import FailureAnalysis
 from jobwarden.history import FamilyHistory
 from jobwarden.intake import Trigger
-from jobwarden.jobevent import Transition
+from jobwarden.jobevent import CRONJOB_TRANSITIONS, JOB_TRANSITIONS, Transition
 from jobwarden.kube.labels import COMPLETE, RETRY_OF
 from jobwarden.names import WorkflowName
 from jobwarden.report import CronJobRun, Report, report_id
@@ -39,11 +41,12 @@ from jobwarden.workflowconfig import (
     JobWorkflows,
     WorkflowSection,
 )
-from jobwarden.workflows import builders, followups
+from jobwarden.workflows import builders, cronalerts, followups
 
 C = TypeVar("C", bound=WorkflowSection)
-#: The enrichers report on whatever their subscription delivers (its filter is the choice).
-EVERY_TRANSITION: frozenset[Transition] = frozenset(get_args(Transition))
+#: The enrichers report on whatever Job transition their subscription delivers (its filter is
+#: the choice); a CronJob's `missed` / `no-success` has no Job for them to read.
+EVERY_TRANSITION: frozenset[Transition] = JOB_TRANSITIONS
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,15 @@ def retry_success_only(trigger: Trigger, cfg: JobFailureReporter) -> str | None:
     return None
 
 
+def by_failure(trigger: Trigger, job_uid: str) -> str:
+    """The failure reporter's key: once per failed or stuck Job run and per retry's success
+    (`by_run_end`), or once per CronJob, transition and scheduled time for `missed` /
+    `no-success`."""
+    if trigger.transition in CRONJOB_TRANSITIONS:
+        return cronalerts.alert_key(trigger)
+    return by_run_end(trigger, job_uid)
+
+
 def by_event_reason(trigger: Trigger, job_uid: str) -> str:
     """A relayed Kubernetes Event: one report per Job and reason (a count increment, or the
     same reason on another pod of the Job, finds the stored report). Other transitions:
@@ -104,6 +116,7 @@ class ReportSpec(Generic[C]):
     build: Callable[[Enrichment, FailureAnalysis | None, C, BuildContext], Report]
     key: Callable[[Trigger, str], str] = by_event
     accepts: Callable[[Trigger, C], str | None] = lambda trigger, cfg: None
+    alert: Callable[[Trigger, C, BuildContext], Report] | None = None
     streaks: bool = False  # records CronJob runs and reports failures under their streak
     #: the build quotes the Job family's recorded runs (`BuildContext.history`)
     wants_history: bool = False
@@ -156,6 +169,12 @@ def _failure(
     )
 
 
+def _alert(trigger: Trigger, cfg: JobFailureReporter, ctx: BuildContext) -> Report:
+    return cronalerts.alert_report(
+        "jobFailureReporter", trigger, report_id=ctx.report_id, now=ctx.now
+    )
+
+
 def _info(
     e: Enrichment, analysis: FailureAnalysis | None, cfg: JobInfoEnricher, ctx: BuildContext
 ) -> Report:
@@ -203,14 +222,19 @@ def _event_type_wanted(trigger: Trigger, cfg: JobEventsEnricher) -> str | None:
     return None
 
 
+#: A failed Job run, and a CronJob that missed a run or stopped succeeding.
+FAILURE_TRANSITIONS: frozenset[Transition] = frozenset(
+    {"failed", "stuck", "succeeded", "missed", "no-success"}
+)
 FAILURE_REPORTER = ReportSpec[JobFailureReporter](
     name="jobFailureReporter",
     section=lambda w: w.job_failure_reporter,
-    transitions=frozenset({"failed", "stuck", "succeeded"}),
+    transitions=FAILURE_TRANSITIONS,
     needs=lambda cfg: Needs(logs=cfg.include_logs, events=True, cron_history=True),
     build=_failure,
-    key=by_run_end,
+    key=by_failure,
     accepts=retry_success_only,
+    alert=_alert,
     streaks=True,
     wants_history=True,
 )

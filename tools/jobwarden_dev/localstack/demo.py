@@ -4,11 +4,13 @@ Real Jobs, run by the real job controller, ending the way their pod templates ch
 (KWOK stages): one succeeds, one fails with an error in its log, one is OOMKilled, one
 exceeds its deadline; and three runs of CronJob `nightly-backup` (made now rather than
 waiting for its schedule): two fail the same way, then the fixed third succeeds — one full
-report, one short follow-up, one `recovered`. `embedded.py` runs the pipeline on them.
+report, one short follow-up, one `recovered`; and CronJob `report-every-minute` misses
+its runs (`demo_missed_cronjob`). `embedded.py` runs the pipeline on them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +93,45 @@ CRON_RUNS = (
     ("nightly-backup-2", "fail"),
     ("nightly-backup-3", "succeed"),
 )
+
+
+def demo_missed_cronjob() -> JSON:
+    """A CronJob that misses every run: `startingDeadlineSeconds: 0` leaves the cronjob
+    controller no time to start one (it reports MissSchedule; the exporter, `missed`)."""
+    job = _job("report-every-minute", "succeed")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "report-every-minute"},
+        "spec": {
+            "schedule": "* * * * *",
+            "startingDeadlineSeconds": 0,
+            "jobTemplate": {"spec": job["spec"]},
+        },
+    }
+
+
+def wait_for_missed_run(
+    api: KubeApi, say: Callable[[str], None], *, timeout: float = 90.0
+) -> Outcome:
+    """Wait until a scheduled minute of `demo_missed_cronjob` has passed without a Job."""
+    name = demo_missed_cronjob()["metadata"]["name"]
+    cron = api.get(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs/{name}")
+    created = dt.datetime.fromisoformat(cron["metadata"]["creationTimestamp"])
+    due = created.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    say(f"waiting for CronJob {name} to miss its run at {due:%H:%M} UTC")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dt.datetime.now(dt.UTC) > due + dt.timedelta(seconds=5):
+            jobs = api.get(f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs").get("items", [])
+            if any(j["metadata"]["name"].startswith(f"{name}-") for j in jobs):
+                break
+            cron = api.get(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs/{name}")
+            if not (cron.get("status") or {}).get("lastScheduleTime"):
+                say(f"  {name}: no Job for {due:%H:%M} UTC")
+                return Outcome(name, "Missed", f"no Job for {due:%H:%M} UTC", "-")
+        time.sleep(1.0)
+    return Outcome(name, "unfinished", f"no missed run seen after {timeout:.0f}s", "-")
 
 
 @dataclass(frozen=True)
@@ -191,6 +232,7 @@ def run_demo(
     """Create the demo Jobs and a CronJob's runs, wait for all to finish, return what
     happened. `reported(job)`: whether a run's report is in (see `_cron_runs`)."""
     api.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+    api.create(f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", demo_missed_cronjob())
     jobs_path = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs"
     names = []
     for manifest in demo_jobs():
@@ -202,4 +244,4 @@ def run_demo(
     )
     cron = _cron_runs(api, say, timeout, reported)
     results = _wait_finished(api, names, say, timeout, None)
-    return [results[n] for n in names] + cron
+    return [results[n] for n in names] + cron + [wait_for_missed_run(api, say)]

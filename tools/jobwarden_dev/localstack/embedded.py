@@ -241,9 +241,9 @@ def _described(html_path: Path) -> tuple[str, str]:
 
 
 def _expects_report(o: Outcome, before: list[Outcome]) -> bool:
-    """A failed Job has a failure report; a CronJob's success after a failed run, a
-    `recovered` one."""
-    if o.outcome == "Failed":
+    """A failed Job has a failure report, and so has a CronJob's missed run (under the
+    CronJob's name); a CronJob's success after a failed run, a `recovered` one."""
+    if o.outcome in ("Failed", "Missed"):
         return True
     return bool(
         o.cronjob
