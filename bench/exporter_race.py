@@ -30,6 +30,7 @@ import base64
 import datetime as dt
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,15 +85,17 @@ class Tally:
     unusable: int = 0  # acknowledged as malformed by the functions' intake
     seen: set[str] = field(default_factory=set)  # message ids (a redelivery is no duplicate)
     peak_kib: int = 0
+    problems: Counter[str] = field(default_factory=Counter)  # why the intake refused messages
 
 
 class Inbox:
-    def __init__(self, subscription: str, tally: Tally) -> None:
+    def __init__(self, subscription: str, tally: Tally, capture: IO[bytes]) -> None:
         from google.cloud import pubsub_v1
 
         self.client = pubsub_v1.SubscriberClient()
         self.subscription = subscription
         self.tally = tally
+        self.capture = capture  # every message's data, one a line, as published
 
     def pull(self) -> int:
         from google.api_core import exceptions
@@ -112,6 +115,7 @@ class Inbox:
                 continue
             self.tally.seen.add(message.message_id)
             self.tally.messages += 1
+            self.capture.write(bytes(message.data).replace(b"\n", b" ") + b"\n")
             try:
                 trigger = parse_pubsub_message(
                     {
@@ -120,8 +124,9 @@ class Inbox:
                         "attributes": dict(message.attributes),
                     }
                 )
-            except MalformedEventError:
+            except MalformedEventError as err:
                 self.tally.unusable += 1
+                self.tally.problems[str(err).split(":", 1)[-1][:160]] += 1
                 continue
             if trigger.transition == "failed" and trigger.job_uid:
                 self.tally.failed.append((trigger.job_uid, message.publish_time.timestamp()))
@@ -211,6 +216,7 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
     info = stack.start()
     proxy = TcpProxy(info.pubsub_host).start()
     exporters: Exporters | None = None
+    captures: list[IO[bytes]] = []
     try:
         os.environ.update(info.env())
         from google.cloud import pubsub_v1
@@ -228,7 +234,9 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
                 request={"name": sub, "topic": topics[name], "ack_deadline_seconds": 60}
             )
             tallies[name] = Tally(name)
-            inboxes.append(Inbox(sub, tallies[name]))
+            capture: IO[bytes] = (tmp / f"{name}.messages.jsonl").open("wb")
+            captures.append(capture)
+            inboxes.append(Inbox(sub, tallies[name], capture))
         exporters = Exporters(info, proxy, topics, tmp)
         exporters.start()
 
@@ -242,7 +250,7 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
         exporters.check()
         fault: Callable[[], None] = {
             "burst": lambda: None,
-            "apiserver-restart": lambda: stack.restart_apiserver(down_for=APISERVER_DOWN) and None,
+            "apiserver-restart": lambda: restart_apiserver(stack),
             "pubsub-away-30s": lambda: pubsub_away(proxy),
             "exporter-restart": lambda: restart(exporters, pull_all),
         }[scenario]
@@ -267,8 +275,14 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
     finally:
         if exporters is not None:
             exporters.close()
+        for capture in captures:
+            capture.close()
         proxy.stop()
         stack.stop()
+
+
+def restart_apiserver(stack: LocalStack) -> None:
+    stack.restart_apiserver(down_for=APISERVER_DOWN)
 
 
 def pubsub_away(proxy: TcpProxy) -> None:
@@ -359,6 +373,29 @@ def ratio(ours: float | None, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}x"
 
 
+HEADER = (
+    "| scenario | exporter | failures announced | duplicates | delay p50 | delay p95 "
+    "| peak RSS | messages (unusable) |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def table(result: Result) -> str:
+    rows = {name: row(t, result) for name, t in result.tallies.items()}
+    lines = [
+        f"| {result.scenario} | {name} | {r.announced}/{result.count} | {r.duplicates} "
+        f"| {seconds(r.p50)} | {seconds(r.p95)} | {r.peak_mib:.0f} MiB "
+        f"| {r.messages} ({r.unusable}) |"
+        for name, r in rows.items()
+    ]
+    ours, theirs = rows["jobwarden"], rows["kubernetes-event-exporter"]
+    lines.append(
+        f"| {result.scenario} | ratio jobwarden / kubernetes-event-exporter "
+        f"| {ratio(ours.announced, theirs.announced)} | - | {ratio(ours.p50, theirs.p50)} "
+        f"| {ratio(ours.p95, theirs.p95)} | {ratio(ours.peak_mib, theirs.peak_mib)} | - |"
+    )
+    return "\n".join(lines)
+
+
 def main() -> int:
     args = sys.argv[1:]
     count = int(args.pop(0)) if args and args[0].isdigit() else 1000
@@ -371,32 +408,25 @@ def main() -> int:
     results: list[Result] = []
     for scenario in scenarios:
         print(f"== {scenario}: {count} failing Jobs", flush=True)
-        with tempfile.TemporaryDirectory(prefix=f"race-{scenario}-") as tmp:
-            results.append(run(scenario, count, Path(tmp)))
+        tmp = Path(tempfile.mkdtemp(prefix=f"exporter-race-{scenario}-"))
+        try:
+            results.append(run(scenario, count, tmp))
+            print(HEADER + "\n" + table(results[-1]), flush=True)  # kept if a later one fails
+        finally:
+            shutil.rmtree(tmp / "stack", ignore_errors=True)
+            print(f"  the exporters' logs: {tmp}", flush=True)
     print()
     print(f"{count} Jobs failing together per scenario, one namespace, local stack, pstest")
-    print(
-        "| scenario | exporter | failures announced | duplicates | delay p50 | delay p95 "
-        "| peak RSS | messages (unusable) |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    print(HEADER)
     met = True
     for result in results:
-        rows = {name: row(t, result) for name, t in result.tallies.items()}
-        for name, r in rows.items():
-            print(
-                f"| {result.scenario} | {name} | {r.announced}/{result.count} | {r.duplicates} "
-                f"| {seconds(r.p50)} | {seconds(r.p95)} | {r.peak_mib:.0f} MiB "
-                f"| {r.messages} ({r.unusable}) |"
-            )
-        ours, theirs = rows["jobwarden"], rows["kubernetes-event-exporter"]
-        print(
-            f"| {result.scenario} | ratio jobwarden / kubernetes-event-exporter "
-            f"| {ratio(ours.announced, theirs.announced)} | - | {ratio(ours.p50, theirs.p50)} "
-            f"| {ratio(ours.p95, theirs.p95)} | {ratio(ours.peak_mib, theirs.peak_mib)} | - |"
-        )
+        print(table(result))
         if result.jobs_failed != result.count:
             print(f"  ({result.scenario}: only {result.jobs_failed}/{result.count} Jobs failed)")
+        for tally in result.tallies.values():
+            for problem, n in tally.problems.most_common(3):
+                print(f"  ({result.scenario}: {n} of {tally.name}'s messages refused: {problem})")
+        ours = row(result.tallies["jobwarden"], result)
         met = met and ours.announced == result.jobs_failed == result.count
     verdict = "met" if met else "MISSED"
     print(f"target: jobwarden announces every failure in every scenario: {verdict}")
