@@ -30,12 +30,14 @@ import base64
 import datetime as dt
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,7 +151,8 @@ class Exporters:
         self.logs.append(log)
         return log
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = False) -> None:
+        """Start both; with `wait`, return once both serve (ours: /healthz is 200)."""
         env = {**os.environ, **self.info.env(), "PUBSUB_EMULATOR_HOST": self.proxy.address}
         self.procs["jobwarden"] = subprocess.Popen(
             [
@@ -168,6 +171,7 @@ class Exporters:
             topic=self.topics["kubernetes-event-exporter"],
             leader_election=False,
         )
+        metrics_port = event_exporter.free_port()
         self.procs["kubernetes-event-exporter"] = event_exporter.start(
             self.binary,
             cfg,
@@ -175,7 +179,12 @@ class Exporters:
             pubsub_host=self.proxy.address,
             workdir=self.tmp / "kee",
             log=self._log("kubernetes-event-exporter"),
+            metrics_port=metrics_port,
         )
+        if wait:
+            ours = self.tmp / f"jobwarden-{self.starts - 1}.log"
+            wait_http(lambda: healthz_url(ours), self.check)
+            wait_http(lambda: f"http://127.0.0.1:{metrics_port}/metrics", self.check)
 
     def check(self) -> None:
         for name, proc in self.procs.items():
@@ -200,6 +209,28 @@ class Exporters:
         self.stop()
         for log in self.logs:
             log.close()
+
+
+def healthz_url(log: Path) -> str | None:
+    found = re.search(r"serving /healthz and /metrics on ([0-9.]+:[0-9]+)", log.read_text())
+    return f"http://{found.group(1)}/healthz" if found else None
+
+
+def wait_http(url: Callable[[], str | None], check: Callable[[], None]) -> None:
+    """Poll until `url()` answers 200 (a process that exits meanwhile fails the run)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        check()
+        where = url()
+        if where:
+            try:
+                with urllib.request.urlopen(where, timeout=2) as answer:  # noqa: S310 - loopback
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+        time.sleep(0.5)
+    raise RuntimeError(f"an exporter did not become ready in 120 s ({url()})")
 
 
 @dataclass
@@ -238,7 +269,7 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
             captures.append(capture)
             inboxes.append(Inbox(sub, tallies[name], capture))
         exporters = Exporters(info, proxy, topics, tmp)
-        exporters.start()
+        exporters.start(wait=True)
 
         def pull_all() -> int:
             got = sum(inbox.pull() for inbox in inboxes)
@@ -246,8 +277,7 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
                 tallies[name].peak_kib = max(tallies[name].peak_kib, kib)
             return got
 
-        time.sleep(5.0)  # both list and open their watches
-        exporters.check()
+        time.sleep(2.0)  # both have listed and opened their watches
         fault: Callable[[], None] = {
             "burst": lambda: None,
             "apiserver-restart": lambda: restart_apiserver(stack),

@@ -64,7 +64,7 @@ def config(
     return cfg
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -78,8 +78,12 @@ def start(
     pubsub_host: str,
     workdir: Path,
     log: IO[str],
+    metrics_port: int = 0,
 ) -> subprocess.Popen[bytes]:
-    """Run the exporter with `cfg` against the stack; its output goes to `log`."""
+    """Run the exporter with `cfg` against the stack; its output goes to `log`.
+
+    Its metrics server listens on 127.0.0.1:`metrics_port` (a free port when 0).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "config.yaml"
     conf.write_text(yaml.safe_dump(cfg))
@@ -90,7 +94,7 @@ def start(
             str(path),
             f"-conf={conf}",
             f"-kubeconfig={kubeconfig}",
-            f"-metrics-address=127.0.0.1:{_free_port()}",
+            f"-metrics-address=127.0.0.1:{metrics_port or free_port()}",
         ],
         env=env,
         cwd=workdir,
