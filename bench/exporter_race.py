@@ -52,6 +52,7 @@ from tests.support.tcpproxy import TcpProxy
 
 from jobwarden.errors import MalformedEventError
 from jobwarden.intake import parse_pubsub_message
+from jobwarden.kube.labels import JOB_FAILURE_REASONS
 from jobwarden.kubeapi import KubeApi
 from jobwarden_dev.localstack.stack import LocalStack, StackInfo
 
@@ -60,7 +61,7 @@ CLUSTER = "race"
 SCENARIOS = ("burst", "apiserver-restart", "pubsub-away-30s", "exporter-restart")
 EXPORTERS = ("jobwarden", "kubernetes-event-exporter")
 TIMEOUT = 900.0  # seconds after the last create for every Job to have failed
-QUIET = 60.0  # then stop once neither exporter announced anything new for this long
+QUIET = 30.0  # then stop once neither exporter has done anything for this long
 PUBSUB_AWAY = 30.0
 APISERVER_DOWN = 5.0
 
@@ -144,6 +145,21 @@ class Exporters:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: list[IO[str]] = []
         self.starts = 0
+        self.kee_metrics = 0
+
+    def kee_progress(self) -> float:
+        """Events kubernetes-event-exporter has handled (sent + discarded as too old)."""
+        url = f"http://127.0.0.1:{self.kee_metrics}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return -1.0
+        return sum(
+            float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith(("events_sent ", "events_discarded "))
+        )
 
     def _log(self, name: str) -> IO[str]:
         self.starts += 1
@@ -171,7 +187,7 @@ class Exporters:
             topic=self.topics["kubernetes-event-exporter"],
             leader_election=False,
         )
-        metrics_port = event_exporter.free_port()
+        metrics_port = self.kee_metrics = event_exporter.free_port()
         self.procs["kubernetes-event-exporter"] = event_exporter.start(
             self.binary,
             cfg,
@@ -240,6 +256,7 @@ class Result:
     jobs_failed: int
     tallies: dict[str, Tally]
     failed_at: dict[str, float]
+    failure_events: int  # Jobs with a failure Event (Warning, a failure reason) in the cluster
 
 
 def run(scenario: str, count: int, tmp: Path) -> Result:
@@ -299,9 +316,9 @@ def run(scenario: str, count: int, tmp: Path) -> Result:
                 pull_all()
             if (i + 1) % 250 == 0 or i + 1 == count:
                 print(f"  created {i + 1}/{count} ({time.monotonic() - t0:.0f} s)", flush=True)
-        failed_at = wait_and_pull(api, uids, tallies, pull_all)
+        failed_at = wait_and_pull(api, uids, tallies, pull_all, exporters.kee_progress)
         exporters.check()
-        return Result(scenario, count, len(failed_at), tallies, failed_at)
+        return Result(scenario, count, len(failed_at), tallies, failed_at, failure_events(api))
     finally:
         if exporters is not None:
             exporters.close()
@@ -326,6 +343,20 @@ def restart(exporters: Exporters, pull_all: Callable[[], int]) -> None:
     exporters.start()
 
 
+def failure_events(api: KubeApi) -> int:
+    """Jobs the job controller recorded a failure Event for (what an Event source can see)."""
+    events = api.get(f"/api/v1/namespaces/{NS}/events")["items"]
+    return len(
+        {
+            e["involvedObject"].get("uid")
+            for e in events
+            if e["involvedObject"].get("kind") == "Job"
+            and e.get("type") == "Warning"
+            and e.get("reason") in JOB_FAILURE_REASONS
+        }
+    )
+
+
 def failures(api: KubeApi) -> dict[str, float]:
     out: dict[str, float] = {}
     for job in api.get(f"/apis/batch/v1/namespaces/{NS}/jobs")["items"]:
@@ -336,25 +367,35 @@ def failures(api: KubeApi) -> dict[str, float]:
 
 
 def wait_and_pull(
-    api: KubeApi, uids: set[str], tallies: dict[str, Tally], pull_all: Callable[[], int]
+    api: KubeApi,
+    uids: set[str],
+    tallies: dict[str, Tally],
+    pull_all: Callable[[], int],
+    kee_progress: Callable[[], float],
 ) -> dict[str, float]:
-    """Pull until every Job failed and neither exporter announced anything new for QUIET s."""
+    """Pull until every Job failed and both are done: everything announced, or for QUIET s
+    no new announcement and no Event handled by kubernetes-event-exporter (its queue is empty).
+    """
     deadline = time.monotonic() + TIMEOUT
     last_new = time.monotonic()
     last_check = 0.0
     failed_at: dict[str, float] = {}
-    announced = 0
+    progress: tuple[int, float] = (0, 0.0)
     while time.monotonic() < deadline:
         if not pull_all():
             time.sleep(0.2)
-        now_announced = sum(len(t.failed) for t in tallies.values())
-        if now_announced != announced:
-            announced, last_new = now_announced, time.monotonic()
+        now = (sum(len(t.failed) for t in tallies.values()), kee_progress())
+        if now != progress:
+            progress, last_new = now, time.monotonic()
         if time.monotonic() - last_check > 10:
             failed_at = failures(api)
             last_check = time.monotonic()
             so_far = ", ".join(f"{n} {len({u for u, _ in t.failed})}" for n, t in tallies.items())
-            print(f"  Jobs failed {len(failed_at)}/{len(uids)}; announced {so_far}", flush=True)
+            print(
+                f"  Jobs failed {len(failed_at)}/{len(uids)}; announced {so_far}; "
+                f"Events handled by kubernetes-event-exporter {progress[1]:.0f}",
+                flush=True,
+            )
         everyone = all({u for u, _ in t.failed} >= uids for t in tallies.values())
         if len(failed_at) >= len(uids) and (everyone or time.monotonic() - last_new > QUIET):
             break
@@ -442,6 +483,7 @@ def main() -> int:
         try:
             results.append(run(scenario, count, tmp))
             print(HEADER + "\n" + table(results[-1]), flush=True)  # kept if a later one fails
+            print(f"  failure Events in the cluster: {results[-1].failure_events}", flush=True)
         finally:
             shutil.rmtree(tmp / "stack", ignore_errors=True)
             print(f"  the exporters' logs: {tmp}", flush=True)
@@ -451,6 +493,10 @@ def main() -> int:
     met = True
     for result in results:
         print(table(result))
+        print(
+            f"  ({result.scenario}: the job controller recorded a failure Event for "
+            f"{result.failure_events} of the {result.jobs_failed} failed Jobs)"
+        )
         if result.jobs_failed != result.count:
             print(f"  ({result.scenario}: only {result.jobs_failed}/{result.count} Jobs failed)")
         for tally in result.tallies.values():
