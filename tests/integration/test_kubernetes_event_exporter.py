@@ -121,6 +121,7 @@ def runtime(stack: StackInfo, tmp_path: Path, exporter_topic: tuple[str, str]) -
     set_default_runtime(None)
 
 
+@pytest.mark.timeout(900)  # with CI set and no cached binary, it is built first (minutes)
 def test_real_kubernetes_event_exporter_messages_give_one_report_per_failed_job(
     stack: StackInfo,
     admin: KubeApi,
