@@ -446,7 +446,7 @@ def seconds(value: float | None) -> str:
 def ratio(ours: float | None, theirs: float | None) -> str:
     if ours is None or theirs is None or theirs == 0:
         return "-"
-    return f"{ours / theirs:.2f}x"
+    return f"{ours / theirs:.3g}x"
 
 
 HEADER = (
