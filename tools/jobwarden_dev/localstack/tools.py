@@ -29,6 +29,8 @@ PUBSUB_VERSION = "v2.9.0"
 FAKE_GCS_VERSION = "v1.55.1"
 HELM_VERSION = "v4.3.1"
 TOFU_VERSION = "v1.12.6"
+#: The Go module proxy serves this exact version (listing versions and @latest are refused).
+KUBERNETES_EVENT_EXPORTER_VERSION = "v1.6.1"
 
 
 def _k8s_ldflags(version: str) -> str:
@@ -54,7 +56,7 @@ class GoTool:
     version: str
     ldflags: str = "-s -w"
     tags: tuple[str, ...] = field(default_factory=tuple)
-    #: "stack": the local stack runs it; "checks": only `make test` uses it (helm, tofu)
+    #: "stack": the local stack runs it; "checks": only `make test` (and bench/) use it
     purpose: str = "stack"
 
 
@@ -108,6 +110,17 @@ TOOLS: tuple[GoTool, ...] = (
         "github.com/opentofu/opentofu/cmd/tofu",
         TOFU_VERSION,
         "-s -w -X github.com/opentofu/opentofu/version.dev=no",
+        purpose="checks",
+    ),
+    # The other exporter users run: raced against ours (bench/exporter_race.py) and fed
+    # through the functions (tests/integration/test_kubernetes_event_exporter.py).
+    GoTool(
+        "kubernetes-event-exporter",
+        "kubernetes-event-exporter",
+        "github.com/resmoio/kubernetes-event-exporter",
+        KUBERNETES_EVENT_EXPORTER_VERSION,
+        "-s -w -X github.com/resmoio/kubernetes-event-exporter/pkg/version.Version="
+        + KUBERNETES_EVENT_EXPORTER_VERSION,
         purpose="checks",
     ),
 )
@@ -223,6 +236,17 @@ def _build(tool: GoTool, root: Path, target: Path, progress: Progress) -> None:
 
 
 STACK_TOOLS = tuple(t.name for t in TOOLS if t.purpose == "stack")
+
+
+def cached_binary(name: str) -> Path | None:
+    """The tool's binary if this machine has built it (no build), else None (also without Go)."""
+    tool = next((t for t in TOOLS if t.name == name), None)
+    if tool is None:
+        raise LocalStackError(f"unknown tool {name}; known: {', '.join(t.name for t in TOOLS)}")
+    if go_missing():
+        return None
+    path = binary_path(tool, repo_root(), _go_version())
+    return path if path.is_file() else None
 
 
 def ensure_tools(
