@@ -180,9 +180,13 @@ class LocalTopic:
         handle: Handler,
         *,
         workers: int = 4,
-        max_attempts: int = 5,
-        backoff: tuple[float, float] = (1.0, 60.0),
+        max_attempts: int = 10,
+        backoff: tuple[float, float] = (10.0, 600.0),
     ) -> None:
+        """The retry policy defaults to the deployed subscriptions' (infra/terraform:
+        max_delivery_attempts 10, backoff 10 s doubling to 600 s): it outlasts a webhook
+        claim's lease (`sinks.webhooks.DELIVERY_LEASE_S`), so a post claimed by a process
+        that died is made once the lease expires, not given up."""
         self.subscriptions = {name: compile_filter(text) for name, text in filters.items()}
         self.handle = handle
         self.workers = workers
