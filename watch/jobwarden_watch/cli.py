@@ -3,7 +3,7 @@
 ```
 jobwarden watch [--kubeconfig PATH] [--context NAME ...] [--cluster-name NAME]
                 [--config FILE] [--reports DIR|gs://BUCKET/PREFIX] [--namespace NS ...]
-                [--port 8080] [--host 127.0.0.1]
+                [--port 8080] [--host 127.0.0.1] [--url URL]
 jobwarden watch --in-cluster --cluster-name NAME ...     (the chart's all-in-one mode)
 ```
 
@@ -136,7 +136,7 @@ def cmd_watch(
             reports=args.reports,
             namespaces=args.namespaces,
             on_report=lambda report, result: say(report_line(report, result, storage)),
-            base_url=pages.url + "files/",
+            base_url=(args.url or pages.url).rstrip("/") + "/files/",
             env=env,
         )
         try:
@@ -206,6 +206,11 @@ def add_watch(sub: Subcommands) -> None:
     )
     p.add_argument("--port", type=int, default=8080, help="port of the pages (0: any free one)")
     p.add_argument("--host", default="127.0.0.1", help="address of the pages (default loopback)")
+    p.add_argument(
+        "--url",
+        help="the URL people reach the pages at, for links in reports and webhook posts "
+        "(behind a proxy, an Ingress or a Service; default http://HOST:PORT/)",
+    )
     p.add_argument("--log-level", default="WARNING", help="log level of the details (stderr)")
     p.set_defaults(func=console_watch)
 
