@@ -282,6 +282,9 @@ def test_missing_permissions_are_named_with_the_rules_that_grant_them(
     assert f"system:serviceaccount:{namespace}:watcher" in text, text
     assert f"`watch` on `jobs.batch` in namespace {namespace}" in text
     assert "`list` on `events`" in text and "a Role + RoleBinding" in text
+    # and what the report workflows read, checked at the start too
+    assert f"`get` on `jobs.batch` in namespace {namespace}" in text
+    assert f"`list` on `pods` in namespace {namespace}" in text
 
 
 def test_ctrl_c_stops_watch_cleanly(

@@ -34,7 +34,7 @@ from jobwarden.subscriptions import FILTERS
 from jobwarden_exporter.main import watch_options
 from jobwarden_exporter.metrics import Metrics
 from jobwarden_exporter.publisher import BufferedPublisher
-from jobwarden_exporter.service import Exporter, ExporterStartupError
+from jobwarden_exporter.service import Exporter, ExporterStartupError, Permission
 from jobwarden_watch.queue import TOPIC, LocalTopic
 
 log = logging.getLogger("jobwarden.watch")
@@ -64,6 +64,24 @@ class Target:
 def _first_line(err: Exception) -> str:
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
     return lines[-1] if lines else type(err).__name__
+
+
+def report_permissions(namespaces: Sequence[str]) -> list[Permission]:
+    """What the report workflows read besides the exporter's verbs (README: The functions'
+    permissions): get Jobs and CronJobs, list Pods, in each watched namespace (or
+    cluster-wide). Checked at start, so a missing verb stops `watch` with its name instead
+    of failing every delivery. (`get pods/log` is not checked: a report says when logs are
+    forbidden.)"""
+    scopes: tuple[str | None, ...] = tuple(namespaces) or (None,)
+    return [
+        permission
+        for ns in scopes
+        for permission in (
+            Permission("get", "batch", "jobs", ns),
+            Permission("get", "batch", "cronjobs", ns),
+            Permission("list", "", "pods", ns),
+        )
+    ]
 
 
 class AnnouncingStore:
@@ -186,7 +204,12 @@ class Watch:
                 publisher = BufferedPublisher(
                     self.topic, TOPIC, metrics=Metrics(cluster=target.name)
                 )
-                exporter = Exporter(api, publisher, options)
+                exporter = Exporter(
+                    api,
+                    publisher,
+                    options,
+                    extra_permissions=report_permissions(options.namespaces),
+                )
                 exporter.start()
                 self.exporters.append(exporter)
         except BaseException:
