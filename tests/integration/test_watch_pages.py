@@ -128,6 +128,9 @@ def test_watch_serves_the_index_and_each_report_to_a_browser_with_the_callers_ri
         report = dump_dom(unescape(failure))
         assert "OOMKilled" in report.dom and "Next steps" in unescape(report.dom)
 
+        with urllib.request.urlopen(proxy.upstream + "healthz", timeout=30) as health:  # noqa: S310
+            assert health.read().decode().startswith("ok: local: watching")
+
         # without the proxy, no token: the same 401 as the function
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(proxy.upstream, timeout=30)  # noqa: S310

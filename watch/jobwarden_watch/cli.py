@@ -147,7 +147,7 @@ def cmd_watch(
     except JobwardenError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
-    pages.start(watch.runtime)
+    pages.start(watch.runtime, watch.health)
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

@@ -1,5 +1,7 @@
 """The pages and HTTP functions of `jobwarden watch` on one local port, through the one edge.
 
+- `GET /healthz`: 200 `ok: ...` while every cluster is watched, else 503 with the reason
+  (the exporter's own health, per cluster; for probes);
 - `GET /`: the reports index, one row per Job run, filters, paging (`jobReports`,
   `workflows/reportindex.py`);
 - `GET /files/<cluster>/<namespace>/<job>/<uid>/<workflow>/<id>.html` (or `.md`, `.json`):
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -88,13 +91,26 @@ def serve_file(path: str, headers: dict[str, str], runtime: Runtime) -> Answer:
     return Answer(200, render(report, fmt), _TYPES[fmt])
 
 
-def answer(method: str, target: str, body: bytes, headers: dict[str, str], rt: Runtime) -> Answer:
+Health = Callable[[], tuple[bool, str]]
+
+
+def answer(
+    method: str,
+    target: str,
+    body: bytes,
+    headers: dict[str, str],
+    rt: Runtime,
+    health: Health | None = None,
+) -> Answer:
     """The answer to one request (see the module docstring)."""
     from jobwarden.edge import handle_http
 
     split = urlsplit(target)
     query = dict(parse_qsl(split.query))
     path = split.path
+    if method == "GET" and path == "/healthz" and health is not None:
+        ok, reason = health()
+        return Answer(200 if ok else 503, f"{'ok' if ok else 'not ok'}: {reason}\n", "text/plain")
     if method == "GET" and path in ("/", "/index.html"):
         return handle_http("jobReports", HttpRequest("GET", None, query, headers), rt)
     if method == "GET" and path.startswith(FILES):
@@ -115,6 +131,7 @@ class Pages:
 
     def __init__(self, host: str, port: int) -> None:
         self.runtime: Runtime | None = None
+        self.health: Health | None = None
         pages = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,7 +146,9 @@ class Pages:
                 else:
                     headers = dict(self.headers.items())
                     try:
-                        reply = answer(self.command, self.path, body, headers, runtime)
+                        reply = answer(
+                            self.command, self.path, body, headers, runtime, pages.health
+                        )
                     except Exception:
                         log.exception("%s %s failed", self.command, self.path[:200])
                         reply = Answer.json(500, {"error": "internal error", "code": "internal"})
@@ -159,8 +178,9 @@ class Pages:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
-    def start(self, runtime: Runtime) -> Pages:
+    def start(self, runtime: Runtime, health: Health | None = None) -> Pages:
         self.runtime = runtime
+        self.health = health
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         )

@@ -217,6 +217,14 @@ class Watch:
             raise
         return self
 
+    def health(self) -> tuple[bool, str]:
+        """Every cluster's exporter health: ok only while all of them watch."""
+        states = [(t.name, *e.health()) for t, e in zip(self.targets, self.exporters, strict=False)]
+        if not states:
+            return False, "not started"
+        ok = all(good for _, good, _ in states)
+        return ok, "; ".join(f"{name}: {reason}" for name, _, reason in states)
+
     def wait_synced(self, timeout: float) -> bool:
         return all(e.wait_synced(timeout) for e in self.exporters)
 
