@@ -289,6 +289,34 @@ def chart_properties() -> JSON:
             "Pod affinity; empty: prefer spreading the replicas over nodes.", "object", {}
         ),
         "topologySpreadConstraints": _free("Pod topology spread constraints.", "array", []),
+        "allInOne": _obj(
+            "All-in-one mode: one Deployment running `jobwarden watch --in-cluster` (exporter,"
+            " in-process queue, every workflow) instead of the exporter and Pub/Sub; the"
+            " exporter Deployment is not rendered.",
+            {
+                "enabled": _bool("Run `jobwarden watch` instead of the exporter.", False),
+                "reports": _str(
+                    "`gs://BUCKET/PREFIX`; empty: a PersistentVolumeClaim mounted at"
+                    " /var/lib/jobwarden/reports.",
+                    "",
+                    pattern=r"^(gs://[a-z0-9][-a-z0-9_.]{1,220}[a-z0-9](/.*)?)?$",
+                ),
+                "persistence": _obj(
+                    "The reports' PersistentVolumeClaim (when `reports` is empty).",
+                    {
+                        "size": _str("Requested storage.", "1Gi"),
+                        "storageClassName": _str("Storage class; empty: the default.", ""),
+                    },
+                ),
+                "port": _int(
+                    "Port of the pages (pod and Service).", 8080, minimum=1, maximum=65535
+                ),
+                "actions": _bool(
+                    "Grant restart and delete (impersonation, as the caller): off by default.",
+                    False,
+                ),
+            },
+        ),
         "global": _free("Helm's global values (unused by this chart).", "object"),
     }
 
