@@ -37,7 +37,9 @@ def _container(objects: list[JSON]) -> JSON:
 
 
 def test_all_in_one_renders_a_watch_deployment_a_service_and_a_claim_not_the_exporter() -> None:
-    objects = template({"allInOne": {"enabled": True}, "replicaCount": 2})
+    objects = template(
+        {"allInOne": {"enabled": True}, "replicaCount": 2, "topic": ""}
+    )  # no Pub/Sub
     box = _container(objects)
     assert box["command"] == ["python", "-m", "jobwarden_watch"]
     assert {"--in-cluster", "--cluster-name=prod-eu", "--host=0.0.0.0", "--port=8080"} <= set(

@@ -107,8 +107,9 @@ def chart_properties() -> JSON:
             maxLength=63,
         ),
         "topic": _str(
-            "Pub/Sub topic the exporter publishes to: `projects/<project>/topics/<topic>`.",
-            pattern=_TOPIC,
+            "Pub/Sub topic the exporter publishes to: `projects/<project>/topics/<topic>`"
+            " (required unless `allInOne.enabled`).",
+            pattern=f"^$|{_TOPIC}",
         ),
         "replicaCount": _int(
             "Exporter replicas; with leader election one publishes, the others stand by.",
@@ -361,6 +362,9 @@ def values_schema() -> JSON:
         "additionalProperties": False,
         "required": ["clusterName", "topic"],
         "properties": properties,
+        # the exporter publishes to a topic; the all-in-one mode has none
+        "if": {"properties": {"allInOne": {"properties": {"enabled": {"const": True}}}}},
+        "else": {"properties": {"topic": {"minLength": 1}}},
         "$defs": {name: config["$defs"][name] for name in sorted(wanted)},
     }
 
@@ -372,7 +376,7 @@ def render() -> str:
 
 def values_table() -> str:
     """The chart README's table: every value with its type, default and description."""
-    names = {**TYPE_NAMES, _TOPIC: "topic path"}
+    names = {**TYPE_NAMES, _TOPIC: "topic path", f"^$|{_TOPIC}": "topic path"}
     return markdown_table(values_schema(), names)
 
 
