@@ -164,7 +164,7 @@ class Watch:
         on_report: Callable[[Report, StoreResult], None] = lambda _r, _s: None,
         base_url: str | None = None,
         env: Mapping[str, str] | None = None,
-        workers: int = 4,
+        workers: int = 2,
         watch_timeout: int = 300,
     ) -> None:
         if not targets:

@@ -172,14 +172,18 @@ class QueueStats:
 
 
 class LocalTopic:
-    """The topic, its filtered subscriptions and the workers that deliver (start / stop)."""
+    """The topic, its filtered subscriptions and the workers that deliver (start / stop).
+
+    Each subscription has its own queue and `workers` threads, as each deployed workflow
+    has its own subscription and function: a slow enricher never holds back the failure
+    reporter."""
 
     def __init__(
         self,
         filters: Mapping[WorkflowName, str],
         handle: Handler,
         *,
-        workers: int = 4,
+        workers: int = 2,
         max_attempts: int = 10,
         backoff: tuple[float, float] = (10.0, 600.0),
     ) -> None:
@@ -193,7 +197,7 @@ class LocalTopic:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.stats = QueueStats()
-        self._heap: list[_Delivery] = []
+        self._heaps: dict[WorkflowName, list[_Delivery]] = {name: [] for name in filters}
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
@@ -210,7 +214,7 @@ class LocalTopic:
             for name, wants in self.subscriptions.items():
                 if wants(attrs):
                     heapq.heappush(
-                        self._heap,
+                        self._heaps[name],
                         _Delivery(0.0, next(self._seq), name, message_id, data, attrs, now),
                     )
             self._cond.notify_all()
@@ -218,10 +222,13 @@ class LocalTopic:
 
     # -- the delivering side ----------------------------------------------------------------
     def start(self) -> LocalTopic:
-        for n in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"watch delivery {n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for name in self._heaps:
+            for n in range(self.workers):
+                thread = threading.Thread(
+                    target=self._work, args=(name,), name=f"{name} {n}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
         return self
 
     def stop(self, timeout: float = 1.0) -> int:
@@ -229,8 +236,9 @@ class LocalTopic:
         what they were about). Returns how many were dropped."""
         with self._cond:
             self._stopping = True
-            left = len(self._heap)
-            self._heap.clear()
+            left = sum(len(heap) for heap in self._heaps.values())
+            for heap in self._heaps.values():
+                heap.clear()
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -239,7 +247,7 @@ class LocalTopic:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._heap and not self._busy
+            return not any(self._heaps.values()) and not self._busy
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is queued or being delivered (tests, benchmarks)."""
@@ -250,21 +258,22 @@ class LocalTopic:
             time.sleep(0.05)
         return True
 
-    def _next(self) -> _Delivery | None:
+    def _next(self, name: WorkflowName) -> _Delivery | None:
+        heap = self._heaps[name]
         with self._cond:
             while not self._stopping:
-                if self._heap:
-                    wait = self._heap[0].due - time.monotonic()
+                if heap:
+                    wait = heap[0].due - time.monotonic()
                     if wait <= 0:
                         self._busy += 1
-                        return heapq.heappop(self._heap)
+                        return heapq.heappop(heap)
                     self._cond.wait(min(wait, 0.5))
                 else:
                     self._cond.wait(0.5)
             return None
 
-    def _work(self) -> None:
-        while (delivery := self._next()) is not None:
+    def _work(self, name: WorkflowName) -> None:
+        while (delivery := self._next(name)) is not None:
             try:
                 self._deliver(delivery)
             finally:
@@ -307,7 +316,7 @@ class LocalTopic:
                 return
             self.stats.retried += 1
             d.due = time.monotonic() + delay
-            heapq.heappush(self._heap, d)
+            heapq.heappush(self._heaps[d.workflow], d)
             self._cond.notify_all()
         log.warning(
             "[%s] %s: attempt %d failed (%s); redelivering in %.0fs",
