@@ -37,7 +37,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	@touch $@
 
 setup: $(VENV)/.synced
-	@$(PY) -m compileall -q shared exporter tools functions bench/hello >/dev/null
+	@$(PY) -m compileall -q shared exporter watch tools functions bench/hello >/dev/null
 
 tools: setup
 	@$(PY) -m jobwarden_dev.localstack tools

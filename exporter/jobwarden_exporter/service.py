@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jobwarden.errors import ApiError, ApiUnavailableError, CredentialsError, PermanentError
@@ -106,10 +107,18 @@ def grant_hint(missing: list[Permission]) -> str:
     return "; and ".join(hints)
 
 
-def preflight(api: KubeApi, options: WatchOptions, lease: LeaseConfig | None) -> None:
-    """Raise ExporterStartupError naming every permission the credentials lack, and whose."""
+def preflight(
+    api: KubeApi,
+    options: WatchOptions,
+    lease: LeaseConfig | None,
+    extra: Sequence[Permission] = (),
+) -> None:
+    """Raise ExporterStartupError naming every permission the credentials lack, and whose.
+
+    `extra`: what else the process needs with the same credentials (`jobwarden watch` runs
+    the report workflows, which read Jobs, Pods and CronJobs)."""
     missing = []
-    for permission in needed_permissions(options, lease):
+    for permission in [*needed_permissions(options, lease), *extra]:
         attributes = {
             "verb": permission.verb,
             "group": permission.group,
@@ -161,8 +170,10 @@ class Exporter:
         *,
         lease: LeaseConfig | None = None,
         metrics: Metrics | None = None,
+        extra_permissions: Sequence[Permission] = (),
     ) -> None:
         self.api = api
+        self.extra_permissions = tuple(extra_permissions)
         self.publisher = publisher
         self.options = options
         self.metrics = metrics or publisher.metrics
@@ -177,7 +188,7 @@ class Exporter:
 
     def start(self, *, check: bool = True) -> Exporter:
         if check:
-            preflight(self.api, self.options, self.lease)
+            preflight(self.api, self.options, self.lease, self.extra_permissions)
         self.publisher.start()
         if self.elector is None:
             self._begin()

@@ -1,7 +1,9 @@
 """The `jobwarden` command line: the user commands, which need nothing but this package.
 
+jobwarden watch                    the whole pipeline in one process against your clusters
+                                   (added by `jobwarden_watch`, an installed subcommand)
 jobwarden run                      the embedded default behind `make run` (added by
-                                   `jobwarden_dev.cli`, the console entry point)
+                                   `jobwarden_dev.cli`, an installed subcommand)
 jobwarden reports [--job NAME]     list stored reports, newest first
 jobwarden reports --migrate-index  write the index entries older stored reports lack
 jobwarden show ID [--format md]    print one report (md, json or html)
@@ -213,8 +215,21 @@ def build_parser(*extra: Callable[[Subcommands], None]) -> argparse.ArgumentPars
     return parser
 
 
+COMMANDS_GROUP = "jobwarden.commands"
+
+
+def installed_commands() -> list[Callable[[Subcommands], None]]:
+    """The subcommands other installed packages register (entry points `jobwarden.commands`:
+    `watch` from jobwarden_watch, `run` from the dev tooling); this package imports neither."""
+    from importlib.metadata import entry_points
+
+    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name)
+    return [e.load() for e in found]
+
+
 def main(argv: list[str] | None = None, *extra: Callable[[Subcommands], None]) -> int:
-    args = build_parser(*extra).parse_args(argv)
+    """The `jobwarden` console command; without `extra`, with the installed subcommands."""
+    args = build_parser(*(extra or installed_commands())).parse_args(argv)
     try:
         return int(args.func(args))
     except JobwardenError as err:

@@ -299,6 +299,7 @@ def test_dockerignore_keeps_environments_and_state_out_and_every_copied_file_in(
         "README.md",
         "shared/jobwarden/edge.py",
         "exporter/jobwarden_exporter/__main__.py",
+        "watch/jobwarden_watch/__main__.py",
         "build/job_failure_reporter/requirements.txt",
         "build/job_failure_reporter/main.py",
         "build/job_failure_reporter/jobwarden/edge.py",

@@ -28,23 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobwarden.names import snake
+from jobwarden.subscriptions import FILTERS as SUBSCRIPTION_FILTERS
+
 log = logging.getLogger("jobwarden.bridge")
 
-#: Default subscription filter per workflow (ARCHITECTURE.md §3.1); teams widen these without code.
-FILTERS: dict[str, str] = {
-    "job_failure_reporter": (
-        'attributes.type = "failed" OR attributes.type = "stuck" OR '
-        'attributes.type = "missed" OR attributes.type = "no-success" OR '
-        '(attributes.type = "succeeded" AND (attributes:cronjob OR attributes:retryOf))'
-    ),
-    "job_info_enricher": 'attributes.type = "failed" OR attributes.type = "stuck"',
-    "job_events_enricher": (
-        'attributes.type = "failed" OR attributes.type = "stuck" OR '
-        '(attributes.type = "event" AND attributes.eventType = "Warning")'
-    ),
-    "job_pod_enricher": 'attributes.type = "failed" OR attributes.type = "stuck"',
-    "job_performance_analysis": 'attributes.type = "succeeded" OR attributes.type = "failed"',
-}
+#: Default subscription filter per function (ARCHITECTURE.md §3.1), from the runtime's one list.
+FILTERS: dict[str, str] = {snake(name): text for name, text in SUBSCRIPTION_FILTERS.items()}
 
 
 @dataclass(frozen=True)

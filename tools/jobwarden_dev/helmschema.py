@@ -115,8 +115,9 @@ def chart_properties() -> JSON:
             maxLength=63,
         ),
         "topic": _str(
-            "Pub/Sub topic the exporter publishes to: `projects/<project>/topics/<topic>`.",
-            pattern=_TOPIC,
+            "Pub/Sub topic the exporter publishes to: `projects/<project>/topics/<topic>`"
+            " (required unless `allInOne.enabled`).",
+            pattern=f"^$|{_TOPIC}",
         ),
         "replicaCount": _int(
             "Exporter replicas; with leader election one publishes, the others stand by.",
@@ -298,6 +299,34 @@ def chart_properties() -> JSON:
             "Pod affinity; empty: prefer spreading the replicas over nodes.", "object", {}
         ),
         "topologySpreadConstraints": _free("Pod topology spread constraints.", "array", []),
+        "allInOne": _obj(
+            "All-in-one mode: one Deployment running `jobwarden watch --in-cluster` (exporter,"
+            " in-process queue, every workflow) instead of the exporter and Pub/Sub; the"
+            " exporter Deployment is not rendered.",
+            {
+                "enabled": _bool("Run `jobwarden watch` instead of the exporter.", False),
+                "reports": _str(
+                    "`gs://BUCKET/PREFIX`; empty: a PersistentVolumeClaim mounted at"
+                    " /var/lib/jobwarden/reports.",
+                    "",
+                    pattern=r"^(gs://[a-z0-9][-a-z0-9_.]{1,220}[a-z0-9](/.*)?)?$",
+                ),
+                "persistence": _obj(
+                    "The reports' PersistentVolumeClaim (when `reports` is empty).",
+                    {
+                        "size": _str("Requested storage.", "1Gi"),
+                        "storageClassName": _str("Storage class; empty: the default.", ""),
+                    },
+                ),
+                "port": _int(
+                    "Port of the pages (pod and Service).", 8080, minimum=1, maximum=65535
+                ),
+                "actions": _bool(
+                    "Grant restart and delete (impersonation, as the caller): off by default.",
+                    False,
+                ),
+            },
+        ),
         "global": _free("Helm's global values (unused by this chart).", "object"),
     }
 
@@ -342,6 +371,9 @@ def values_schema() -> JSON:
         "additionalProperties": False,
         "required": ["clusterName", "topic"],
         "properties": properties,
+        # the exporter publishes to a topic; the all-in-one mode has none
+        "if": {"properties": {"allInOne": {"properties": {"enabled": {"const": True}}}}},
+        "else": {"properties": {"topic": {"minLength": 1}}},
         "$defs": {name: config["$defs"][name] for name in sorted(wanted)},
     }
 
@@ -353,7 +385,7 @@ def render() -> str:
 
 def values_table() -> str:
     """The chart README's table: every value with its type, default and description."""
-    names = {**TYPE_NAMES, _TOPIC: "topic path"}
+    names = {**TYPE_NAMES, _TOPIC: "topic path", f"^$|{_TOPIC}": "topic path"}
     return markdown_table(values_schema(), names)
 
 
