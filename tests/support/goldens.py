@@ -44,6 +44,11 @@ from tests.support.replay import (
 )
 
 GOLDEN = ROOT / "tests" / "golden"
+README = ROOT / "README.md"
+# the one real report the README shows, between these two lines (`--write` fills it in)
+README_GOLDEN = GOLDEN / "oomkilled" / "jobFailureReporter.md"
+README_BEGIN = "<!-- golden: tests/golden/oomkilled/jobFailureReporter.md -->"
+README_END = "<!-- /golden -->"
 REPORT_URL = "https://reports.example.com/r/latest.html"
 
 FORMATS: dict[str, Callable[[Report], str]] = {
@@ -145,12 +150,24 @@ def differences(want: dict[Path, str]) -> list[str]:
     return problems
 
 
+def readme_with(readme: str, golden: str) -> str:
+    """`readme` with the report between its golden markers replaced by `golden`."""
+    head, begin, rest = readme.partition(README_BEGIN)
+    _, end, tail = rest.partition(README_END)
+    if not begin or not end:
+        raise SystemExit(f"README.md lacks the lines {README_BEGIN!r} ... {README_END!r}")
+    return f"{head}{begin}\n````markdown\n{golden.rstrip()}\n````\n{end}{tail}"
+
+
 def write(want: dict[Path, str]) -> None:
     if GOLDEN.exists():
         shutil.rmtree(GOLDEN)
     for path, text in want.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    if README_GOLDEN in want:
+        readme = README.read_text(encoding="utf-8")
+        README.write_text(readme_with(readme, want[README_GOLDEN]), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
