@@ -76,6 +76,7 @@ bench: setup
 # Re-record the API answers the event-path unit tests replay (tests/fixtures/recorded/).
 record: tools
 	@$(PY) -m tests.support.record_api
+	@$(PY) -m tests.support.goldens --write
 
 bundle: setup
 	@$(PY) -m jobwarden_dev.bundle --smoke

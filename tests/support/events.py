@@ -20,16 +20,21 @@ TOPIC = "//pubsub.googleapis.com/projects/jobwarden-local/topics/job-events"
 
 
 def eventarc(
-    payload: bytes, *, message_id: str, attributes: dict[str, str] | None = None
+    payload: bytes,
+    *,
+    message_id: str,
+    attributes: dict[str, str] | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[dict[str, str], bytes]:
-    """Headers and body of a binary-mode Eventarc CloudEvent POST carrying `payload`."""
-    now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    """Headers and body of a binary-mode Eventarc CloudEvent POST carrying `payload`,
+    published at `now` (default: the wall clock)."""
+    now_text = (now or dt.datetime.now(dt.UTC)).isoformat().replace("+00:00", "Z")
     message: dict[str, Any] = {
         "data": base64.b64encode(payload).decode(),
         "messageId": message_id,
         "message_id": message_id,
-        "publishTime": now,
-        "publish_time": now,
+        "publishTime": now_text,
+        "publish_time": now_text,
     }
     if attributes:
         message["attributes"] = attributes
@@ -38,22 +43,29 @@ def eventarc(
         "ce-source": TOPIC,
         "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
         "ce-specversion": "1.0",
-        "ce-time": now,
+        "ce-time": now_text,
         "Content-Type": "application/json",
     }
     body = {"message": message, "subscription": "projects/jobwarden-local/subscriptions/reporter"}
     return headers, json.dumps(body).encode()
 
 
-def job_event(job: dict[str, Any], *, cluster: str, transition: str = "failed") -> JobEvent:
-    """The JobEvent our exporter would publish for this Job's state (built by the exporter)."""
+def job_event(
+    job: dict[str, Any],
+    *,
+    cluster: str,
+    transition: str = "failed",
+    now: dt.datetime | None = None,
+) -> JobEvent:
+    """The JobEvent our exporter would publish for this Job's state (built by the exporter),
+    detected at `now` (default: the wall clock) when the Job has no finished condition."""
     view = Job.from_json(job)
     done = view.failed_condition
     detected = Detected(
         transition,  # type: ignore[arg-type]
         done.reason if done else "",
         done.message if done else "",
-        (done.last_transition if done else None) or dt.datetime.now(dt.UTC),
+        (done.last_transition if done else None) or now or dt.datetime.now(dt.UTC),
     )
     return exporter_job_event(cluster, view, detected)
 
@@ -69,8 +81,12 @@ def relayed_event(job: dict[str, Any], k8s_event: dict[str, Any], *, cluster: st
     return exporter_job_event(cluster, Job.from_json(job), detected, event=k8s_event)
 
 
-def from_jobwarden(event: JobEvent, message_id: str) -> tuple[dict[str, str], bytes]:
-    return eventarc(event.to_json(), message_id=message_id, attributes=pubsub_attributes(event))
+def from_jobwarden(
+    event: JobEvent, message_id: str, now: dt.datetime | None = None
+) -> tuple[dict[str, str], bytes]:
+    return eventarc(
+        event.to_json(), message_id=message_id, attributes=pubsub_attributes(event), now=now
+    )
 
 
 def from_event_exporter(

@@ -354,6 +354,84 @@ SCENARIOS = [
         _settled("Failed"),
         gone=True,
     ),
+    Scenario(
+        "oom-second-container",
+        "A Job of two containers whose second, `resizer` (memory limit 1Gi), is OOMKilled "
+        "(exit 137) while `fetcher` exits 0.",
+        "thumbnails",
+        "failed",
+        ALL,
+        _create(
+            job_manifest(
+                "thumbnails",
+                outcome="oomkill",
+                after=1,
+                container="resizer",
+                containers=[
+                    {**WORKER, "name": "fetcher", "command": ["fetch"]},
+                    {
+                        **WORKER,
+                        "name": "resizer",
+                        "command": ["resize", "--all"],
+                        "resources": {"limits": {"memory": "1Gi"}},
+                    },
+                ],
+            )
+        ),
+        _settled("Failed"),
+    ),
+    Scenario(
+        "indexed-failed-indexes",
+        "An Indexed Job (3 completions, backoffLimitPerIndex 0) whose pods exit 1: every "
+        "index fails (reason FailedIndexes, status.failedIndexes).",
+        "shard-export",
+        "failed",
+        ALL,
+        _create(
+            _worker_job(
+                "shard-export",
+                "fail",
+                after=1,
+                exit_code=1,
+                backoff_limit=None,
+                completionMode="Indexed",
+                completions=3,
+                parallelism=3,
+                backoffLimitPerIndex=0,
+            )
+        ),
+        _settled("Failed"),
+    ),
+    Scenario(
+        "pod-failure-policy-failjob",
+        "A Job whose podFailurePolicy fails it at once (FailJob) when `worker` exits 42, "
+        "with backoffLimit 6 unused (reason PodFailurePolicy).",
+        "bill-customers",
+        "failed",
+        ALL,
+        _create(
+            _worker_job(
+                "bill-customers",
+                "fail",
+                after=1,
+                exit_code=42,
+                backoff_limit=6,
+                podFailurePolicy={
+                    "rules": [
+                        {
+                            "action": "FailJob",
+                            "onExitCodes": {
+                                "containerName": "worker",
+                                "operator": "In",
+                                "values": [42],
+                            },
+                        }
+                    ]
+                },
+            )
+        ),
+        _settled("Failed"),
+    ),
 ]
 
 

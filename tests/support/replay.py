@@ -8,6 +8,7 @@ app, the same Eventarc Pub/Sub CloudEvent, the same Runtime shape with an in-mem
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,8 +58,10 @@ def make_runtime(
     webhooks: list[dict[str, Any]] | None = None,
     env: dict[str, str] | None = None,
     server: str = "https://kube-apiserver.invalid",
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> Runtime:
-    """Cluster `local` answered by `transport`; reports in memory; `webhooks` as configured."""
+    """Cluster `local` answered by `transport`; reports in memory; `webhooks` as configured;
+    `clock` (default: the wall clock) is the runtime's time."""
     settings = parse_config(
         {"sinks": {"storage": {"url": "file://./unused-reports"}, "webhooks": webhooks or []}},
         source="event path tests",
@@ -68,9 +71,12 @@ def make_runtime(
         [ClusterSpec(name=CLUSTER)],
         factory=lambda spec: KubeApi(credentials, transport=transport),
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings, clusters=clusters, env=dict(env or {}), _store=store or memory_store()
     )
+    if clock is not None:
+        runtime.clock = clock
+    return runtime
 
 
 @contextmanager
@@ -87,9 +93,14 @@ def load(scenario: str) -> Recording:
     return Recording.load(RECORDED / f"{scenario}.json")
 
 
-def event_of(job: dict[str, Any], transition: str, message_id: str) -> tuple[dict[str, str], bytes]:
-    """Headers and body of the Eventarc Pub/Sub CloudEvent announcing `transition` of `job`."""
-    return from_jobwarden(job_event(job, cluster=CLUSTER, transition=transition), message_id)
+def event_of(
+    job: dict[str, Any], transition: str, message_id: str, now: dt.datetime | None = None
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the Eventarc Pub/Sub CloudEvent announcing `transition` of `job`
+    (published at `now`, default the wall clock)."""
+    return from_jobwarden(
+        job_event(job, cluster=CLUSTER, transition=transition, now=now), message_id, now=now
+    )
 
 
 def relayed_event_of(
@@ -109,9 +120,14 @@ def post_relayed_event(
 
 
 def post_event(
-    workflow: str, job: dict[str, Any], transition: str, message_id: str, client: Any = None
+    workflow: str,
+    job: dict[str, Any],
+    transition: str,
+    message_id: str,
+    client: Any = None,
+    now: dt.datetime | None = None,
 ) -> int:
     """Post the event to the workflow's function; its HTTP status (200 ack, 500 retry)."""
-    headers, body = event_of(job, transition, message_id)
+    headers, body = event_of(job, transition, message_id, now=now)
     fn: Callable[..., Any] = (client or function_client(workflow)).post
     return int(fn("/", headers=headers, data=body).status_code)

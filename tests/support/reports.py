@@ -1,4 +1,13 @@
-"""Realistic reports for renderer, storage and webhook tests (fixed times, fixed ids)."""
+"""Hand-made reports (fixed times, fixed ids) for tests where the words are not what is tested.
+
+What users receive is tested on reports the real event path makes from recordings
+(`tests/golden/`, `tests.support.goldens`). These remain for shapes no recording yields:
+storage, index, routing and webhook tests that need many reports across clusters and uids
+(`oomkilled_report(cluster, uid)`), a performance report with every chart and table
+(`performance_report`: the event path only records runs), a generic second report kind
+(`stuck_report`), and renderer robustness on hostile and huge input (`hostile_report`,
+`huge_report`). Their text is illustrative, not what the code says.
+"""
 
 from __future__ import annotations
 

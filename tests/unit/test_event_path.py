@@ -49,6 +49,9 @@ SCENARIOS = (
     "cronjob-failure",
     "cronjob-streak",
     "gone",
+    "oom-second-container",
+    "indexed-failed-indexes",
+    "pod-failure-policy-failjob",
 )
 
 
@@ -256,6 +259,37 @@ def test_oomkilled_job_report_names_container_and_limit(scenario: Any) -> None:
     report = played.report("jobFailureReporter")
     assert "Container `worker` ran out of memory (OOMKilled, limit 512Mi)" in report.title
     assert "Raise the memory limit of container `worker` above 512Mi" in report.blocks[0].text
+
+
+def test_an_oom_in_the_second_container_names_that_container_and_its_limit(
+    scenario: Any,
+) -> None:
+    played = scenario("oom-second-container")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert "Container `resizer` ran out of memory (OOMKilled, limit 1Gi)" in report.title
+    assert "Raise the memory limit of container `resizer` above 1Gi" in report.blocks[0].text
+    assert "fetcher" not in report.title
+
+
+def test_an_indexed_job_report_names_its_failed_indexes(scenario: Any) -> None:
+    played = scenario("indexed-failed-indexes")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert report.title.endswith("failed: Indexes 0-2 of this Indexed Job failed")
+    assert report.summary.startswith("Failed (FailedIndexes) after ")
+
+
+def test_a_pod_failure_policy_failjob_report_names_the_rule_and_the_exit_code(
+    scenario: Any,
+) -> None:
+    played = scenario("pod-failure-policy-failjob")
+    assert played.post("jobFailureReporter") == 200
+    report = played.report("jobFailureReporter")
+    assert report.title.endswith("failed: A podFailurePolicy rule failed the Job at once")
+    cause = report.blocks[0].text
+    assert "change the rule's action to Count or Ignore" in cause
+    assert "failed with exit code 42 matching FailJob rule at index 0" in cause
 
 
 def test_deadline_exceeded_report_names_the_deadline_and_the_setting(scenario: Any) -> None:

@@ -16,3 +16,14 @@ def test_readme_config_table_matches_the_models() -> None:
     assert text[start:end] == config_table_markdown(), (
         "README config table is stale: regenerate it with `python -m jobwarden.config table`"
     )
+
+
+def test_readme_example_report_is_the_oomkilled_golden() -> None:
+    from tests.support.goldens import README_GOLDEN, readme_with
+
+    text = README.read_text()
+    golden = README_GOLDEN.read_text(encoding="utf-8")
+    assert text == readme_with(text, golden), (
+        "README's example report differs from tests/golden/oomkilled/jobFailureReporter.md: "
+        "rewrite it with `.venv/bin/python -m tests.support.goldens --write`"
+    )
