@@ -196,7 +196,7 @@ def _headline(
         note = (
             f"All {attempts} attempts failed the same way, so more retries would not help"
             if identical
-            else f"{attempts} attempts failed"
+            else ("1 attempt failed" if attempts == 1 else f"{attempts} attempts failed")
         )
         steps = list(common.next_steps)
         if identical and (job.backoff_limit or 0) > 1:

@@ -201,16 +201,16 @@ def outcome_line(e: Enrichment, analysis: FailureAnalysis) -> str:
             return f"{job.state}; no pod shows a cause yet."
         pod, wait = waiting[0]
         since = f" since {fmt_time(wait.since)}" if wait.since else ""
-        more = f" ({len(waiting) - 1} more pod(s) waiting)" if len(waiting) > 1 else ""
+        more = f" ({_pods(len(waiting) - 1)} more waiting)" if len(waiting) > 1 else ""
         return f"{job.state}; pod {pod.name} waits in {wait.reason}{since}{more}."
     attempts = len(analysis.pod_causes)
     how = ""
     if analysis.identical_retries:
         how = f"; all {attempts} attempts failed the same way"
     elif attempts and analysis.job_reason == DEADLINE_EXCEEDED:
-        how = f"; {attempts} pod(s) stopped at the deadline"
+        how = f"; {_pods(attempts)} stopped at the deadline"
     elif attempts:
-        how = f"; {attempts} pod(s) failed"
+        how = f"; {_pods(attempts)} failed"
     return f"{job.state} after {fmt_duration(analysis.runtime)}{how}."
 
 
@@ -355,7 +355,7 @@ def events_report(
             ),
             "severity": "warning" if warnings else "info",
             "title": f"Events of job {e.job.namespace}/{e.job.name}: {len(warnings)} warning(s)",
-            "summary": f"{total} events on the Job and its {len(e.pods)} pod(s).",
+            "summary": f"{total} events on the Job and its {_pods(len(e.pods))}.",
             "blocks": blocks,
         }
     )
@@ -407,7 +407,7 @@ def pods_report(
             else "info",
             "title": f"Pods of job {e.job.namespace}/{e.job.name}: "
             + (", ".join(f"{v} {k}" for k, v in sorted(phases.items())) or "none"),
-            "summary": f"{len(pods)} pod(s){gone}; longest wait to be scheduled: "
+            "summary": f"{_pods(len(pods))}{gone}; longest wait to be scheduled: "
             f"{fmt_duration(slowest)}.",
             "blocks": blocks,
         }
@@ -446,3 +446,8 @@ def gone_report(
             "source_event_id": trigger.event_id,
         }
     )
+
+
+def _pods(n: int) -> str:
+    """'1 pod', '3 pods': counts in summaries read as sentences."""
+    return f"{n} pod" if n == 1 else f"{n} pods"
