@@ -50,6 +50,13 @@ class Route:
     function: str
     url: str
     subscription: str  # projects/P/subscriptions/S
+    #: More instances of the same function: deliveries go round-robin over `url` and these,
+    #: as Cloud Run spreads requests over a service's instances.
+    replicas: tuple[str, ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.url, *self.replicas)
 
 
 @dataclass
@@ -126,6 +133,7 @@ class Bridge:
         self._streams: list[Any] = []  # StreamingPullFuture per route
         self._timers: dict[str, threading.Timer] = {}  # backoffs in progress, by message
         self._lock = threading.Lock()
+        self._turns: dict[str, int] = {}  # round-robin position per route
 
     @staticmethod
     def create_subscriptions(
@@ -196,8 +204,10 @@ class Bridge:
         with self._lock:
             attempt = self.stats.attempts.get(key, 0) + 1
             self.stats.attempts[key] = attempt
+            turn = self._turns.get(route.function, 0)
+            self._turns[route.function] = turn + 1
         headers, body = envelope(message, route.subscription, self.topic)
-        status = post(route.url, headers, body)
+        status = post(route.targets[turn % len(route.targets)], headers, body)
         if 200 <= status < 300:
             message.ack()
             with self._lock:
