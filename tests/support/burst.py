@@ -230,9 +230,7 @@ class Burst:
         for i in range(count):
             cluster = clusters[i % len(clusters)]
             name = f"burst-{i:04d}"
-            created = self.apis[cluster].create(
-                f"/apis/batch/v1/namespaces/{self.ns}/jobs", job_manifest(name, outcome="fail")
-            )
+            created = self._create(cluster, name)
             self.jobs[created["metadata"]["uid"]] = (cluster, name)
             if during is not None:
                 during(i + 1)
@@ -241,6 +239,22 @@ class Burst:
                     f"created {i + 1}/{count} Jobs ({time.monotonic() - started:.0f} s); "
                     f"reports so far {len(self.stored_uids())}, posts {len(self.posted_ids())}"
                 )
+
+    def _create(self, cluster: str, name: str) -> dict[str, Any]:
+        """Create one Job, waiting out an API server that is away (a restart mid-burst)."""
+        from jobwarden.errors import ConflictError, TemporaryError
+
+        jobs = f"/apis/batch/v1/namespaces/{self.ns}/jobs"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                return self.apis[cluster].create(jobs, job_manifest(name, outcome="fail"))
+            except ConflictError:  # created just before the connection broke
+                return self.apis[cluster].get(f"{jobs}/{name}")
+            except (TemporaryError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def stored_uids(self) -> set[str]:
         """Job uids whose failure report's `.json` was written (as the proxy saw it)."""
