@@ -24,13 +24,27 @@ FAULT_AT = 8  # the fault starts after this many Jobs were created
 PACE_S = 0.5  # between creates: the burst goes on through the fault
 
 
-def _run(rig: Burst, fault: Callable[[], None], *, timeout: float = 240) -> BurstResult:
-    """The burst, with `fault` started in the background after FAULT_AT Jobs."""
+def _run(
+    rig: Burst,
+    fault: Callable[[], None],
+    *,
+    timeout: float = 240,
+    background: bool = True,
+    then: Callable[[], None] | None = None,
+) -> BurstResult:
+    """The burst, with `fault` started after FAULT_AT Jobs (in the background, or in this
+    thread when it starts processes: a child dies with the thread that started it, by
+    PR_SET_PDEATHSIG), and `then` after FAULT_AT + 6 Jobs."""
     threads = []
 
     def during(created: int) -> None:
         if created == FAULT_AT:
-            threads.append(run_in_background(fault))
+            if background:
+                threads.append(run_in_background(fault))
+            else:
+                fault()
+        if created == FAULT_AT + 6 and then is not None:
+            then()
         time.sleep(PACE_S)
 
     rig.create_jobs(COUNT, during=during)
@@ -96,10 +110,11 @@ def test_a_function_instance_sigkilled_while_reporting_loses_and_doubles_nothing
 
     def kill() -> None:
         os.killpg(victim.pid, signal.SIGKILL)  # the whole instance, mid-request
-        time.sleep(3)
+
+    def replace() -> None:  # as Cloud Run replaces an instance that died
         rig.pipeline.replace_instance("job_failure_reporter", 1)  # type: ignore[union-attr]
 
-    result = _run(rig, kill)
+    result = _run(rig, kill, background=False, then=replace)
     _assert_whole(result)
     assert victim.popen.returncode == -signal.SIGKILL
 
@@ -143,7 +158,7 @@ def test_an_api_server_restarted_mid_burst_loses_and_doubles_nothing(
     assert restartable.info is not None
     rig = Burst([stack_b, restartable.info], tmp_path, instances=2).start()
     try:
-        result = _run(rig, lambda: restartable.restart_apiserver(down_for=5.0))
+        result = _run(rig, lambda: restartable.restart_apiserver(down_for=5.0), background=False)
     finally:
         rig.stop()
     _assert_whole(result)
