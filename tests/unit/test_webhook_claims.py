@@ -102,3 +102,36 @@ def test_a_failed_post_releases_its_claim_so_the_retry_posts(
     assert [
         r.status for r in deliver(oomkilled_report(), [hook(webhook)], store, poster=poster)
     ] == ["delivered"]
+
+
+class _AnswerLost:
+    """A real store whose first claim create is stored but answered "already there": what a
+    bucket write looks like when the connection breaks after the write, and the client's
+    retry is refused by `ifGenerationMatch=0`."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.lost = 0
+
+    def put_json(self, key: str, obj: object, *, only_if_absent: bool = False) -> bool:
+        created = self._store.put_json(key, obj, only_if_absent=only_if_absent)  # type: ignore[attr-defined]
+        if ".claim-" in key and created and not self.lost:
+            self.lost += 1
+            return False
+        return bool(created)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def test_a_claim_stored_whose_answer_was_lost_is_still_this_deliverys_own(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    store = _AnswerLost(open_store(f"file://{tmp_path / 'reports'}"))
+    report = oomkilled_report()
+    results = deliver(report, [hook(webhook)], store)  # type: ignore[arg-type]
+    assert store.lost == 1
+    assert [r.status for r in results] == ["delivered"]  # not "in progress elsewhere"
+    (post,) = webhook.delivered()
+    assert post.headers[HEADER_REPORT_ID] == report.id
+    assert store.get_json(claim_key(report.id, "oncall", 1)) is None  # no second claim taken

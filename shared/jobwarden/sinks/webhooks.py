@@ -48,6 +48,7 @@ import hmac
 import json
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -340,7 +341,11 @@ def claim(
     now, None when another delivery holds an unexpired claim.
 
     Claims are never rewritten: after an expired or released one comes the next number.
+    Each claim carries a random `claimant`: when a create reached storage but its answer was
+    lost (a connection cut mid-write; the client's retry is then refused as "exists"), the
+    claim found is recognised as this delivery's own instead of blocking it for a lease.
     """
+    claimant = secrets.token_hex(8)
     for attempt in range(_MAX_CLAIMS):
         key = claim_key(report_id, webhook.name, attempt)
         record = {
@@ -348,12 +353,15 @@ def claim(
             "webhook": webhook.name,
             "claimedAt": now,
             "leaseS": lease_s,
+            "claimant": claimant,
         }
         if store.put_json(key, record, only_if_absent=True):
             return key
+        held = store.get_json(key)
+        if isinstance(held, dict) and held.get("claimant") == claimant:
+            return key  # created by this very call; only its answer was lost
         if store.get_json(key + ".released") is not None:
             continue  # its post failed and was given up: claim the next one
-        held = store.get_json(key)
         started = held.get("claimedAt") if isinstance(held, dict) else None
         lease = held.get("leaseS") if isinstance(held, dict) else None
         if (
