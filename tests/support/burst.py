@@ -51,6 +51,7 @@ class BurstResult:
     posts: int  # posts the webhook answered 2xx
     posted: int  # distinct report ids among them
     reposted: dict[str, int]  # report id -> posts beyond the first
+    orphaned: set[str]  # report ids with a claim left without outcome (its process died)
     unposted: list[str]  # stored report ids never posted
     first_failed: float | None  # earliest Failed lastTransitionTime (1 s resolution)
     last_report: float | None  # when the last report's .json was written (at the proxy)
@@ -86,8 +87,9 @@ class BurstResult:
             found.append(f"{self.duplicates} duplicate report objects or index entries")
         if self.unposted:
             found.append(f"{len(self.unposted)} reports never posted: {self.unposted[:5]}")
-        if self.reposted:
-            found.append(f"{sum(self.reposted.values())} repeated posts: {self.reposted}")
+        unexplained = {r: c for r, c in self.reposted.items() if r not in self.orphaned}
+        if unexplained:
+            found.append(f"{sum(unexplained.values())} repeated posts: {unexplained}")
         if self.max_writes > 1:
             found.append(f"{self.max_writes} writes/s to {self.hottest}")
         if self.dead_lettered:
@@ -101,7 +103,8 @@ class BurstResult:
             f"reports stored: {self.reports}/{self.jobs_failed}  (lost {len(self.lost)}, "
             f"duplicates {self.duplicates})",
             f"webhook posts: {self.posts} answered 2xx, {self.posted} distinct reports, "
-            f"repeated {sum(self.reposted.values())}, never posted {len(self.unposted)} "
+            f"repeated {sum(self.reposted.values())} (after a claim orphaned by a dead process: "
+            f"{len(self.orphaned)}), never posted {len(self.unposted)} "
             f"({self.refused} refused requests)",
             f"highest writes to one object name in one second: {self.max_writes} "
             f"({self.hottest or '-'}); answered 429 as Cloud Storage would: {self.throttled}",
@@ -142,6 +145,7 @@ class Burst:
         instances: int = 3,
         max_attempts: int = 10,
         backoff_s: tuple[float, float] = (2.0, 30.0),
+        lease_s: float = 20.0,
         pubsub_proxy: bool = False,
         say: Callable[[str], None] = lambda _: None,
     ) -> None:
@@ -159,6 +163,7 @@ class Burst:
         self.instances = instances
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.lease_s = lease_s  # the webhook's leaseSeconds: a dead instance's claim expires
         self.pipeline: Pipeline | None = None
         self.audit: _Audit | None = None
 
@@ -191,7 +196,8 @@ class Burst:
             namespaces=(self.ns,),
             topic_id=f"burst-{uuid.uuid4().hex[:8]}",
             env=env,
-            webhooks="  - {name: oncall, type: json, urlEnv: HOOK_URL}\n",
+            webhooks="  - {name: oncall, type: json, urlEnv: HOOK_URL, timeoutSeconds: 5, "
+            f"leaseSeconds: {self.lease_s:g}}}\n",
             storage_url=f"gs://{self.bucket}",
             instances=self.instances,
             max_in_flight=8 * self.instances,
@@ -320,6 +326,11 @@ class Burst:
         duplicates = sum(c - 1 for c in reports.values() if c > 1)
         duplicates += sum(c - 1 for c in entries.values() if c > 1)
         duplicates += sum(1 for rid in entries if rid not in report_ids)
+        claims: Counter[str] = Counter()
+        for name in names:
+            if name.startswith("deliveries/") and ".claim-" in name:
+                rid = name.split("/")[1]
+                claims[rid] += -1 if name.endswith(".released") else 1
         lost = sorted("/".join(self.jobs[u]) for u in failed if reports[u] == 0)
         delivered = Counter(
             r.headers.get("X-Jobwarden-Report-Id", "") for r in self.webhook.delivered()
@@ -344,6 +355,7 @@ class Burst:
             posts=sum(delivered.values()),
             posted=len(delivered),
             reposted={rid: c - 1 for rid, c in delivered.items() if c > 1},
+            orphaned={rid for rid, held in claims.items() if held > 1},
             unposted=sorted(rid for rid in report_ids if rid not in delivered),
             first_failed=min(failed.values(), default=None),
             last_report=max(report_writes, default=None),

@@ -135,3 +135,42 @@ def test_a_claim_stored_whose_answer_was_lost_is_still_this_deliverys_own(
     (post,) = webhook.delivered()
     assert post.headers[HEADER_REPORT_ID] == report.id
     assert store.get_json(claim_key(report.id, "oncall", 1)) is None  # no second claim taken
+
+
+def test_a_delivery_makes_no_attempt_that_could_outlast_its_lease(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """A claimed post ends within the webhook's lease, so a later delivery that finds the
+    lease over can never post while this one still might (the lease is what makes a
+    repeat after a crash safe to shorten)."""
+    store = open_store(f"file://{tmp_path / 'reports'}")
+    now = [1000.0]
+    poster = Poster(
+        retry=RetryPolicy(attempts=5, base_s=4, max_backoff_s=4),
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        clock=lambda: now[0],
+        jitter=lambda _low, high: high,
+    )
+    short = Webhook(name="oncall", type="json", url=webhook.url, timeout_s=5, lease_s=12)
+    webhook.fail_next(5, status=503)
+    with pytest.raises(Exception, match=r"after 2 attempts; .*no time left in the .* lease"):
+        deliver(oomkilled_report(), [short], store, poster=poster, clock=lambda: now[0])
+    # attempt 1 at 1000, backoff 4 s, attempt 2 at 1004 (ends by 1009); a third would start
+    # at 1008 at the earliest and could run to 1013, past the lease's end at 1012
+    assert len(webhook.requests) == 2
+    assert now[0] <= 1000 + 12 - 5
+
+
+def test_an_orphaned_claim_expires_after_the_webhooks_own_lease(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    store = open_store(f"file://{tmp_path / 'reports'}")
+    report = oomkilled_report()
+    short = Webhook(name="oncall", type="json", url=webhook.url, timeout_s=5, lease_s=20)
+    died = {"reportId": report.id, "webhook": "oncall", "claimedAt": 1000.0, "leaseS": 20}
+    assert store.put_json(claim_key(report.id, "oncall", 0), died, only_if_absent=True)
+    with pytest.raises(DeliveryInProgressError):
+        deliver(report, [short], store, clock=lambda: 1019.0)
+    results = deliver(report, [short], store, clock=lambda: 1021.0)
+    assert [r.status for r in results] == ["delivered"]
+    assert webhook.delivered()[0].headers[HEADER_REPORT_ID] == report.id

@@ -30,10 +30,11 @@ is in flight, a temporary error, and its event comes back later). After the post
 answered (2xx, or a refusal), the outcome `deliveries/<report id>/<webhook>.json` is
 created (create-only; `outcome` is `delivered` or `refused`) and every later delivery
 stops there. A claim whose outcome never appears (the process died mid-post) expires
-after its lease (`DELIVERY_LEASE_S`); the next delivery then claims `claim-<n+1>` and posts
-again with the same `X-Jobwarden-Report-Id`, so receivers can drop the repeat.
-Guarantee: at most one post per (report, webhook) unless a process dies (or takes longer
-than the lease) between claiming and recording; then a repeat, with the same report id.
+after its lease (the webhook's `leaseSeconds`, default `DELIVERY_LEASE_S`; a delivery's
+attempts all end within it, so two posts never overlap); the next delivery then claims
+`claim-<n+1>` and posts again with the same `X-Jobwarden-Report-Id`, so receivers can
+drop the repeat. Guarantee: at most one post per (report, webhook) unless a process dies
+between claiming and recording; then one repeat per such death, with the same report id.
 No object is ever rewritten.
 
 A webhook URL is a secret: it is never logged and never put in an error; messages
@@ -94,6 +95,7 @@ class Webhook:
     secret: str | None = field(default=None, repr=False)
     workflows: frozenset[str] | None = None  # None: `names.DEFAULT_ROUTED`
     timeout_s: float = 10.0
+    lease_s: float = 300.0  # a claimed post's attempts all end within this (DELIVERY_LEASE_S)
 
     def __post_init__(self) -> None:
         where = f"sinks.webhooks[{self.name!r}]"
@@ -253,13 +255,20 @@ class Poster:
                 headers[HEADER_SIGNATURE] = sign(webhook.secret, timestamp, body)
         return headers
 
-    def post(self, webhook: Webhook, report: Report, body: bytes) -> tuple[int, int]:
-        """Post until success; returns (HTTP status, attempts) or raises a webhook error."""
+    def post(
+        self, webhook: Webhook, report: Report, body: bytes, *, deadline: float | None = None
+    ) -> tuple[int, int]:
+        """Post until success; returns (HTTP status, attempts) or raises a webhook error.
+
+        `deadline` (a `clock()` time, the end of the claim's lease): no attempt starts that
+        could still be running then, so no other delivery's post can overlap this one's.
+        """
         import requests
 
         session = self.session or default_session()
-        problem, status = "", None
+        problem, status, made = "", None, 0
         for attempt in range(1, self.retry.attempts + 1):
+            made = attempt
             retry_after: float | None = None
             try:
                 response = session.post(
@@ -303,6 +312,9 @@ class Poster:
             else:
                 cap = min(self.retry.max_backoff_s, self.retry.base_s * 2 ** (attempt - 1))
                 delay = self.jitter(0.0, cap)
+            if deadline is not None and self.clock() + delay + webhook.timeout_s > deadline:
+                problem += "; no time left in the delivery's lease for another attempt"
+                break
             log.warning(
                 "webhook %s: attempt %d of %d %s; retrying in %.1fs",
                 webhook.label,
@@ -314,7 +326,7 @@ class Poster:
             self.sleep(delay)
         raise WebhookUnavailableError(
             f"webhook {webhook.label}: report {report.id} not delivered after "
-            f"{self.retry.attempts} attempts; last: {problem}; the event will be retried",
+            f"{made} attempts; last: {problem}; the event will be retried",
             webhook=webhook.name,
             status=status,
         )
@@ -393,6 +405,7 @@ def webhooks_for(configs: Iterable[WebhookConfig], env: Mapping[str, str]) -> li
                 secret=secret.get_secret_value() if secret else None,
                 workflows=frozenset(w.workflows) if w.workflows else None,
                 timeout_s=float(w.timeout_seconds),
+                lease_s=float(w.lease_seconds),
             )
         )
     return hooks
@@ -406,7 +419,7 @@ def deliver(
     report_url: str | None = None,
     poster: Poster | None = None,
     clock: Callable[[], float] = time.time,
-    lease_s: float = DELIVERY_LEASE_S,
+    lease_s: float | None = None,
 ) -> list[DeliveryResult]:
     """Post `report` to every webhook routed its workflow, at most once per webhook.
 
@@ -437,8 +450,10 @@ def deliver(
                 DeliveryResult(webhook.name, "already refused" if refused else "already delivered")
             )
             continue
+        lease = webhook.lease_s if lease_s is None else lease_s
+        claimed_at = clock()
         try:
-            claimed = claim(store, report.id, webhook, now=clock(), lease_s=lease_s)
+            claimed = claim(store, report.id, webhook, now=claimed_at, lease_s=lease)
         except DeliveryInProgressError as err:
             errors.append(err)
             continue
@@ -460,7 +475,7 @@ def deliver(
             "bytes": len(body),
         }
         try:
-            status, attempts = poster.post(webhook, report, body)
+            status, attempts = poster.post(webhook, report, body, deadline=claimed_at + lease)
         except WebhookUnavailableError as err:
             log.error("%s", err)
             errors.append(err)
