@@ -115,6 +115,12 @@ def test_a_function_instance_sigkilled_while_reporting_loses_and_doubles_nothing
     victim = rig.pipeline.instance("job_failure_reporter", 1)
 
     def kill() -> None:
+        # posts answered slowly for a while, so that the instance dies in the middle of some
+        # (claimed, posted, no outcome recorded yet): the hardest moment to die in
+        rig.webhook.slow_for(15, delay=4.0)
+        deadline = time.monotonic() + 30
+        while rig.webhook.in_flight < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
         os.killpg(victim.pid, signal.SIGKILL)  # the whole instance, mid-request
 
     def replace() -> None:  # as Cloud Run replaces an instance that died
@@ -125,6 +131,9 @@ def test_a_function_instance_sigkilled_while_reporting_loses_and_doubles_nothing
     assert not victim.alive()
     assert rig.pipeline.bridge is not None
     assert rig.pipeline.bridge.stats.retried > 0  # requests to the dead instance went unanswered
+    # it died mid-post: those claims were left without outcome, and were posted again after
+    # their lease, with the same report id
+    assert result.orphaned
 
 
 @pytest.fixture

@@ -286,7 +286,7 @@ class Burst:
         last_say = time.monotonic()
         while True:
             stored, posted = len(self.stored_uids() & set(self.jobs)), len(self.posted_ids())
-            if stored >= len(self.jobs) and posted >= len(self.jobs):
+            if stored >= len(self.jobs) and posted >= len(self.jobs) and self._quiet():
                 time.sleep(settle)
                 return True
             if time.monotonic() > deadline:
@@ -295,6 +295,16 @@ class Burst:
                 self.say(f"  ... {stored} reports stored, {posted} posted of {len(self.jobs)}")
                 last_say = time.monotonic()
             time.sleep(1.0)
+
+    def _quiet(self) -> bool:
+        """Nothing left to do: every stored report's post has its outcome recorded, and the
+        bridge holds no message for a retry (a post repeated after a lease comes late)."""
+        bridge = self.pipeline.bridge if self.pipeline else None
+        if bridge is not None and bridge.stats.attempts:
+            return False
+        names = [b.name for b in self.gcs.list_blobs(self.bucket, prefix="deliveries/")]
+        outcomes = sum(1 for n in names if n.endswith("/oncall.json"))
+        return outcomes >= len(self.jobs)
 
     # --- counting -------------------------------------------------------------------------
 
