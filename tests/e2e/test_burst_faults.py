@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobwarden_dev.localstack.stack import LocalStack, StackInfo
-from tests.support.burst import Burst, BurstResult, run_in_background
+from tests.support.burst import Burst, BurstResult, local_ports, run_in_background
 
 COUNT = 24
 FAULT_AT = 8  # the fault starts after this many Jobs were created
@@ -117,11 +117,13 @@ def test_a_function_instance_sigkilled_while_reporting_loses_and_doubles_nothing
     def kill() -> None:
         # posts answered slowly for a while, so that the instance dies in the middle of some
         # (claimed, posted, no outcome recorded yet): the hardest moment to die in
-        rig.webhook.slow_for(15, delay=4.0)
-        deadline = time.monotonic() + 30
-        while rig.webhook.in_flight < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        os.killpg(victim.pid, signal.SIGKILL)  # the whole instance, mid-request
+        rig.webhook.slow_for(20, delay=4.0)
+        hook_port = int(rig.webhook.url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while not rig.webhook.in_flight & local_ports(victim.pid, hook_port):
+            assert time.monotonic() < deadline, "the instance never posted while slowed"
+            time.sleep(0.05)
+        os.killpg(victim.pid, signal.SIGKILL)  # the whole instance, mid-post
 
     def replace() -> None:  # as Cloud Run replaces an instance that died
         rig.pipeline.replace_instance("job_failure_reporter", 1)  # type: ignore[union-attr]

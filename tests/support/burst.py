@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 import time
 import uuid
@@ -376,6 +377,32 @@ class Burst:
             dead_lettered=bridge.stats.dead_lettered if bridge else 0,
             refused=sum(1 for r in self.webhook.requests if r.status >= 400),
         )
+
+
+def local_ports(pid_group: int, remote_port: int) -> set[int]:
+    """Local ports of the TCP connections to 127.0.0.1:`remote_port` that processes of the
+    process group `pid_group` hold (from /proc: their socket inodes, then /proc/net/tcp)."""
+    inodes: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pid_group:
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (OSError, ValueError, IndexError):
+            continue
+    ports = set()
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = row.split()
+        local, remote, inode = cols[1], cols[2], cols[9]
+        if inode in inodes and int(remote.split(":")[1], 16) == remote_port:
+            ports.add(int(local.split(":")[1], 16))
+    return ports
 
 
 def run_in_background(action: Callable[[], None]) -> threading.Thread:

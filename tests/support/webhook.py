@@ -34,19 +34,20 @@ class WebhookReceiver:
         self._fail_until = 0.0
         self._fail_status = 500
         self._slow_until, self._slow_s = 0.0, 0.0
-        self.in_flight = 0  # posts being answered right now
+        self.in_flight: set[int] = set()  # client ports of the posts being answered now
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                port = self.client_address[1]
                 with receiver._lock:
-                    receiver.in_flight += 1
+                    receiver.in_flight.add(port)
                     slow = receiver._slow_s if time.monotonic() < receiver._slow_until else 0.0
                 time.sleep(slow)
                 with receiver._lock:
-                    receiver.in_flight -= 1
+                    receiver.in_flight.discard(port)
                 status = receiver._next_status()
                 with receiver._lock:
                     receiver.requests.append(
