@@ -245,11 +245,24 @@ class WebhookConfig(ConfigModel):
     timeout_seconds: float = Field(
         default=10, gt=0, le=120, description="Timeout of one delivery attempt."
     )
+    lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=3600,
+        description="How long one delivery's claim on a post lasts: its attempts end within"
+        " it (then the event is retried); if its process dies mid-post, the report is posted"
+        " again after it, with the same X-Jobwarden-Report-Id. At least timeoutSeconds.",
+    )
 
     @model_validator(mode="after")
     def _secret_only_for_json(self) -> WebhookConfig:
         if self.secret_env is not None and self.type != "json":
             raise ValueError(f"secretEnv is only used by json webhooks, not {self.type}")
+        if self.lease_seconds < self.timeout_seconds:
+            raise ValueError(
+                f"leaseSeconds ({self.lease_seconds:g}) is shorter than timeoutSeconds "
+                f"({self.timeout_seconds:g}): one attempt must fit in the lease"
+            )
         return self
 
     def routes(self, workflow: WorkflowName) -> bool:

@@ -112,3 +112,66 @@ def test_a_poison_message_ends_in_the_dead_letter_topic_and_nothing_else_stops(
     assert letter.message.data == b"poison"
     assert letter.message.attributes["deadLetterFunction"] == "job_failure_reporter"
     assert "answered 500 3 times" in letter.message.attributes["deadLetterReason"]
+
+
+def test_deliveries_are_spread_over_every_instance_of_a_function(
+    pubsub: Any, routes: Any, receivers: dict[str, WebhookReceiver]
+) -> None:
+    publisher, _ = pubsub
+    topic, dead, subs = routes
+    route = Route(
+        "job_failure_reporter",
+        receivers["reporter"].url,
+        subs["job_failure_reporter"],
+        replicas=(receivers["perf"].url,),
+    )
+    bridge = Bridge([route], topic=topic, dead_letter_topic=dead).start()
+    try:
+        for i in range(6):
+            publisher.publish(topic, b"{}", type="failed", n=str(i)).result(10)
+        _wait(lambda: bridge.stats.delivered == 6)
+    finally:
+        bridge.stop()
+    assert len(receivers["reporter"].requests) == 3
+    assert len(receivers["perf"].requests) == 3
+
+
+def test_pstest_itself_dead_letters_a_pulled_message_after_max_delivery_attempts(
+    pubsub: Any, stack: StackInfo
+) -> None:
+    """What the local Pub/Sub honours (ARCHITECTURE.md §4.3): a subscription's
+    DeadLetterPolicy on pull, like Cloud Pub/Sub; it has no retry backoff and never pushes,
+    so the bridge applies both (and adds `deadLetterReason`)."""
+    publisher, subscriber = pubsub
+    suffix = f"{time.monotonic_ns() % 10**9}"
+    topic = publisher.topic_path(stack.pubsub_project, f"dl-src-{suffix}")
+    dead = publisher.topic_path(stack.pubsub_project, f"dl-dead-{suffix}")
+    for name in (topic, dead):
+        publisher.create_topic(name=name)
+    sub = subscriber.subscription_path(stack.pubsub_project, f"dl-src-{suffix}")
+    dead_sub = subscriber.subscription_path(stack.pubsub_project, f"dl-dead-{suffix}")
+    subscriber.create_subscription(
+        request={
+            "name": sub,
+            "topic": topic,
+            "ack_deadline_seconds": 10,
+            "dead_letter_policy": {"dead_letter_topic": dead, "max_delivery_attempts": 5},
+        }
+    )
+    subscriber.create_subscription(
+        request={"name": dead_sub, "topic": dead, "ack_deadline_seconds": 10}
+    )
+    publisher.publish(topic, b"poison", kind="poison").result(10)
+    attempts = []
+    for _ in range(10):
+        got = subscriber.pull(subscription=sub, max_messages=1, timeout=5).received_messages
+        if not got:
+            break
+        attempts.append(got[0].delivery_attempt)
+        subscriber.modify_ack_deadline(
+            subscription=sub, ack_ids=[got[0].ack_id], ack_deadline_seconds=0
+        )
+    assert attempts == [1, 2, 3, 4, 5]
+    (letter,) = subscriber.pull(subscription=dead_sub, max_messages=5, timeout=5).received_messages
+    assert letter.message.data == b"poison"
+    assert letter.message.attributes["kind"] == "poison"

@@ -33,12 +33,21 @@ class WebhookReceiver:
         self._fail_remaining = 0
         self._fail_until = 0.0
         self._fail_status = 500
+        self._slow_until, self._slow_s = 0.0, 0.0
+        self.in_flight: set[int] = set()  # client ports of the posts being answered now
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                port = self.client_address[1]
+                with receiver._lock:
+                    receiver.in_flight.add(port)
+                    slow = receiver._slow_s if time.monotonic() < receiver._slow_until else 0.0
+                time.sleep(slow)
+                with receiver._lock:
+                    receiver.in_flight.discard(port)
                 status = receiver._next_status()
                 with receiver._lock:
                     receiver.requests.append(
@@ -80,6 +89,11 @@ class WebhookReceiver:
         """Answer every request with `status` for the next `seconds`."""
         with self._lock:
             self._fail_until, self._fail_status = time.monotonic() + seconds, status
+
+    def slow_for(self, seconds: float, delay: float) -> None:
+        """Take `delay` seconds to answer each request that arrives in the next `seconds`."""
+        with self._lock:
+            self._slow_until, self._slow_s = time.monotonic() + seconds, delay
 
     def delivered(self) -> list[Received]:
         """Requests that were answered with success."""

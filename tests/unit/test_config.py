@@ -290,6 +290,14 @@ def test_duplicate_webhook_names_fail() -> None:
         parse_config({"sinks": {"webhooks": [hook, hook]}})
 
 
+def test_a_webhook_lease_shorter_than_one_attempt_fails_naming_both_keys() -> None:
+    hook = {"name": "oncall", "type": "json", "urlEnv": "A", "timeoutSeconds": 30}
+    with pytest.raises(ConfigError, match=r"leaseSeconds \(20\) is shorter than timeoutSeconds"):
+        parse_config({"sinks": {"webhooks": [{**hook, "leaseSeconds": 20}]}})
+    parsed = parse_config({"sinks": {"webhooks": [{**hook, "leaseSeconds": 45}]}})
+    assert parsed.sinks.webhooks[0].lease_seconds == 45
+
+
 def test_a_cluster_with_both_kubeconfig_and_in_cluster_fails(tmp_path: Path) -> None:
     message = load_error(
         tmp_path, "clusters:\n  - {name: a, kubeconfig: ~/.kube/config, inCluster: true}\n"

@@ -102,3 +102,75 @@ def test_a_failed_post_releases_its_claim_so_the_retry_posts(
     assert [
         r.status for r in deliver(oomkilled_report(), [hook(webhook)], store, poster=poster)
     ] == ["delivered"]
+
+
+class _AnswerLost:
+    """A real store whose first claim create is stored but answered "already there": what a
+    bucket write looks like when the connection breaks after the write, and the client's
+    retry is refused by `ifGenerationMatch=0`."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.lost = 0
+
+    def put_json(self, key: str, obj: object, *, only_if_absent: bool = False) -> bool:
+        created = self._store.put_json(key, obj, only_if_absent=only_if_absent)  # type: ignore[attr-defined]
+        if ".claim-" in key and created and not self.lost:
+            self.lost += 1
+            return False
+        return bool(created)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+def test_a_claim_stored_whose_answer_was_lost_is_still_this_deliverys_own(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    store = _AnswerLost(open_store(f"file://{tmp_path / 'reports'}"))
+    report = oomkilled_report()
+    results = deliver(report, [hook(webhook)], store)  # type: ignore[arg-type]
+    assert store.lost == 1
+    assert [r.status for r in results] == ["delivered"]  # not "in progress elsewhere"
+    (post,) = webhook.delivered()
+    assert post.headers[HEADER_REPORT_ID] == report.id
+    assert store.get_json(claim_key(report.id, "oncall", 1)) is None  # no second claim taken
+
+
+def test_a_delivery_makes_no_attempt_that_could_outlast_its_lease(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """A claimed post ends within the webhook's lease, so a later delivery that finds the
+    lease over can never post while this one still might (the lease is what makes a
+    repeat after a crash safe to shorten)."""
+    store = open_store(f"file://{tmp_path / 'reports'}")
+    now = [1000.0]
+    poster = Poster(
+        retry=RetryPolicy(attempts=5, base_s=4, max_backoff_s=4),
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        clock=lambda: now[0],
+        jitter=lambda _low, high: high,
+    )
+    short = Webhook(name="oncall", type="json", url=webhook.url, timeout_s=5, lease_s=12)
+    webhook.fail_next(5, status=503)
+    with pytest.raises(Exception, match=r"after 2 attempts; .*no time left in the .* lease"):
+        deliver(oomkilled_report(), [short], store, poster=poster, clock=lambda: now[0])
+    # attempt 1 at 1000, backoff 4 s, attempt 2 at 1004 (ends by 1009); a third would start
+    # at 1008 at the earliest and could run to 1013, past the lease's end at 1012
+    assert len(webhook.requests) == 2
+    assert now[0] <= 1000 + 12 - 5
+
+
+def test_an_orphaned_claim_expires_after_the_webhooks_own_lease(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    store = open_store(f"file://{tmp_path / 'reports'}")
+    report = oomkilled_report()
+    short = Webhook(name="oncall", type="json", url=webhook.url, timeout_s=5, lease_s=20)
+    died = {"reportId": report.id, "webhook": "oncall", "claimedAt": 1000.0, "leaseS": 20}
+    assert store.put_json(claim_key(report.id, "oncall", 0), died, only_if_absent=True)
+    with pytest.raises(DeliveryInProgressError):
+        deliver(report, [short], store, clock=lambda: 1019.0)
+    results = deliver(report, [short], store, clock=lambda: 1021.0)
+    assert [r.status for r in results] == ["delivered"]
+    assert webhook.delivered()[0].headers[HEADER_REPORT_ID] == report.id

@@ -8,7 +8,14 @@ process as the binary-mode CloudEvent Eventarc would send (ARCHITECTURE.md §4.3
 A 2xx acknowledges; anything else holds the message for a backoff, then nacks it so it
 comes back at once, like a retry policy; after `max_attempts` deliveries the message
 is published to the dead-letter topic with its attributes plus `deadLetterReason` and
-acknowledged, so a poison message never stops the others.
+acknowledged, so a poison message never stops the others. pstest itself honours a
+subscription's DeadLetterPolicy on pull and streaming pull (it counts deliveries, sets
+`delivery_attempt`, and moves the message, attributes unchanged, to the dead-letter topic
+once they reach `max_delivery_attempts`: `tests/integration/test_bridge.py`), but it has no
+retry policy (a nack comes back at once) and never pushes; so the bridge does the backoff
+and the dead-lettering, with the reason, as a push subscription with both policies would.
+Deliveries go round-robin over a function's instances (`Route.replicas`), and a streaming
+pull that the client gave up on (Pub/Sub away for about a minute) is opened again.
 
 The subscriptions carry the same attribute filters as production (ARCHITECTURE.md §3.1): the
 defaults below, one subscription per workflow, as `infra/terraform` creates them.
@@ -44,6 +51,13 @@ class Route:
     function: str
     url: str
     subscription: str  # projects/P/subscriptions/S
+    #: More instances of the same function: deliveries go round-robin over `url` and these,
+    #: as Cloud Run spreads requests over a service's instances.
+    replicas: tuple[str, ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.url, *self.replicas)
 
 
 @dataclass
@@ -120,6 +134,7 @@ class Bridge:
         self._streams: list[Any] = []  # StreamingPullFuture per route
         self._timers: dict[str, threading.Timer] = {}  # backoffs in progress, by message
         self._lock = threading.Lock()
+        self._turns: dict[str, int] = {}  # round-robin position per route
 
     @staticmethod
     def create_subscriptions(
@@ -151,17 +166,23 @@ class Bridge:
         return topic, dead, subs
 
     def start(self) -> Bridge:
+        for route in self.routes:
+            self._subscribe(route)
+        return self
+
+    def _subscribe(self, route: Route) -> None:
         from google.cloud import pubsub_v1
 
-        for route in self.routes:
-            future = self.subscriber.subscribe(
-                route.subscription,
-                callback=functools.partial(self._deliver, route),
-                flow_control=pubsub_v1.types.FlowControl(max_messages=self.max_in_flight),
-            )
-            future.add_done_callback(functools.partial(self._stream_ended, route))
+        if self._stop.is_set():
+            return
+        future = self.subscriber.subscribe(
+            route.subscription,
+            callback=functools.partial(self._deliver, route),
+            flow_control=pubsub_v1.types.FlowControl(max_messages=self.max_in_flight),
+        )
+        future.add_done_callback(functools.partial(self._stream_ended, route))
+        with self._lock:
             self._streams.append(future)
-        return self
 
     def stop(self) -> None:
         self._stop.set()
@@ -169,20 +190,29 @@ class Bridge:
             timers, self._timers = list(self._timers.values()), {}
         for timer in timers:  # messages waiting out a backoff come back after their lease
             timer.cancel()
-        for future in self._streams:
+        with self._lock:
+            streams = list(self._streams)
+        for future in streams:
             future.cancel()
-        for future in self._streams:
+        for future in streams:
             with contextlib.suppress(Exception):
                 future.result(timeout=15)
 
     def _stream_ended(self, route: Route, future: Any) -> None:
-        if not self._stop.is_set() and future.exception() is not None:
-            log.error(
-                "bridge %s: streaming pull of %s ended: %s",
-                route.function,
-                route.subscription,
-                future.exception(),
-            )
+        """A stream that ended by itself (the client gives up after about a minute of Pub/Sub
+        unreachable) is opened again: a push subscription never stops pushing."""
+        if self._stop.is_set():
+            return
+        log.error(
+            "bridge %s: streaming pull of %s ended (%s); opening it again in %.0fs",
+            route.function,
+            route.subscription,
+            future.exception(),
+            self.base_backoff_s,
+        )
+        timer = threading.Timer(self.base_backoff_s, self._subscribe, args=(route,))
+        timer.daemon = True
+        timer.start()
 
     def _deliver(self, route: Route, message: Any) -> None:
         """One delivery of one message (on a subscriber worker thread)."""
@@ -190,8 +220,10 @@ class Bridge:
         with self._lock:
             attempt = self.stats.attempts.get(key, 0) + 1
             self.stats.attempts[key] = attempt
+            turn = self._turns.get(route.function, 0)
+            self._turns[route.function] = turn + 1
         headers, body = envelope(message, route.subscription, self.topic)
-        status = post(route.url, headers, body)
+        status = post(route.targets[turn % len(route.targets)], headers, body)
         if 200 <= status < 300:
             message.ack()
             with self._lock:

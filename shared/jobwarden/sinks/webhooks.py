@@ -33,10 +33,11 @@ is in flight, a temporary error, and its event comes back later). After the post
 answered (2xx, or a refusal), the outcome `deliveries/<report id>/<webhook>.json` is
 created (create-only; `outcome` is `delivered` or `refused`) and every later delivery
 stops there. A claim whose outcome never appears (the process died mid-post) expires
-after its lease (`DELIVERY_LEASE_S`); the next delivery then claims `claim-<n+1>` and posts
-again with the same `X-Jobwarden-Report-Id`, so receivers can drop the repeat.
-Guarantee: at most one post per (report, webhook) unless a process dies (or takes longer
-than the lease) between claiming and recording; then a repeat, with the same report id.
+after its lease (the webhook's `leaseSeconds`, default `DELIVERY_LEASE_S`; a delivery's
+attempts all end within it, so two posts never overlap); the next delivery then claims
+`claim-<n+1>` and posts again with the same `X-Jobwarden-Report-Id`, so receivers can
+drop the repeat. Guarantee: at most one post per (report, webhook) unless a process dies
+between claiming and recording; then one repeat per such death, with the same report id.
 No object is ever rewritten.
 
 A webhook URL is a secret: it is never logged and never put in an error; messages
@@ -51,6 +52,7 @@ import hmac
 import json
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -96,6 +98,7 @@ class Webhook:
     secret: str | None = field(default=None, repr=False)
     workflows: frozenset[str] | None = None  # None: `names.DEFAULT_ROUTED`
     timeout_s: float = 10.0
+    lease_s: float = 300.0  # a claimed post's attempts all end within this (DELIVERY_LEASE_S)
 
     def __post_init__(self) -> None:
         where = f"sinks.webhooks[{self.name!r}]"
@@ -258,13 +261,20 @@ class Poster:
                 headers[HEADER_SIGNATURE] = sign(webhook.secret, timestamp, body)
         return headers
 
-    def post(self, webhook: Webhook, report: Report, body: bytes) -> tuple[int, int]:
-        """Post until success; returns (HTTP status, attempts) or raises a webhook error."""
+    def post(
+        self, webhook: Webhook, report: Report, body: bytes, *, deadline: float | None = None
+    ) -> tuple[int, int]:
+        """Post until success; returns (HTTP status, attempts) or raises a webhook error.
+
+        `deadline` (a `clock()` time, the end of the claim's lease): no attempt starts that
+        could still be running then, so no other delivery's post can overlap this one's.
+        """
         import requests
 
         session = self.session or default_session()
-        problem, status = "", None
+        problem, status, made = "", None, 0
         for attempt in range(1, self.retry.attempts + 1):
+            made = attempt
             retry_after: float | None = None
             try:
                 response = session.post(
@@ -308,6 +318,9 @@ class Poster:
             else:
                 cap = min(self.retry.max_backoff_s, self.retry.base_s * 2 ** (attempt - 1))
                 delay = self.jitter(0.0, cap)
+            if deadline is not None and self.clock() + delay + webhook.timeout_s > deadline:
+                problem += "; no time left in the delivery's lease for another attempt"
+                break
             log.warning(
                 "webhook %s: attempt %d of %d %s; retrying in %.1fs",
                 webhook.label,
@@ -319,7 +332,7 @@ class Poster:
             self.sleep(delay)
         raise WebhookUnavailableError(
             f"webhook {webhook.label}: report {report.id} not delivered after "
-            f"{self.retry.attempts} attempts; last: {problem}; the event will be retried",
+            f"{made} attempts; last: {problem}; the event will be retried",
             webhook=webhook.name,
             status=status,
         )
@@ -346,7 +359,11 @@ def claim(
     now, None when another delivery holds an unexpired claim.
 
     Claims are never rewritten: after an expired or released one comes the next number.
+    Each claim carries a random `claimant`: when a create reached storage but its answer was
+    lost (a connection cut mid-write; the client's retry is then refused as "exists"), the
+    claim found is recognised as this delivery's own instead of blocking it for a lease.
     """
+    claimant = secrets.token_hex(8)
     for attempt in range(_MAX_CLAIMS):
         key = claim_key(report_id, webhook.name, attempt)
         record = {
@@ -354,12 +371,15 @@ def claim(
             "webhook": webhook.name,
             "claimedAt": now,
             "leaseS": lease_s,
+            "claimant": claimant,
         }
         if store.put_json(key, record, only_if_absent=True):
             return key
+        held = store.get_json(key)
+        if isinstance(held, dict) and held.get("claimant") == claimant:
+            return key  # created by this very call; only its answer was lost
         if store.get_json(key + ".released") is not None:
             continue  # its post failed and was given up: claim the next one
-        held = store.get_json(key)
         started = held.get("claimedAt") if isinstance(held, dict) else None
         lease = held.get("leaseS") if isinstance(held, dict) else None
         if (
@@ -391,6 +411,7 @@ def webhooks_for(configs: Iterable[WebhookConfig], env: Mapping[str, str]) -> li
                 secret=secret.get_secret_value() if secret else None,
                 workflows=frozenset(w.workflows) if w.workflows else None,
                 timeout_s=float(w.timeout_seconds),
+                lease_s=float(w.lease_seconds),
             )
         )
     return hooks
@@ -404,7 +425,7 @@ def deliver(
     report_url: str | None = None,
     poster: Poster | None = None,
     clock: Callable[[], float] = time.time,
-    lease_s: float = DELIVERY_LEASE_S,
+    lease_s: float | None = None,
 ) -> list[DeliveryResult]:
     """Post `report` to every webhook routed its workflow, at most once per webhook.
 
@@ -435,8 +456,10 @@ def deliver(
                 DeliveryResult(webhook.name, "already refused" if refused else "already delivered")
             )
             continue
+        lease = webhook.lease_s if lease_s is None else lease_s
+        claimed_at = clock()
         try:
-            claimed = claim(store, report.id, webhook, now=clock(), lease_s=lease_s)
+            claimed = claim(store, report.id, webhook, now=claimed_at, lease_s=lease)
         except DeliveryInProgressError as err:
             errors.append(err)
             continue
@@ -458,7 +481,7 @@ def deliver(
             "bytes": len(body),
         }
         try:
-            status, attempts = poster.post(webhook, report, body)
+            status, attempts = poster.post(webhook, report, body, deadline=claimed_at + lease)
         except WebhookUnavailableError as err:
             log.error("%s", err)
             errors.append(err)
