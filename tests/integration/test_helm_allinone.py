@@ -91,13 +91,17 @@ def _install(
         "leaderElection": {"enabled": False},
     }
     objects = template(values, release=name, namespace=namespace)
+    dropped = 0
     for obj in objects:
         if obj["kind"] not in RBAC:
             continue
         if drop is not None and obj["kind"] == "ClusterRole":
-            obj["rules"] = [r for r in obj["rules"] if r != drop]
+            kept = [r for r in obj["rules"] if r != drop]
+            dropped += len(obj["rules"]) - len(kept)
+            obj["rules"] = kept
         applied.append(obj)
         apply(admin, obj)
+    assert drop is None or dropped == 1, f"the chart has no rule {drop} to drop"
     account = one(objects, "ServiceAccount")["metadata"]["name"]
     review = admin.create(
         f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
@@ -134,14 +138,21 @@ def test_the_all_in_one_rbac_is_enough_to_report_a_failed_job_with_its_log(
 def test_without_a_rule_of_the_chart_watch_names_the_missing_verb(
     stack: StackInfo, admin: KubeApi, namespace: str, tmp_path: Path, applied: list[JSON]
 ) -> None:
-    pods = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}
-    name, token = _install(admin, namespace, applied, drop=pods)
+    # Only the watch role grants `get` on Jobs (the exporter's role lists and watches them;
+    # it also lists pods now, so dropping `list pods` would leave watch allowed).
+    jobs = {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get"]}
+    name, token = _install(admin, namespace, applied, drop=jobs)
     kubeconfig = token_kubeconfig(tmp_path / "kubeconfig", stack, token)
     proc = WatchProcess(
         ["--kubeconfig", str(kubeconfig), "--cluster-name", name, "--port", "0"],
         env={"KUBECONFIG": ""},
     )
-    assert proc.proc.wait(120) == 2
+    try:
+        assert proc.proc.wait(60) == 2
+    finally:
+        proc.stop()
     time.sleep(0.3)  # the reader threads drain stderr
     text = "\n".join(proc.errors)
-    assert "`list` on `pods` cluster-wide" in text, text
+    assert "`get` on `jobs.batch` cluster-wide" in text, text
+    assert "`get` on `cronjobs.batch` cluster-wide" in text, text
+    assert "`list` on `pods`" not in text, text
