@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
@@ -207,11 +207,14 @@ def list_pods(api: KubeApi, job: Job) -> list[Pod]:
     return sorted(pods, key=lambda p: (p.created or dt.datetime.min.replace(tzinfo=dt.UTC), p.name))
 
 
-def list_events(api: KubeApi, namespace: str) -> list[Event]:
+def list_events(api: KubeApi, namespace: str, field_selector: str = "") -> list[Event]:
+    """The namespace's core/v1 Events (those matching `field_selector`, if given), paginated."""
     events: list[Event] = []
     token = ""
     while True:
         params: dict[str, str | int | bool] = {"limit": 500}
+        if field_selector:
+            params["fieldSelector"] = field_selector
         if token:
             params["continue"] = token
         page = api.get(paths.events(namespace), **params)
@@ -219,6 +222,39 @@ def list_events(api: KubeApi, namespace: str) -> list[Event]:
         token = (page.get("metadata") or {}).get("continue") or ""
         if not token:
             return events
+
+
+# Up to this many pods, a Job's events are read object by object (the API server filters
+# them); beyond it one list of the namespace's events costs fewer calls.
+TARGETED_EVENT_READS = 10
+
+
+def job_events(api: KubeApi, job: Job, pods: Sequence[Pod] = ()) -> list[Event]:
+    """The events of `job` and of its pods, live (`pods`) and gone, without reading the rest
+    of the namespace: one read of the Job's events (whose `SuccessfulCreate` "Created pod:
+    <name>" names every pod it made), then one per pod, each filtered by the API server. A
+    namespace with thousands of Jobs then costs each report a few small answers instead of
+    every event in it. A Job with more than `TARGETED_EVENT_READS` pods has the namespace's
+    events listed once instead (fewer calls); the caller filters either way.
+    """
+    if len(pods) > TARGETED_EVENT_READS:
+        return list_events(api, job.namespace)
+    own = list_events(api, job.namespace, f"involvedObject.uid={job.uid}")
+    created = [e.message for e in own if e.reason == SUCCESSFUL_CREATE]
+    names = {p.name for p in pods} | {
+        m.removeprefix(CREATED_POD_PREFIX) for m in created if m.startswith(CREATED_POD_PREFIX)
+    }
+    # More than ten alike events in ten minutes are folded by the recorder into one
+    # "(combined from similar events): ..." event, which names only the last pod.
+    combined = any(not m.startswith(CREATED_POD_PREFIX) for m in created)
+    if combined or len(names) > TARGETED_EVENT_READS:
+        return list_events(api, job.namespace)
+    events = list(own)
+    for name in sorted(names):
+        events += list_events(
+            api, job.namespace, f"involvedObject.kind=Pod,involvedObject.name={name}"
+        )
+    return events
 
 
 def gone_pod_uids(job: Job, events: list[Event]) -> set[str]:
@@ -386,7 +422,7 @@ def enrich(
     job = get_job(api, ref)
     pods = list_pods(api, job)
     usage, note = pod_usage(api, job) if include_usage else ({}, "usage not requested")
-    events = list_events(api, job.namespace) if include_events else []
+    events = job_events(api, job, pods) if include_events else []
     budget = max_logs
     reports = []
     for pod in reversed(pods):  # newest first get the log budget

@@ -113,9 +113,13 @@ class Played:
         )
 
     def recorded_events(self) -> list[dict[str, Any]]:
-        """The Events the recording's API server answered with."""
-        (answer,) = [x for x in self.recording.exchanges if "/events" in x.path]
-        return list(json.loads(answer.body)["items"])
+        """The Events the recording's API server answered with (each once: the Job's, then
+        each pod's, read by object)."""
+        seen: dict[str, dict[str, Any]] = {}
+        for answer in (x for x in self.recording.exchanges if "/events" in x.path):
+            for item in json.loads(answer.body)["items"]:
+                seen.setdefault(str(item["metadata"]["uid"]), item)
+        return list(seen.values())
 
     def reports(self, workflow: str) -> list[Report]:
         found = [self.store.get_report(e.path) for e in self.store.read_index()]

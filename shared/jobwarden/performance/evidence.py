@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from jobwarden.enrich import gone_pod_uids, list_events
+from jobwarden.enrich import gone_pod_uids, job_events
 from jobwarden.kube.events import Event
 from jobwarden.kube.labels import CREATED_POD_PREFIX, SCHEDULED, STARTED, SUCCESSFUL_CREATE
 from jobwarden.kube.objects import Job
@@ -21,8 +21,8 @@ from jobwarden.kubeapi import KubeApi
 
 
 def run_events(api: KubeApi, job: Job) -> tuple[Event, ...]:
-    """The events of `job` and of its pods, gone ones included (one paginated list call)."""
-    events = list_events(api, job.namespace)
+    """The events of `job` and of its gone pods (`enrich.job_events`: read by object)."""
+    events = job_events(api, job)
     uids = {job.uid} | gone_pod_uids(job, events)
     return tuple(e for e in events if e.involved_uid in uids)
 
