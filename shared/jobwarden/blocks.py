@@ -182,7 +182,7 @@ def pods_table(enrichment: Enrichment, analysis: FailureAnalysis | None = None) 
     causes = {c.pod: c.title for c in analysis.pod_causes if c.pod} if analysis else {}
     rows = []
     for r in enrichment.all_pods:
-        usage = ", ".join(f"{n}: cpu {u.cpu}, mem {u.memory}" for n, u in sorted(r.usage.items()))
+        usage = "; ".join(f"{n}: {u}" for n, u in sorted(r.usage.items()))
         rows.append(
             [
                 r.pod.name,

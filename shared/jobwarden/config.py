@@ -474,6 +474,66 @@ class ExporterConfig(ConfigModel):
     )
 
 
+# --- resource usage -------------------------------------------------------------------------
+
+_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+class PrometheusConfig(ConfigModel):
+    """Where reports read each container's memory and CPU over its pod's life (cAdvisor's
+    `container_*` series, as kubelet serves them to Prometheus and to Google Cloud Managed
+    Service for Prometheus)."""
+
+    url: str = Field(
+        pattern=r"^https?://[^\s/]+",
+        description="Prometheus HTTP API root, without /api/v1 (e.g. http://prometheus:9090, or"
+        " https://monitoring.googleapis.com/v1/projects/PROJECT/location/global/prometheus for"
+        " Managed Service for Prometheus).",
+    )
+    auth: Literal["none", "bearer", "google"] = Field(
+        default="none",
+        description="`bearer`: a token from `tokenEnv` or `tokenFile`; `google`: Application"
+        " Default Credentials (Managed Service for Prometheus); `none`.",
+    )
+    token_env: EnvName | None = Field(
+        default=None, description="With auth bearer: environment variable holding the token."
+    )
+    token_file: str | None = Field(
+        default=None,
+        min_length=1,
+        description="With auth bearer: file holding the token, read at each query (rotates).",
+    )
+    cluster_label: str | None = Field(
+        default=None,
+        pattern=_LABEL_NAME,
+        description="Label naming the cluster on series when one Prometheus holds several"
+        " clusters (Managed Service for Prometheus: `cluster`); its value is the cluster's name.",
+    )
+    timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one query; the report says why on expiry."
+    )
+
+    @model_validator(mode="after")
+    def _auth_needs(self) -> PrometheusConfig:
+        both = self.token_env is not None and self.token_file is not None
+        if self.auth == "bearer" and (both or (self.token_env is None and self.token_file is None)):
+            raise ValueError("auth bearer needs exactly one of tokenEnv or tokenFile")
+        if self.auth != "bearer" and (self.token_env is not None or self.token_file is not None):
+            raise ValueError(f"tokenEnv and tokenFile are for auth bearer, not {self.auth}")
+        return self
+
+
+class MetricsConfig(ConfigModel):
+    """Resource usage in reports and run records."""
+
+    prometheus: PrometheusConfig | None = Field(
+        default=None,
+        description="Query Prometheus for each container's peak memory, CPU and throttling over"
+        " its pod's life. Absent: reports say usage over time is unavailable, and show the"
+        " metrics.k8s.io sample of pods still running.",
+    )
+
+
 # --- the file -------------------------------------------------------------------------------
 
 
@@ -497,6 +557,9 @@ class Settings(ConfigModel):
     restart: RestartConfig = Field(default_factory=RestartConfig, description="Restart options.")
     exporter: ExporterConfig = Field(
         default_factory=ExporterConfig, description="Exporter options."
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="Resource usage (Prometheus)."
     )
 
     @field_validator("clusters")

@@ -12,8 +12,15 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from jobwarden.errors import ApiError, ForbiddenError, JobGoneError, NotFoundError
+from jobwarden.errors import (
+    ApiError,
+    ForbiddenError,
+    JobGoneError,
+    NotFoundError,
+    UsageUnavailableError,
+)
 from jobwarden.kube import paths
 from jobwarden.kube.events import Event
 from jobwarden.kube.labels import (
@@ -27,6 +34,8 @@ from jobwarden.kube.labels import (
 )
 from jobwarden.kube.objects import CronJob, Job, JobRef, Pod
 from jobwarden.kubeapi import KubeApi
+from jobwarden.prometheus import ContainerPeaks
+from jobwarden.quantities import format_memory
 from jobwarden.redact import redact_text
 from jobwarden.timeline import TimelineEntry, build_timeline, parse_events
 
@@ -62,8 +71,31 @@ class PhaseTimes:
 
 @dataclass(frozen=True)
 class Usage:
+    """A container's usage: a metrics.k8s.io sample of a running pod (`peak` False), or its
+    peaks over the pod's life from Prometheus (`peak` True, numbers set)."""
+
     cpu: str
     memory: str
+    peak: bool = False
+    memory_bytes: int | None = None  # peak working set (Prometheus)
+    cpu_cores: float | None = None  # peak CPU (Prometheus)
+    throttled: float | None = None  # share of CFS periods throttled, 0..1 (Prometheus)
+
+    def __str__(self) -> str:
+        if not self.peak:
+            return f"cpu {self.cpu or '?'}, mem {self.memory or '?'}"
+        shown = [f"peak mem {self.memory or '?'}", f"peak cpu {self.cpu or '?'}"]
+        if self.throttled:
+            shown.append(f"throttled {self.throttled:.0%}")
+        return ", ".join(shown)
+
+
+class UsageSource(Protocol):
+    """Where usage over a pod's life comes from (`jobwarden.prometheus.Prometheus`)."""
+
+    def peaks(
+        self, namespace: str, pods: Sequence[str], start: dt.datetime, end: dt.datetime | None
+    ) -> Mapping[str, Mapping[str, ContainerPeaks]]: ...
 
 
 @dataclass(frozen=True)
@@ -407,6 +439,56 @@ def pod_usage(api: KubeApi, job: Job) -> tuple[dict[str, dict[str, Usage]], str]
     return usage, "" if usage else "no usage samples (pods finished before metrics were taken)"
 
 
+def _cores(cores: float) -> str:
+    return f"{cores * 1000:.0f}m" if cores < 10 else f"{cores:.1f}"
+
+
+def peak_usage(peaks: ContainerPeaks) -> Usage:
+    """`peaks` as a `Usage` (quantities written as Kubernetes writes them)."""
+    return Usage(
+        cpu=_cores(peaks.cpu_cores) if peaks.cpu_cores is not None else "",
+        memory=format_memory(peaks.memory_bytes) if peaks.memory_bytes is not None else "",
+        peak=True,
+        memory_bytes=peaks.memory_bytes,
+        cpu_cores=peaks.cpu_cores,
+        throttled=peaks.throttled,
+    )
+
+
+def run_span(job: Job, pods: Sequence[Pod]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """From the first pod's creation (or the Job's start) to the Job's end (None: running)."""
+    starts = [p.created for p in pods if p.created] + [
+        t for t in (job.start_time, job.created) if t
+    ]
+    return (min(starts) if starts else None), job.finished_at
+
+
+def usage_over_life(
+    source: UsageSource, job: Job, pods: Sequence[Pod]
+) -> tuple[dict[str, dict[str, Usage]], str]:
+    """Peak usage of every container of `pods` over the run, or a note why there is none."""
+    start, end = run_span(job, pods)
+    if start is None or not pods:
+        return {}, "no pods to read usage of"
+    try:
+        peaks = source.peaks(job.namespace, [p.name for p in pods], start, end)
+    except UsageUnavailableError as err:
+        return {}, str(err)
+    usage = {
+        pod: {name: peak_usage(p) for name, p in containers.items()}
+        for pod, containers in peaks.items()
+    }
+    if not usage:
+        return {}, (
+            "Prometheus has no samples of these pods' containers (they ran shorter than a "
+            "scrape interval, or cAdvisor's container_* series are not scraped)"
+        )
+    return usage, "peaks over each pod's life, from Prometheus (sampled at each scrape)"
+
+
+NO_PROMETHEUS = "usage over time not available: metrics.prometheus is not configured"
+
+
 def enrich(
     api: KubeApi,
     ref: JobRef,
@@ -416,12 +498,19 @@ def enrich(
     event_types: list[str] | None = None,
     include_usage: bool = True,
     max_logs: int = MAX_LOGS,
+    usage_source: UsageSource | None = None,
 ) -> Enrichment:
-    """Read the Job, its pods, their failed containers' logs and the events, in a few calls."""
+    """Read the Job, its pods, their failed containers' logs and the events, in a few calls;
+    usage from `usage_source` (Prometheus: peaks over each pod's life, deleted pods too)
+    or else the metrics.k8s.io sample of pods still running."""
     before = api.calls
     job = get_job(api, ref)
     pods = list_pods(api, job)
-    usage, note = pod_usage(api, job) if include_usage else ({}, "usage not requested")
+    usage: dict[str, dict[str, Usage]] = {}
+    note = "usage not requested"
+    if include_usage and usage_source is None:
+        usage, note = pod_usage(api, job)
+        note = f"{NO_PROMETHEUS}; {note}" if note else NO_PROMETHEUS
     events = job_events(api, job, pods) if include_events else []
     budget = max_logs
     reports = []
@@ -439,6 +528,10 @@ def enrich(
     timeline = build_timeline(events, object_uids=uids, types=event_types)
     relevant = tuple(e for e in events if e.involved_uid in uids)
     gone = gone_pods(job, events, {p.name for p in pods}, logs=include_logs)
+    if include_usage and usage_source is not None:
+        usage, note = usage_over_life(usage_source, job, pods + [r.pod for r in gone])
+        reports = [replace(r, usage=usage.get(r.pod.name, {})) for r in reports]
+        gone = tuple(replace(r, usage=usage.get(r.pod.name, {})) for r in gone)
     return Enrichment(
         ref=ref,
         job=job,
@@ -462,7 +555,9 @@ class Needs:
     cron_history: bool = False
 
 
-def read(api: KubeApi, ref: JobRef, needs: Needs) -> Enrichment:
+def read(
+    api: KubeApi, ref: JobRef, needs: Needs, usage_source: UsageSource | None = None
+) -> Enrichment:
     """Everything `needs` asks for about the Job `ref`, read once: JobGoneError if it is gone."""
     enrichment = enrich(
         api,
@@ -471,6 +566,7 @@ def read(api: KubeApi, ref: JobRef, needs: Needs) -> Enrichment:
         include_events=needs.events,
         include_usage=needs.usage,
         event_types=list(needs.event_types) if needs.event_types is not None else None,
+        usage_source=usage_source,
     )
     if needs.cron_history and enrichment.job.owner_cronjob:
         enrichment = replace(enrichment, cron=cron_history(api, enrichment.job))

@@ -26,7 +26,9 @@ JobwardenError                  (500 internal)
     │                           credentials (401) even just after reading them again
     ├── StorageUnavailableError the report store cannot be read or written for now
     ├── WebhookUnavailableError a webhook keeps failing (408/429/5xx/timeouts) after retries
-    └── DeliveryInProgressError another delivery holds the claim to post this report
+    ├── DeliveryInProgressError another delivery holds the claim to post this report
+    └── UsageUnavailableError   Prometheus cannot say a container's usage (never fails a
+                                report: the report says why usage is missing)
 
 (The exporter and the development tooling derive their own errors from this root.)
 
@@ -272,6 +274,11 @@ class DeliveryInProgressError(TemporaryError):
     def __init__(self, message: str, *, webhook: str) -> None:
         super().__init__(message)
         self.webhook = webhook
+
+
+class UsageUnavailableError(TemporaryError):
+    """Prometheus could not answer (unreachable, refused the credentials, an error): the
+    report is made without usage over time and shows this message as the reason."""
 
 
 def status_for(error: BaseException) -> int:

@@ -85,7 +85,10 @@ def analyse(enrichment: Enrichment) -> FailureAnalysis:
     }
     causes = [
         c
-        for c in (pod_cause(job, r, scheduling.get(r.pod.name)) for r in enrichment.pods)
+        for c in (
+            pod_cause(job, r, scheduling.get(r.pod.name), enrichment.usage_note)
+            for r in enrichment.pods
+        )
         if c is not None
     ]
     causes += event_causes(job, enrichment.events, {r.pod.name for r in enrichment.pods})

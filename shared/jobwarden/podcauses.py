@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobwarden.enrich import LogTail, PodReport
+from jobwarden.enrich import LogTail, PodReport, Usage
 from jobwarden.errors import ConfigError
 from jobwarden.kube.events import Event
 from jobwarden.kube.labels import (
@@ -157,8 +158,73 @@ def _log_evidence(logs: tuple[LogTail, ...], container: str) -> tuple[str, ...]:
     return ()
 
 
+#: A peak working set at least this share of the limit: the container reached its limit
+#: (a scrape rarely catches the very last bytes before the kill).
+NEAR_LIMIT = 0.9
+
+
+def _oom(
+    pod: Pod,
+    name: str,
+    limit: str | None,
+    usage: Usage | None,
+    usage_note: str,
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Explanation, next steps and evidence of an OOM kill: with a peak from Prometheus,
+    whether the container hit its limit or the node ran out of memory."""
+    step = _memory_step(limit, name)
+    if usage is None or usage.memory_bytes is None:
+        why = usage_note.split("; ")[0] or "no usage was read"
+        return (
+            "The kernel killed the container because it used more memory than allowed. "
+            f"Peak memory is unknown ({why}), so whether it hit its limit or the node ran "
+            "out of memory cannot be told.",
+            (step,),
+            (),
+        )
+    peak = format_memory(usage.memory_bytes)
+    node = pod.node or "its node"
+    node_steps = (
+        f"Check memory pressure on {node} at that time (`kubectl describe node {node}`) and "
+        "the pods there without memory limits",
+        f"Set a memory request for `{name}` near its peak ({peak}) so the scheduler keeps "
+        "room for it",
+    )
+    if not limit:
+        return (
+            f"Peak memory {peak}, with no limit: the node ran out of memory and the kernel "
+            "killed this container to free it.",
+            (*node_steps, step),
+            (f"peak memory {peak}, no limit (Prometheus)",),
+        )
+    try:
+        share = usage.memory_bytes / parse_memory(limit)
+    except (ConfigError, ZeroDivisionError):
+        share = 1.0
+    evidence = (f"peak memory {peak} of limit {limit} ({share:.0%}, Prometheus)",)
+    if share >= NEAR_LIMIT:
+        return (
+            f"Peak memory {peak} of limit {limit} ({share:.0%}): the container hit its "
+            "memory limit and the kernel killed it.",
+            (step,),
+            evidence,
+        )
+    return (
+        f"Peak memory {peak} of limit {limit} ({share:.0%}), sampled at each scrape: well "
+        "under its limit, so most likely the node ran out of memory and the kernel killed "
+        "this container for the node (or a spike shorter than a scrape passed the limit).",
+        (*node_steps, step),
+        evidence,
+    )
+
+
 def _container_cause(
-    job: Job, pod: Pod, status: ContainerStatus, logs: tuple[LogTail, ...]
+    job: Job,
+    pod: Pod,
+    status: ContainerStatus,
+    logs: tuple[LogTail, ...],
+    usage: Mapping[str, Usage] | None = None,
+    usage_note: str = "",
 ) -> Cause | None:
     name = status.name
     spec = job.container(name)
@@ -207,13 +273,15 @@ def _container_cause(
     oom = OOM_KILLED in (status.reason, status.last_reason)
     if oom:
         limit = spec.resources.limits.get("memory") if spec else None
+        explanation, steps, peak = _oom(pod, name, limit, (usage or {}).get(name), usage_note)
         return Cause(
             OOM_KILLED,
             f"Container `{name}` ran out of memory (OOMKilled, limit {limit or 'none'})",
-            "The kernel killed the container because it used more memory than allowed.",
-            (_memory_step(limit, name),),
+            explanation,
+            steps,
             (
                 f"exit code {status.exit_code or status.last_exit_code or 137}",
+                *peak,
                 *_log_evidence(logs, name),
             ),
             pod.name,
@@ -250,7 +318,7 @@ def _container_cause(
 
 
 def pod_cause(
-    job: Job, report: PodReport, pending_for_scheduling: str | None = None
+    job: Job, report: PodReport, pending_for_scheduling: str | None = None, usage_note: str = ""
 ) -> Cause | None:
     """The reason this pod failed or is stuck, or None if it did not."""
     pod = report.pod
@@ -280,7 +348,7 @@ def pod_cause(
             pod.name,
         )
     for status in pod.containers:
-        cause = _container_cause(job, pod, status, report.logs)
+        cause = _container_cause(job, pod, status, report.logs, report.usage, usage_note)
         if cause:
             return cause
     if pod.phase == "Pending" and (pod.unschedulable or pending_for_scheduling):

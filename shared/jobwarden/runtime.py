@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobwarden.cluster import ClusterRegistry, ClusterSpec
 from jobwarden.config import Settings, load_config
+from jobwarden.prometheus import Prometheus
 from jobwarden.redact import redact_text
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class Runtime:
     env: Mapping[str, str]
     clock: Clock = utcnow
     _store: ReportStore | None = field(default=None, repr=False)
+    _usage: dict[str, Prometheus] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Runtime:
@@ -68,6 +70,16 @@ class Runtime:
 
             self._store = open_store(self.settings.sinks.storage.url)
         return self._store
+
+    def usage_source(self, cluster: str) -> Prometheus | None:
+        """Where reports on `cluster` read usage over time (`metrics.prometheus`), or None."""
+        config = self.settings.metrics.prometheus
+        if config is None:
+            return None
+        with _lock:
+            if cluster not in self._usage:
+                self._usage[cluster] = Prometheus(config, cluster, env=self.env, clock=self.clock)
+            return self._usage[cluster]
 
 
 _lock = threading.Lock()

@@ -32,7 +32,10 @@ CHART = "infra/helm/jobwarden-exporter"
 TABLE_START, TABLE_END = "<!-- values-table:start -->\n", "<!-- values-table:end -->"
 #: Sections of the configuration file that the chart's values carry into its ConfigMap: all
 #: of them, so that one values file is the whole configuration (README: Configuration).
-CONFIG_KEYS = ("workflows", "clusters", "sinks", "security", "restart", "exporter")
+CONFIG_KEYS = ("workflows", "clusters", "sinks", "security", "restart", "exporter", "metrics")
+#: Configuration sections that share their key with chart values: the chart's own keys are
+#: left out of the ConfigMap (templates/configmap.yaml omits them).
+SHARED_KEYS = {"metrics": ("scrapeAnnotations",)}
 #: Where the chart's default differs from the configuration file's own (absent `clusters`).
 CHART_DESCRIPTIONS = {
     "clusters": "Clusters by name, as in the configuration file. Absent from the values: this"
@@ -351,9 +354,21 @@ def values_schema() -> JSON:
     config = json_schema()
     properties = chart_properties()
     for key in CONFIG_KEYS:
+        section = config["properties"][key]
+        if key in SHARED_KEYS:  # the chart's keys beside the configuration's, one object
+            chart_own = properties[key]
+            target = config["$defs"][section["$ref"].removeprefix("#/$defs/")]
+            properties[key] = {
+                **chart_own,
+                "description": f"{chart_own['description']} {target['description']} The "
+                f"chart's keys ({', '.join(SHARED_KEYS[key])}) stay in the chart; the others "
+                "are written to the ConfigMap's jobwarden.yaml.",
+                "properties": {**chart_own["properties"], **target["properties"]},
+            }
+            continue
         properties[key] = {
-            **config["properties"][key],
-            "description": CHART_DESCRIPTIONS.get(key, config["properties"][key]["description"])
+            **section,
+            "description": CHART_DESCRIPTIONS.get(key, section["description"])
             + " Written to the ConfigMap's jobwarden.yaml (see the configuration reference).",
         }
     wanted, todo = set(), _refs(properties)

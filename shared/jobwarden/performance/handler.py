@@ -128,7 +128,13 @@ def record_run(
     ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
     try:
         api = runtime.clusters.client(trigger.cluster)
-        enrichment = enrich(api, ref, include_logs=False, include_events=False)
+        enrichment = enrich(
+            api,
+            ref,
+            include_logs=False,
+            include_events=False,
+            usage_source=runtime.usage_source(trigger.cluster),
+        )
     except JobGoneError as err:
         record = record_from_trigger(trigger, family_label)
         if record is None:

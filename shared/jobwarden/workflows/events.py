@@ -76,7 +76,7 @@ def handle_event(
     api = runtime.clusters.client(trigger.cluster)
     ref = JobRef(trigger.cluster, trigger.namespace, trigger.job, trigger.job_uid)
     try:
-        facts = read(api, ref, spec.needs(cfg))
+        facts = read(api, ref, spec.needs(cfg), runtime.usage_source(trigger.cluster))
     except JobGoneError as err:
         jlog.warning("%s", err)
         uid = trigger.job_uid or "unknown-uid"

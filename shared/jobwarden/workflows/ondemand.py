@@ -62,7 +62,7 @@ def handle_request(spec: ReportSpec[C], request: HttpRequest, runtime: Runtime) 
     what = f"read the {spec.name} report of a Job"
     check_namespace(ref.namespace, security.protected_namespaces, action=what)
     authorize(api, caller, ref.namespace, read_permissions(ref.name, logs=needs.logs), action=what)
-    facts = read(api, ref, needs)
+    facts = read(api, ref, needs, runtime.usage_source(ref.cluster))
     now = runtime.clock()
     source = f"{ON_REQUEST_PREFIX}{ref.cluster}/{facts.job.uid}/{now.isoformat()}"
     analysis = analyse(facts) if needs_analysis(facts) else None
