@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -678,3 +679,30 @@ def test_request_when_disabled_is_forbidden(tmp_path: Path) -> None:
 def test_window_defaults_come_from_the_duration_text() -> None:
     since, until = window("7d", T0)
     assert until - since == dt.timedelta(days=7)
+
+
+def test_peaks_over_life_from_prometheus_size_the_family() -> None:
+    """Run records keep each container's peaks over its pods' lives (gone pods too) and
+    the throttling; the analysis sizes requests and limits from them."""
+    e = failed_enrichment()
+    live, gone = e.pods
+    peak = Usage("900m", "498Mi", peak=True, memory_bytes=498 * 2**20, cpu_cores=0.9,
+                 throttled=0.4)  # fmt: skip
+    e = Enrichment(
+        e.ref, e.job, (replace(live, usage={"worker": peak}),), (), (), "", 0,
+        gone_pods=(replace(gone, gone=True, usage={"worker": Usage(
+            "100m", "600Mi", peak=True, memory_bytes=600 * 2**20, cpu_cores=0.1,
+            throttled=0.1)}),),
+    )  # fmt: skip
+    rec = record_from_enrichment(e)
+    assert rec.usage == {
+        "worker": ContainerUsage(
+            cpu_millicores=900, memory_bytes=600 * 2**20, throttled=0.4, over_life=True
+        )
+    }
+    assert RunRecord.model_validate_json(rec.model_dump_json(by_alias=True)) == rec
+    texts = [f.text for f in family_stats([rec]).findings]
+    assert "`worker` peaked at 600Mi of its 512Mi memory limit: close to being OOMKilled; " \
+        "raise the limit." in texts  # fmt: skip
+    assert "`worker` was CPU-throttled in 40% of periods: raise or remove the CPU limit, " \
+        "or it runs slower than it could." in texts  # fmt: skip

@@ -70,6 +70,7 @@ def _sizing(runs: tuple[RunRecord, ...]) -> tuple[ContainerSizing, ...]:
         samples = [r.usage[name] for r in runs if r.usage and name in r.usage]
         cpus = [s.cpu_millicores for s in samples if s.cpu_millicores is not None]
         mems = [s.memory_bytes for s in samples if s.memory_bytes is not None]
+        throttled = [s.throttled for s in samples if s.throttled is not None]
         req, lim = latest.requests.get(name, {}), latest.limits.get(name, {})
         out.append(
             ContainerSizing(
@@ -80,6 +81,7 @@ def _sizing(runs: tuple[RunRecord, ...]) -> tuple[ContainerSizing, ...]:
                 memory_limit=lim.get("memory"),
                 peak_cpu_millicores=max(cpus) if cpus else None,
                 peak_memory_bytes=max(mems) if mems else None,
+                peak_throttled=max(throttled) if throttled else None,
             )
         )
     return tuple(out)

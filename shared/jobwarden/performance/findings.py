@@ -221,6 +221,10 @@ def _parallelism(s: FamilyStats) -> list[Finding]:
     return []
 
 
+#: A container throttled in at least this share of CFS periods runs measurably slower.
+THROTTLED = 0.25
+
+
 def _sizing_findings(s: FamilyStats) -> list[Finding]:
     out = []
     for c in s.sizing:
@@ -254,6 +258,17 @@ def _sizing_findings(s: FamilyStats) -> list[Finding]:
                     "sizing",
                     f"`{c.container}` requests {c.cpu_request} CPU but used at most "
                     f"{cpu_peak:.0f}m when sampled: the request may be high.",
+                )
+            )
+        throttled = c.peak_throttled
+        if throttled is not None and throttled >= THROTTLED:
+            out.append(
+                Finding(
+                    "warning",
+                    "sizing",
+                    f"`{c.container}` was CPU-throttled in {throttled:.0%} of periods"
+                    f"{f' under its {c.cpu_limit} CPU limit' if c.cpu_limit else ''}: raise or "
+                    "remove the CPU limit, or it runs slower than it could.",
                 )
             )
     return out

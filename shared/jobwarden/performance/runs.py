@@ -73,10 +73,13 @@ class _Model(BaseModel):
 
 
 class ContainerUsage(_Model):
-    """Peak usage of one container over the run's pods, as metrics.k8s.io last saw it."""
+    """Peak usage of one container over the run's pods: over each pod's life from
+    Prometheus (`overLife`), else the last metrics.k8s.io sample of a pod still running."""
 
     cpu_millicores: float | None = None
     memory_bytes: int | None = None
+    throttled: float | None = None  # the highest share of CFS periods throttled (Prometheus)
+    over_life: bool = False
 
 
 class RunRecord(_Model):
@@ -194,6 +197,10 @@ def _usage(pods: Iterable[PodReport]) -> dict[str, ContainerUsage] | None:
                 memory_bytes=max(
                     (v for v in (old.memory_bytes, mem) if v is not None), default=None
                 ),
+                throttled=max(
+                    (v for v in (old.throttled, sample.throttled) if v is not None), default=None
+                ),
+                over_life=old.over_life or sample.peak,
             )
     return peak or None
 
@@ -255,7 +262,7 @@ def record_from_enrichment(
         running_seconds=sum(p[2] for p in phases) if phases else None,
         requests=_resources(job, "requests"),
         limits=_resources(job, "limits"),
-        usage=_usage(enrichment.pods),
+        usage=_usage(enrichment.all_pods),
         oom_killed=bool(oom) or bool(analysis and _oom_causes(analysis)),
         oom_containers=sorted(oom),
         backoff_limit=job.backoff_limit,

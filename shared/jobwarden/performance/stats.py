@@ -91,6 +91,7 @@ class ContainerSizing:
     memory_limit: str | None
     peak_cpu_millicores: float | None
     peak_memory_bytes: int | None
+    peak_throttled: float | None = None  # share of CFS periods throttled, 0..1
 
 
 @dataclass(frozen=True)
