@@ -69,6 +69,19 @@ def test_all_in_one_renders_a_watch_deployment_a_service_and_a_claim_not_the_exp
     )
     assert any("impersonate" in rule["verbs"] for rule in watch_role["rules"])
 
+    # webhooks: the rule in the ConfigMap, its URL from a Secret in the watch container
+    secret_ref = {"secretKeyRef": {"name": "jobwarden-webhooks", "key": "slack"}}
+    posting = template(
+        {
+            "allInOne": {"enabled": True},
+            "sinks": {"webhooks": [{"name": "team-slack", "type": "slack", "urlEnv": "SLACK"}]},
+            "extraEnv": [{"name": "SLACK", "valueFrom": secret_ref}],
+        }
+    )
+    assert {"name": "SLACK", "valueFrom": secret_ref} in _container(posting)["env"]
+    config = one(posting, "ConfigMap")["data"]["jobwarden.yaml"]
+    assert "urlEnv: SLACK" in config and "team-slack" in config
+
 
 @pytest.fixture
 def applied(admin: KubeApi) -> Iterator[list[JSON]]:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from jobwarden.config import Settings, json_schema
-from jobwarden_dev.helmschema import main, readme_with_table, render, values_schema
+from jobwarden_dev.helmschema import SHARED_KEYS, main, readme_with_table, render, values_schema
 from tests.support.helm import CHART, REQUIRED, helm, lint, template_error
 
 REGENERATE = (
@@ -45,6 +45,12 @@ def test_config_part_is_the_packages_own_schema() -> None:
     assert set(config["properties"]) <= set(schema["properties"])
     for key in config["properties"]:
         chart, package = schema["properties"][key], config["properties"][key]
+        if key in SHARED_KEYS:  # the chart's own keys beside the section's, in one object
+            section = config["$defs"][package["$ref"].removeprefix("#/$defs/")]
+            own = {k: v for k, v in chart["properties"].items() if k in SHARED_KEYS[key]}
+            assert chart["properties"] == {**own, **section["properties"]}, key
+            assert set(own) == set(SHARED_KEYS[key]) and not set(own) & set(section["properties"])
+            continue
         assert {k: v for k, v in chart.items() if k != "description"} == {
             k: v for k, v in package.items() if k != "description"
         }, key

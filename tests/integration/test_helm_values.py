@@ -118,8 +118,11 @@ def test_every_configuration_key_of_the_values_reaches_the_configmap_as_given() 
         },
         "security": {"protectedNamespaces": ["kube-system", "payments"]},
         "restart": {"memoryStep": "256Mi"},
+        "metrics": {"prometheus": {"url": "http://prometheus.monitoring:9090"}},
     }
     (config_map,) = find(template(values), "ConfigMap")
+    # `metrics` holds the chart's scrapeAnnotations too: that key stays out of the file
+    assert "scrapeAnnotations" not in config_map["data"]["jobwarden.yaml"]
     settings = load_config_text(config_map["data"]["jobwarden.yaml"])
     assert [c.name for c in settings.resolved_clusters({})] == ["prod-eu", "onprem"]
     assert settings.sinks.storage.url == "gs://acme-reports/reports"
@@ -128,6 +131,8 @@ def test_every_configuration_key_of_the_values_reaches_the_configmap_as_given() 
     assert settings.security.protected_namespaces == ["kube-system", "payments"]
     assert settings.security.confirmation_ttl_seconds == 300  # a default, merged by helm
     assert settings.restart.memory_step == "256Mi"
+    assert settings.metrics.prometheus is not None
+    assert settings.metrics.prometheus.url == "http://prometheus.monitoring:9090"
     # `clusters: []` is kept: no cluster at all, not this one
     (config_map,) = find(template({"clusters": []}), "ConfigMap")
     assert load_config_text(config_map["data"]["jobwarden.yaml"]).resolved_clusters({}) == []
