@@ -129,6 +129,16 @@ resource "google_project_iam_member" "cluster_viewer" {
   member = "serviceAccount:${google_service_account.workflow[each.value.workflow].email}"
 }
 
+resource "google_project_iam_member" "prometheus_reader" {
+  for_each = local.prometheus_google ? local.workflows : toset([])
+
+  project = local.prometheus_project
+  # Query Managed Service for Prometheus (each container's peak memory and CPU in reports);
+  # only with metrics.prometheus.auth google in the values file.
+  role   = "roles/monitoring.viewer"
+  member = "serviceAccount:${google_service_account.workflow[each.key].email}"
+}
+
 # --- build account --------------------------------------------------------------------------
 
 resource "google_service_account" "build" {

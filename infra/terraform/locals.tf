@@ -199,9 +199,18 @@ locals {
   # The configuration keys of the one values file (the exporter chart's values, var.values_file)
   # that the Cloud Run functions take as they are. clusters and sinks name what this module
   # creates (topics, secrets, the bucket), so they come from its inputs instead.
-  values        = yamldecode(var.values_file == null ? "{}" : file(var.values_file))
-  values_keys   = ["workflows", "security", "restart", "exporter"]
-  values_config = { for key in local.values_keys : key => local.values[key] if try(local.values[key], null) != null }
+  values      = yamldecode(var.values_file == null ? "{}" : file(var.values_file))
+  values_keys = ["workflows", "security", "restart", "exporter"]
+  # `metrics` also holds the chart's own scrapeAnnotations, which is not configuration.
+  values_metrics = { for k, v in try(local.values.metrics, {}) : k => v if k != "scrapeAnnotations" }
+  values_config = merge(
+    { for key in local.values_keys : key => local.values[key] if try(local.values[key], null) != null },
+    length(local.values_metrics) > 0 ? { metrics = local.values_metrics } : {},
+  )
+  # Managed Service for Prometheus (metrics.prometheus.auth: google): the workflows read
+  # usage as themselves, in the project the URL names (this project when it names none).
+  prometheus_google  = try(local.values.metrics.prometheus.auth, "none") == "google"
+  prometheus_project = try(regex("projects/([^/]+)/", local.values.metrics.prometheus.url)[0], var.project_id)
   # Keys of the values file the functions' configuration does not take from it (a check warns),
   # unless they hold no more than the chart's defaults (`helm show values` writes those).
   values_ignored = sort(compact([

@@ -419,8 +419,16 @@ def test_iam_is_non_authoritative_and_project_roles_are_cluster_viewer_only() ->
         for (rtype, _), body in resources().items()
         if rtype == "google_project_iam_member"
     }
-    # clusterViewer and the build account's log writer: neither exists at a finer level
-    assert project_roles == {"roles/container.clusterViewer", "roles/logging.logWriter"}
+    # clusterViewer, the build account's log writer and reading Managed Service for
+    # Prometheus (only with metrics.prometheus.auth google): none exists at a finer level
+    assert project_roles == {
+        "roles/container.clusterViewer",
+        "roles/logging.logWriter",
+        "roles/monitoring.viewer",
+    }
+    reader = resource("google_project_iam_member", "prometheus_reader")
+    assert reader["for_each"] == "${local.prometheus_google ? local.workflows : toset([])}"
+    assert reader["project"] == "${local.prometheus_project}"
 
 
 def test_http_functions_are_invoked_only_by_the_listed_members() -> None:
@@ -468,6 +476,7 @@ def test_each_identity_gets_only_what_it_needs() -> None:
         ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
         ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
         ("google_project_iam_member", "roles/container.clusterViewer"),
+        ("google_project_iam_member", "roles/monitoring.viewer"),  # auth google only
     }
     objects = resource("google_storage_bucket_iam_member", "workflow_objects")
     assert objects["bucket"] == "${google_storage_bucket.reports.name}"
@@ -702,6 +711,8 @@ output "probe" {
     direct_vpc          = local.direct_vpc
     vpc_traffic         = local.vpc_traffic
     http_ingress        = local.http_ingress
+    prometheus_google   = local.prometheus_google
+    prometheus_project  = local.prometheus_project
   }
 }
 """
@@ -846,17 +857,26 @@ def test_cloud_run_functions_take_the_configuration_the_chart_renders_from_the_s
 
     values = yaml.safe_load(Path(TWO_CLUSTERS["values_file"]).read_text())
     values["workflows"]["jobWorkflows"]["jobRestart"] = {"enabled": False}
+    gmp = "https://monitoring.googleapis.com/v1/projects/obs-prj/location/global/prometheus"
+    values["metrics"] = {
+        "scrapeAnnotations": True,  # the chart's own key in the same object
+        "prometheus": {"url": gmp, "auth": "google", "clusterLabel": "cluster"},
+    }
     path = values_file(tmp_path / "values", values)
     probe = evaluate({**TWO_CLUSTERS, "values_file": path})
     rendered = json.loads(probe["config_yaml"])
     assert "image" not in rendered  # the chart's own keys stay in the chart
+    assert "scrapeAnnotations" not in rendered["metrics"]
+    # the workflows read Managed Service for Prometheus as themselves, in its project
+    assert (probe["prometheus_google"], probe["prometheus_project"]) == (True, "obs-prj")
     cloud_run = parse_config(rendered, source="the module's configuration")
     (config_map,) = [o for o in template(files=[Path(path)]) if o["kind"] == "ConfigMap"]
     in_cluster = parse_config(
         yaml.safe_load(config_map["data"]["jobwarden.yaml"]), source="the chart's ConfigMap"
     )
-    for key in ("workflows", "restart", "exporter"):
+    for key in ("workflows", "restart", "exporter", "metrics"):
         assert getattr(cloud_run, key) == getattr(in_cluster, key), key
+    assert cloud_run.metrics.prometheus is not None and cloud_run.metrics.prometheus.url == gmp
     # security too, but for what the module sets from its own inputs
     module_set = {"authentication", "iap", "confirmation_secret_env"}
     assert cloud_run.security.model_dump(exclude=module_set) == in_cluster.security.model_dump(
