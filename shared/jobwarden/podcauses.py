@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jobwarden.enrich import LogTail, PodReport, Usage
+from jobwarden.enrich import NO_PROMETHEUS, LogTail, PodReport, Usage
 from jobwarden.errors import ConfigError
 from jobwarden.kube.events import Event
 from jobwarden.kube.labels import (
@@ -174,7 +174,9 @@ def _oom(
     whether the container hit its limit or the node ran out of memory."""
     step = _memory_step(limit, name)
     if usage is None or usage.memory_bytes is None:
-        why = usage_note.split("; ")[0] or "no usage was read"
+        # without Prometheus the metrics.k8s.io part of the note says nothing of a peak
+        why = usage_note.split("; ")[0] if usage_note.startswith(NO_PROMETHEUS) else usage_note
+        why = why or "no usage was read"
         return (
             "The kernel killed the container because it used more memory than allowed. "
             f"Peak memory is unknown ({why}), so whether it hit its limit or the node ran "

@@ -225,3 +225,8 @@ def test_usage_over_life_shows_peaks_or_says_why_not() -> None:
     usage, note = usage_over_life(failing, j, [_pod("p1")])
     assert usage == {} and note == "usage not available: Prometheus at x answered 503"
     assert str(Usage("120m", "500Mi")) == "cpu 120m, mem 500Mi"
+
+
+def test_an_oom_whose_peak_could_not_be_read_keeps_the_whole_reason() -> None:
+    note = "usage not available: Prometheus at http://p:9090 answered 401; check the token"
+    assert f"Peak memory is unknown ({note})" in _oom_analysis("512Mi", None, note).explanation
