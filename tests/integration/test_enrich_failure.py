@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobwarden.enrich import cron_history, enrich, get_cronjob
+from jobwarden.enrich import TARGETED_EVENT_READS, cron_history, enrich, get_cronjob
 from jobwarden.errors import ForbiddenError, JobGoneError
 from jobwarden.failure import analyse
 from jobwarden.kube import paths
@@ -165,7 +165,10 @@ def test_api_calls_stay_within_budget_for_many_pods(admin: KubeApi, namespace: s
     )
     enrichment = enrich(admin, ref)
     assert len(enrichment.pods) == 8
-    assert enrichment.api_calls <= 4  # job, pods, metrics, events; no failed logs
+    # job, pods, metrics; events: the Job's, then one read per pod (up to
+    # TARGETED_EVENT_READS pods, else one list of the namespace); no failed logs
+    assert enrichment.api_calls == 3 + 1 + 8 <= 4 + TARGETED_EVENT_READS
+    assert {e.involved_name for e in enrichment.events} >= {p.pod.name for p in enrichment.pods}
     assert "metrics.k8s.io is not served" in enrichment.usage_note
 
 
