@@ -28,9 +28,17 @@ def job_manifest(
     containers: list[JSON] | None = None,
     backoff_limit: int | None = 0,
     node_selector: dict[str, str] | None = None,
+    memory: dict[str, str] | None = None,
+    cpu: dict[str, str] | None = None,
+    throttled: dict[str, float] | None = None,
     **spec: Any,
 ) -> JSON:
-    """A batch/v1 Job whose pods KWOK runs to `outcome` (see README: pod outcomes)."""
+    """A batch/v1 Job whose pods KWOK runs to `outcome` (see README: pod outcomes).
+
+    `memory`, `cpu` and `throttled` map a container name to the working set (`498Mi`),
+    the cores in use (`250m`) and the fraction of CFS periods throttled (0..1) that KWOK's
+    emulated cAdvisor reports for it while the pod runs (Prometheus in the stack scrapes it).
+    """
     annotations: dict[str, str] = {}
     if after is not None:
         annotations["sim.jobwarden.dev/after"] = str(after)
@@ -40,6 +48,9 @@ def job_manifest(
         annotations["sim.jobwarden.dev/container"] = container
     if logs is not None:
         annotations["sim.jobwarden.dev/logs"] = logs
+    for key, values in (("memory", memory), ("cpu", cpu), ("throttled", throttled)):
+        for each, value in (values or {}).items():
+            annotations[f"sim.jobwarden.dev/{key}-{each}"] = str(value)
     pod_spec: JSON = {
         "restartPolicy": "Never",
         "containers": containers

@@ -142,3 +142,19 @@ def test_without_go_the_stack_tiers_skip_in_one_line_and_with_ci_they_fail() -> 
     tools = _run(tools_argv, _without_go(CI="true"))
     assert tools.returncode == 1
     assert "error: the Go toolchain is not on PATH" in tools.stderr
+
+
+def test_a_stack_json_from_before_prometheus_still_loads_for_make_down(tmp_path: Path) -> None:
+    import json
+    from dataclasses import asdict
+
+    from jobwarden_dev.localstack.stack import StackInfo
+
+    info = StackInfo("local", str(tmp_path), "https://127.0.0.1:1", "k", "ca", "c", "k", "", "", "")
+    old = {k: v for k, v in asdict(info).items() if k != "prometheus_url"}
+    (tmp_path / "stack.json").write_text(json.dumps(old))
+    loaded = StackInfo.load(tmp_path)
+    assert loaded.prometheus_url == ""
+    assert "JOBWARDEN_LOCAL_PROMETHEUS_URL" not in loaded.env()
+    loaded.prometheus_url = "http://127.0.0.1:9090"
+    assert loaded.env()["JOBWARDEN_LOCAL_PROMETHEUS_URL"] == "http://127.0.0.1:9090"

@@ -1,10 +1,13 @@
 """Start and stop one local stack: a real control plane, KWOK as the kubelet, and emulators.
 
-Order: etcd -> kube-apiserver (RBAC, TokenRequest/TokenReview) -> kube-controller-manager
-(job, cronjob, garbage-collector, ttl-after-finished, namespace, serviceaccount) ->
-kube-scheduler -> KWOK with one Ready node and the pod-log agent -> pstest (Pub/Sub) and
-fake-gcs-server (Cloud Storage). Every port is picked free at start, so stacks run side
-by side. `StackInfo` (written to `<workdir>/stack.json`) says how to reach each part.
+Order: Prometheus (scraping KWOK's emulated cAdvisor every second; started first because
+it applies its targets only ~5 s after it starts) -> etcd -> kube-apiserver (RBAC,
+TokenRequest/TokenReview) -> kube-controller-manager (job, cronjob, garbage-collector,
+ttl-after-finished, namespace, serviceaccount) -> kube-scheduler -> KWOK with one Ready
+node, its cAdvisor metrics (kwok-metrics.yaml) and the pod-log agent -> pstest (Pub/Sub)
+and fake-gcs-server (Cloud Storage); the stack is ready once Prometheus has scraped KWOK.
+Every port is picked free at start, so stacks run side by side. `StackInfo` (written to
+`<workdir>/stack.json`) says how to reach each part.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ from jobwarden_dev.localstack.tools import KWOK_VERSION, STACK_TOOLS, ensure_too
 NODE_NAME = "kwok-node-0"
 PUBSUB_PROJECT = "jobwarden-local"
 START_TIMEOUT = 90.0
+#: Where KWOK serves the node's cAdvisor metrics (kwok-metrics.yaml; kubelet: /metrics/cadvisor).
+CADVISOR_PATH = f"/metrics/nodes/{NODE_NAME}/metrics/cadvisor"
+SCRAPE_INTERVAL = "1s"
+SCRAPE_JOB = "kubelet-cadvisor"
 
 Progress = Callable[[str], None]
 
@@ -58,6 +65,8 @@ class StackInfo:
     pubsub_host: str
     pubsub_project: str
     storage_host: str
+    #: Prometheus' base URL; "" in a stack.json written before Prometheus joined the stack
+    prometheus_url: str = ""
     pids: dict[str, int] = field(default_factory=dict)
     starts: dict[str, int] = field(default_factory=dict)
 
@@ -76,6 +85,11 @@ class StackInfo:
             "PUBSUB_EMULATOR_HOST": self.pubsub_host,
             "PUBSUB_PROJECT_ID": self.pubsub_project,
             "STORAGE_EMULATOR_HOST": self.storage_host,
+            **(
+                {"JOBWARDEN_LOCAL_PROMETHEUS_URL": self.prometheus_url}
+                if self.prometheus_url
+                else {}
+            ),
         }
 
     def save(self) -> None:
@@ -207,10 +221,19 @@ class LocalStack:
         self.workdir.mkdir(parents=True)
         bins = ensure_tools(self._say, only=STACK_TOOLS)
         pki = create_pki(self.workdir / "pki")
-        (etcd_port, peer_port, api_port, kcm_port, sched_port, kwok_port, ps_port, gcs_port) = (
-            free_ports(8)
-        )
+        (
+            etcd_port,
+            peer_port,
+            api_port,
+            kcm_port,
+            sched_port,
+            kwok_port,
+            ps_port,
+            gcs_port,
+            prom_port,
+        ) = free_ports(9)
         server = f"https://127.0.0.1:{api_port}"
+        prometheus_url = f"http://127.0.0.1:{prom_port}"
         kubeconfig = self.workdir / "kubeconfig"
         kubeconfig.write_text(
             _kubeconfig(self.name, server, pki.ca_cert, pki.admin_cert, pki.admin_key)
@@ -227,9 +250,25 @@ class LocalStack:
             pubsub_host=f"127.0.0.1:{ps_port}",
             pubsub_project=PUBSUB_PROJECT,
             storage_host=f"http://127.0.0.1:{gcs_port}",
+            prometheus_url=prometheus_url,
         )
         self.info.save()
         http = urllib3.PoolManager(cert_reqs="CERT_NONE", retries=False, timeout=2.0)
+
+        # First, though it is needed last: Prometheus applies its targets ~5 s after it
+        # starts (the scrape manager's discovery-reload interval), which the control plane's
+        # start-up then hides. Until KWOK listens, its scrapes just fail.
+        self._say(f"[{self.name}] starting Prometheus on :{prom_port}")
+        prometheus = self._spawn(
+            "prometheus",
+            [
+                str(bins["prometheus"]),
+                f"--config.file={self._prometheus_config(kwok_port)}",
+                f"--storage.tsdb.path={self.workdir / 'prometheus'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--log.level=warn",
+            ],
+        )
 
         self._say(f"[{self.name}] starting etcd on :{etcd_port}")
         etcd = self._spawn(
@@ -350,16 +389,21 @@ class LocalStack:
             what="waiting for the KWOK Logs CRD",
             timeout=START_TIMEOUT,
         )
-        stages = self.workdir / "kwok-stages.yaml"
-        stages.write_text(
-            resources.files("jobwarden_dev.localstack").joinpath("kwok-stages.yaml").read_text()
-        )
+        # The emulated cAdvisor (Metric, ClusterResourceUsage) goes in --config beside the
+        # stages, not in CRDs: the API server holds the first object created for a new CRD
+        # for 2 s, which would add 2 s to every start.
+        configs = []
+        for name in ("kwok-stages.yaml", "kwok-metrics.yaml"):
+            configs.append(self.workdir / name)
+            configs[-1].write_text(
+                resources.files("jobwarden_dev.localstack").joinpath(name).read_text()
+            )
         kwok = self._spawn(
             "kwok",
             [
                 str(bins["kwok"]),
                 f"--kubeconfig={kubeconfig}",
-                f"--config={stages}",
+                *(f"--config={config}" for config in configs),
                 "--manage-all-nodes=true",
                 "--node-name=localhost",
                 "--node-ip=127.0.0.1",
@@ -419,6 +463,12 @@ class LocalStack:
             timeout=START_TIMEOUT,
             process=gcs,
         )
+        wait_until(
+            lambda: _scraped(http, prometheus_url),
+            what="waiting for Prometheus' first scrape of KWOK's cAdvisor metrics",
+            timeout=START_TIMEOUT,
+            process=prometheus,
+        )
         for process in self.processes:
             self.info.pids[process.name] = process.pid
             self.info.starts[process.name] = process_start_time(process.pid) or 0
@@ -445,6 +495,23 @@ class LocalStack:
         # create time; only the node-lifecycle controller (not run here) would lift it.
         api.merge_patch(f"/api/v1/nodes/{NODE_NAME}", {"spec": {"taints": None}})
 
+    def _prometheus_config(self, kwok_port: int) -> Path:
+        """Scrape KWOK's emulated cAdvisor every second, keeping its namespace/pod/container."""
+        config = {
+            "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
+            "scrape_configs": [
+                {
+                    "job_name": SCRAPE_JOB,
+                    "honor_labels": True,
+                    "metrics_path": CADVISOR_PATH,
+                    "static_configs": [{"targets": [f"127.0.0.1:{kwok_port}"]}],
+                }
+            ],
+        }
+        path = self.workdir / "prometheus.yml"
+        path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+        return path
+
     def _write_env(self) -> None:
         assert self.info is not None
         lines = [f"{key}={value}" for key, value in self.info.env().items()]
@@ -459,6 +526,15 @@ def _node_ready(api: KubeApi) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in node.get("status", {}).get("conditions", [])
     )
+
+
+def _scraped(http: urllib3.PoolManager, prometheus_url: str) -> bool:
+    """Whether Prometheus has scraped KWOK's cAdvisor path successfully (`up` is 1)."""
+    answer = http.request(
+        "GET", f"{prometheus_url}/api/v1/query", fields={"query": f'up{{job="{SCRAPE_JOB}"}}'}
+    )
+    results = json.loads(answer.data)["data"]["result"] if answer.status == 200 else []
+    return any(r["value"][1] == "1" for r in results)
 
 
 def _load_yaml(path: Path) -> dict[str, object]:

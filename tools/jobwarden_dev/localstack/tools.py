@@ -31,6 +31,10 @@ HELM_VERSION = "v4.3.1"
 TOFU_VERSION = "v1.12.6"
 #: The Go module proxy serves this exact version (listing versions and @latest are refused).
 KUBERNETES_EVENT_EXPORTER_VERSION = "v1.6.1"
+#: Prometheus 3.16.0 (its Go module tags releases as v0.<major><minor>.<patch>); the proxy
+#: serves this exact version while listings and @latest may be refused.
+PROMETHEUS_VERSION = "v0.316.0"
+PROMETHEUS_RELEASE = "3.16.0"
 
 
 def _k8s_ldflags(version: str) -> str:
@@ -94,6 +98,17 @@ TOOLS: tuple[GoTool, ...] = (
         f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION.lstrip('v')}",
     ),
     GoTool("pstestd", "pstest", ".", PUBSUB_VERSION),
+    # Scrapes KWOK's emulated cAdvisor metrics. `remove_all_sd` keeps only the file, http
+    # and static discovery (the cloud SDKs are most of its build); without `builtinassets`
+    # the web UI is not embedded (no npm): the HTTP API, which the tests use, is complete.
+    GoTool(
+        "prometheus",
+        "prometheus",
+        "github.com/prometheus/prometheus/cmd/prometheus",
+        PROMETHEUS_VERSION,
+        f"-s -w -X github.com/prometheus/common/version.Version={PROMETHEUS_RELEASE}",
+        ("remove_all_sd",),
+    ),
     GoTool("fake-gcs-server", "gcs", "github.com/fsouza/fake-gcs-server", FAKE_GCS_VERSION),
     # Not part of the running stack: they check infra/helm and infra/terraform in `make test`.
     GoTool(
