@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.burst import Burst
 
-from jobwarden_dev.localstack.stack import LocalStack
+from jobwarden_dev.localstack.stack import BURST_SCRAPE, LocalStack
 
 TIMEOUT = 1800.0  # seconds for every report to be stored and posted after the last create
 
@@ -45,8 +45,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with (
-            LocalStack(work / "stack-a", name="local", progress=say) as a,
-            LocalStack(work / "stack-b", name="cluster-b", progress=say) as b,
+            LocalStack(
+                work / "stack-a", name="local", progress=say, scrape_interval=BURST_SCRAPE
+            ) as a,
+            LocalStack(
+                work / "stack-b", name="cluster-b", progress=say, scrape_interval=BURST_SCRAPE
+            ) as b,
         ):
             os.environ.update(a.env())
             rig = Burst([a, b], work / "burst", instances=instances, say=say).start()

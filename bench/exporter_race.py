@@ -55,7 +55,7 @@ from jobwarden.intake import parse_pubsub_message
 from jobwarden.kube.labels import JOB_FAILURE_REASONS
 from jobwarden.kubeapi import KubeApi
 from jobwarden_dev.errors import LocalStackError
-from jobwarden_dev.localstack.stack import LocalStack, StackInfo
+from jobwarden_dev.localstack.stack import BURST_SCRAPE, LocalStack, StackInfo
 
 NS = "race"
 CLUSTER = "race"
@@ -261,7 +261,7 @@ class Result:
 
 
 def run(scenario: str, count: int, tmp: Path) -> Result:
-    stack = LocalStack(tmp / "stack", name="race")
+    stack = LocalStack(tmp / "stack", name="race", scrape_interval=BURST_SCRAPE)
     try:
         info = stack.start()
     except LocalStackError as err:  # seen once on a loaded machine: KWOK crashed at start

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.kube import job_manifest
 
 from jobwarden.kubeapi import KubeApi
-from jobwarden_dev.localstack.stack import LocalStack
+from jobwarden_dev.localstack.stack import BURST_SCRAPE, LocalStack
 
 NS = "burst"
 TOPIC = "bench-watch-burst"
@@ -74,7 +74,7 @@ def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     with (
         tempfile.TemporaryDirectory() as tmp,
-        LocalStack(Path(tmp) / "stack", name="bench") as info,
+        LocalStack(Path(tmp) / "stack", name="bench", scrape_interval=BURST_SCRAPE) as info,
     ):
         env = {**os.environ, **info.env()}
         os.environ.update(info.env())

@@ -8,7 +8,7 @@ labelled `namespace`, `pod`, `container`. A report asks, for all pods of one Job
 and over the run's span, three instant queries evaluated at the run's end:
 
 - peak working set:  max by (pod, container) (max_over_time(working_set{…}[SPAN]))
-- peak CPU (cores):  max by (pod, container) (max_over_time(rate(cpu_total{…}[1m])[SPAN:STEP]))
+- peak CPU (cores):  max by (pod, container) (max_over_time(irate(cpu_total{…}[5m])[SPAN:STEP]))
 - throttled share:   increase(throttled_periods{…}[SPAN]) / increase(periods{…}[SPAN])
 
 A peak is as good as the scrape interval: a spike between two scrapes is not seen (the
@@ -209,14 +209,16 @@ class Prometheus:
         now = self.clock()
         at = min((end or now) + dt.timedelta(seconds=MARGIN / 2), now)
         span = max(MARGIN, math.ceil((at - start).total_seconds()) + MARGIN)
-        step = max(5, math.ceil(span / CPU_POINTS))
+        step = max(1, math.ceil(span / CPU_POINTS))
         by = "max by (pod, container)"
         mem = self._selector(namespace, pods, WORKING_SET)
         cpu = self._selector(namespace, pods, CPU_TOTAL)
         periods = self._selector(namespace, pods, CFS_PERIODS)
         throttled = self._selector(namespace, pods, CFS_THROTTLED)
         memory = self.query(f"{by} (max_over_time({mem}[{span}s]))", at)
-        cores = self.query(f"{by} (max_over_time(rate({cpu}[1m])[{span}s:{step}s]))", at)
+        # irate: the rate between the last two samples, whatever the scrape interval; a
+        # rate over a fixed window would average a pod shorter than it down to nothing
+        cores = self.query(f"{by} (max_over_time(irate({cpu}[5m])[{span}s:{step}s]))", at)
         share = self.query(
             f"sum by (pod, container) (increase({throttled}[{span}s]))"
             f" / sum by (pod, container) (increase({periods}[{span}s]) > 0)",
