@@ -57,7 +57,7 @@ def main() -> int:
             refs.append(JobRef("bench", NS, f"oom-{i}", made["metadata"]["uid"]))
 
         def failed(name: str) -> bool:
-            return job_condition(api, NS, name, "Failed")
+            return job_condition(api, NS, name, "Failed") is not None
 
         for ref in refs:
             wait_for(partial(failed, ref.name), what=ref.name, timeout=180)
