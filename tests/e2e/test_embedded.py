@@ -55,6 +55,9 @@ def test_every_demo_failure_is_reported_once_with_its_cause(
     )
     assert any(b.get("title") == "CronJob nightly-backup" for b in cron["blocks"])
     assert cron["cronJob"]["failedRuns"] == 2 and cron["cronJob"]["followUpOf"]
+    # the stack's Prometheus gives the OOM its peak (the demo Job's emulated 500Mi)
+    oom = next((demo / "resize-oom").rglob("jobFailureReporter/*.md")).read_text()
+    assert "Peak memory 500Mi of limit 512Mi (98%): the container hit its memory limit" in oom
     runs = list((reports / "runs").rglob("*.json"))
     assert len(runs) == 7  # every finished Job, succeeded or failed, has a run record
     assert (reports / "index.html").read_text().count("jobwarden-demo") >= 4

@@ -67,7 +67,15 @@ def demo_jobs() -> list[JSON]:
                 "sim.jobwarden.dev/logs": "connecting to db\n" + _MISSING_TABLE,
             },
         ),
-        _job("resize-oom", "oomkill", annotations={"sim.jobwarden.dev/after": "1"}),
+        _job(
+            "resize-oom",
+            "oomkill",
+            annotations={
+                "sim.jobwarden.dev/after": "3",  # a few scrapes of its usage
+                "sim.jobwarden.dev/memory-worker": "500Mi",  # of its 512Mi limit
+                "sim.jobwarden.dev/cpu-worker": "300m",
+            },
+        ),
         _job(
             "sync-deadline",
             "succeed",
