@@ -97,6 +97,36 @@ def test_stop_pid_stops_the_whole_process_group(tmp_path: Path) -> None:
     assert all(process_gone(int(c)) for c in children)
 
 
+def test_a_child_of_a_test_run_dies_with_its_launcher_and_is_started_without_a_fork_hook(
+    tmp_path: Path,
+) -> None:
+    """The death signal comes from `setpriv` in front of the command, not a preexec_fn (a
+    preexec_fn forces fork(), whose grpcio handlers can abort the child: grpc#43055)."""
+    log = tmp_path / "s.log"
+    launcher = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from jobwarden_dev.localstack.processes import Process\n"
+        f"p = Process('sleeper', ['sleep', '60'], Path({str(log)!r}), detach=False)\n"
+        "print(p.pid, p.popen.args[:4], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", launcher], stdout=subprocess.PIPE, text=True, cwd=repo_root()
+    )
+    assert parent.stdout is not None
+    pid_text, _, args = parent.stdout.readline().partition(" ")
+    child = int(pid_text)
+    assert "'--pdeathsig', 'KILL'" in args
+    assert not process_gone(child)
+    parent.kill()
+    parent.wait(5)
+    deadline = time.monotonic() + 5
+    while not process_gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_gone(child), "the child outlived its launcher"
+
+
 def test_kubeconfig_keeps_yaml_boolean_like_names_as_strings(tmp_path: Path) -> None:
     import yaml
 

@@ -3,6 +3,13 @@
 A child started for a test run dies with its parent (PR_SET_PDEATHSIG), so a
 crashed test session leaves nothing running; a detached child (`make up`)
 outlives the launcher and is stopped later by pid (`make down`).
+
+The death signal is set by util-linux's `setpriv --pdeathsig KILL` in front of the
+command, not by a `preexec_fn`: a preexec_fn makes Python fork (not vfork), which runs
+grpcio's fork handlers in the child, and grpcio >= 1.81 then aborts the child on its
+closed epoll fd before exec ("Epoll1Poller ... epoll_wait error: Bad file descriptor",
+grpc/grpc#43055) whenever the launcher has used Pub/Sub. Without setpriv the preexec_fn
+is the fallback.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,14 +65,21 @@ class Process:
         self.argv = list(argv)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        command, preexec = self.argv, None
+        if not detach:
+            setpriv = shutil.which("setpriv")
+            if setpriv:  # sets the death signal, then execs the command (same pid)
+                command = [setpriv, "--pdeathsig", "KILL", "--", *self.argv]
+            else:
+                preexec = _die_with_parent
         with log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.argv,
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=None if detach else _die_with_parent,
+                preexec_fn=preexec,
                 env={**os.environ, **(env or {})},
             )
         self.pid = self.popen.pid
