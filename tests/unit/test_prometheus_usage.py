@@ -230,3 +230,39 @@ def test_usage_over_life_shows_peaks_or_says_why_not() -> None:
 def test_an_oom_whose_peak_could_not_be_read_keeps_the_whole_reason() -> None:
     note = "usage not available: Prometheus at http://p:9090 answered 401; check the token"
     assert f"Peak memory is unknown ({note})" in _oom_analysis("512Mi", None, note).explanation
+
+
+def test_google_credentials_sign_each_query_and_their_failure_says_what_to_grant() -> None:
+    """Managed Service for Prometheus: Application Default Credentials' token per query."""
+    pool = _Pool(ANSWERS)
+    cfg = PrometheusConfig.model_validate(
+        {
+            "url": "https://monitoring.googleapis.com/v1/projects/p/location/global/prometheus",
+            "auth": "google",
+            "clusterLabel": "cluster",
+        }
+    )
+    tokens = iter(["ya29.first", "ya29.second", "ya29.third"])
+    client = Prometheus(
+        cfg, "prod-eu", env={}, clock=lambda: NOW, pool=pool,  # type: ignore[arg-type]
+        google_token=lambda: next(tokens),
+    )  # fmt: skip
+    client.peaks("batch", ["etl-1"], NOW - dt.timedelta(minutes=1), None)
+    assert [s["headers"]["Authorization"] for s in pool.sent] == [
+        "Bearer ya29.first",
+        "Bearer ya29.second",
+        "Bearer ya29.third",
+    ]
+    assert pool.sent[0]["url"].endswith("/location/global/prometheus/api/v1/query")
+
+    def no_credentials() -> str:
+        raise RuntimeError("Your default credentials were not found")
+
+    broken = Prometheus(
+        cfg, "prod-eu", env={}, clock=lambda: NOW, pool=_Pool(ANSWERS),  # type: ignore[arg-type]
+        google_token=no_credentials,
+    )  # fmt: skip
+    with pytest.raises(UsageUnavailableError) as info:
+        broken.peaks("batch", ["etl-1"], NOW, None)
+    assert "no Google credentials for Managed Service for Prometheus" in str(info.value)
+    assert "roles/monitoring.viewer" in str(info.value)
