@@ -590,14 +590,18 @@ def test_the_charts_rbac_is_enough_to_export_a_failed_job_that_gets_reported(
 def _drop_rule(kind: str, resource: str) -> Callable[[list[JSON]], None]:
     def edit(objects: list[JSON]) -> None:
         role = one(objects, kind)
-        role["rules"] = [r for r in role["rules"] if resource not in r["resources"]]
+        kept = [r for r in role["rules"] if resource not in r["resources"]]
+        assert len(kept) < len(role["rules"]), f"the chart's {kind} has no rule on {resource}"
+        role["rules"] = kept
 
     return edit
 
 
 def _drop_verb(verb: str) -> Callable[[list[JSON]], None]:
     def edit(objects: list[JSON]) -> None:
-        for rule in one(objects, "Role")["rules"]:
+        rules = one(objects, "Role")["rules"]
+        assert any(verb in rule["verbs"] for rule in rules), f"the chart's Role grants no {verb}"
+        for rule in rules:
             rule["verbs"] = [v for v in rule["verbs"] if v != verb]
 
     return edit
