@@ -56,6 +56,9 @@ class Runtime:
     clock: Clock = utcnow
     _store: ReportStore | None = field(default=None, repr=False)
     _usage: dict[str, Prometheus] = field(default_factory=dict, repr=False)
+    #: The connection pool Prometheus queries go through (None: the process's own); tests
+    #: replay recorded answers through it, as KubeApi's transport replays the API server's.
+    prometheus_pool: Any = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Runtime:
@@ -78,7 +81,9 @@ class Runtime:
             return None
         with _lock:
             if cluster not in self._usage:
-                self._usage[cluster] = Prometheus(config, cluster, env=self.env, clock=self.clock)
+                self._usage[cluster] = Prometheus(
+                    config, cluster, env=self.env, clock=self.clock, pool=self.prometheus_pool
+                )
             return self._usage[cluster]
 
 

@@ -76,7 +76,9 @@ def reports_of(scenario: str) -> list[Report]:
     recorded_at = dt.datetime.fromisoformat(str(meta["recordedAt"]))
     replay = recording.replay()
     store = memory_store()
-    runtime = make_runtime(replay, store=store, clock=lambda: recorded_at)
+    runtime = make_runtime(
+        replay, store=store, clock=lambda: recorded_at, prometheus=recording.replay_prometheus()
+    )
     with default_runtime(runtime):
         if "sequence" in meta:  # a CronJob's runs, announced in order to the failure reporter
             client = function_client("jobFailureReporter")

@@ -36,10 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
+
 from jobwarden.errors import NotFoundError
 from jobwarden.kube.labels import RETRY_OF
 from jobwarden.kubeapi import KubeApi, Urllib3Transport
-from jobwarden_dev.apirecording import Exchange, Recording, RecordingTransport
+from jobwarden_dev.apirecording import Exchange, Recording, RecordingPool, RecordingTransport
 from jobwarden_dev.localstack.stack import LocalStack, StackInfo
 from tests.support.kube import job_manifest, wait_for
 from tests.support.replay import (
@@ -255,11 +257,20 @@ SCENARIOS = [
     ),
     Scenario(
         "oomkilled",
-        "A Job whose container `worker` (memory limit 512Mi) is OOMKilled (exit 137).",
+        "A Job whose container `worker` (memory limit 512Mi) is OOMKilled (exit 137) after "
+        "using 498Mi (its emulated usage, scraped by the stack's Prometheus).",
         "resize-images",
         "failed",
         ALL,
-        _create(_worker_job("resize-images", "oomkill", after=1)),
+        _create(
+            _worker_job(
+                "resize-images",
+                "oomkill",
+                after=4,  # a few scrapes of its emulated usage: 498Mi of the 512Mi limit
+                memory={"worker": "498Mi"},
+                cpu={"worker": "350m"},
+            )
+        ),
         _settled("Failed"),
     ),
     Scenario(
@@ -512,40 +523,55 @@ def record(scenario: Scenario, admin: KubeApi, info: StackInfo, say: Callable[[s
     recorder = RecordingTransport(
         Urllib3Transport(credentials), server=credentials.server, secrets=[credentials.token or ""]
     )
+    # Prometheus (KWOK's emulated cAdvisor) answers the reports' usage queries, recorded too
+    prom = RecordingPool(urllib3.PoolManager(retries=False), target=info.prometheus_url)
     job = admin.get(path)
     if scenario.gone:
         admin.delete(path, {"propagationPolicy": "Background"})
         wait_for(lambda: _absent(admin, path), timeout=60, what=f"{path} deleted")
     job_json = recorder.scrub_json(job)
     answered: dict[str, int] = {}
-    for workflow in scenario.workflows:
-        runtime = make_runtime(recorder, store=memory_store(), server=credentials.server)
-        with default_runtime(runtime):
-            status = post_event(
-                workflow,
-                job_json,
-                scenario.transition,
-                f"rec-{scenario.name}-{workflow}",
-                client=function_client(workflow),
-            )
-        answered[workflow] = status
-        say(f"    {FUNCTIONS[workflow]}: HTTP {status}")
     sequence = []
-    if scenario.sequence:
-        runtime = make_runtime(recorder, store=memory_store(), server=credentials.server)
-        client = function_client("jobFailureReporter")
-        for i, (name, transition) in enumerate(scenario.sequence):
-            obj = recorder.scrub_json(admin.get(f"{_jobs(ns)}/{name}"))
+    # each workflow runs twice: reading usage from Prometheus, and without it (metrics.k8s.io),
+    # so both configurations replay from one recording
+    for pool in (prom, None):
+        for workflow in scenario.workflows:
+            runtime = make_runtime(
+                recorder, store=memory_store(), server=credentials.server, prometheus=pool
+            )
             with default_runtime(runtime):
                 status = post_event(
-                    "jobFailureReporter", obj, transition, f"rec-{scenario.name}-{i}", client=client
+                    workflow,
+                    job_json,
+                    scenario.transition,
+                    f"rec-{scenario.name}-{workflow}",
+                    client=function_client(workflow),
                 )
-            say(f"    sequence {transition} {name}: HTTP {status}")
-            sequence.append({"job": name, "transition": transition, "jobObject": obj})
+            answered.setdefault(workflow, status)
+            say(f"    {FUNCTIONS[workflow]}{'' if pool else ' (no Prometheus)'}: HTTP {status}")
+        if scenario.sequence:
+            runtime = make_runtime(
+                recorder, store=memory_store(), server=credentials.server, prometheus=pool
+            )
+            client = function_client("jobFailureReporter")
+            for i, (name, transition) in enumerate(scenario.sequence):
+                obj = recorder.scrub_json(admin.get(f"{_jobs(ns)}/{name}"))
+                with default_runtime(runtime):
+                    status = post_event(
+                        "jobFailureReporter",
+                        obj,
+                        transition,
+                        f"rec-{scenario.name}-{i}",
+                        client=client,
+                    )
+                say(f"    sequence {transition} {name}: HTTP {status}")
+                if pool is not None:
+                    sequence.append({"job": name, "transition": transition, "jobObject": obj})
     recording = Recording(
         scenario.name,
         _dedupe(recorder.exchanges, say),
         description=scenario.description,
+        prometheus=prom.exchanges,
         meta={
             "cluster": "local",
             "namespace": ns,

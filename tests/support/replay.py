@@ -22,7 +22,7 @@ from jobwarden.kubeapi import Credentials, KubeApi, Transport
 from jobwarden.runtime import Runtime, set_default_runtime
 from jobwarden.sinks.memory import MemoryBlobs
 from jobwarden.sinks.storage import BlobReportStore
-from jobwarden_dev.apirecording import Recording
+from jobwarden_dev.apirecording import PROMETHEUS_URL, Recording
 from tests.support.events import from_jobwarden, job_event, relayed_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,13 +59,17 @@ def make_runtime(
     env: dict[str, str] | None = None,
     server: str = "https://kube-apiserver.invalid",
     clock: Callable[[], dt.datetime] | None = None,
+    prometheus: Any = None,
 ) -> Runtime:
     """Cluster `local` answered by `transport`; reports in memory; `webhooks` as configured;
-    `clock` (default: the wall clock) is the runtime's time."""
-    settings = parse_config(
-        {"sinks": {"storage": {"url": "file://./unused-reports"}, "webhooks": webhooks or []}},
-        source="event path tests",
-    )
+    `clock` (default: the wall clock) is the runtime's time; `prometheus`, a pool answering
+    PromQL (`jobwarden_dev.apirecording`), configures `metrics.prometheus` through it."""
+    data: dict[str, Any] = {
+        "sinks": {"storage": {"url": "file://./unused-reports"}, "webhooks": webhooks or []}
+    }
+    if prometheus is not None:
+        data["metrics"] = {"prometheus": {"url": PROMETHEUS_URL}}
+    settings = parse_config(data, source="event path tests")
     credentials = Credentials(server=server)
     clusters = ClusterRegistry(
         [ClusterSpec(name=CLUSTER)],
@@ -76,6 +80,7 @@ def make_runtime(
     )
     if clock is not None:
         runtime.clock = clock
+    runtime.prometheus_pool = prometheus
     return runtime
 
 

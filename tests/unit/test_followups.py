@@ -14,6 +14,7 @@ from typing import Any
 
 import responses
 
+from jobwarden.kube.objects import Job
 from jobwarden.performance.runs import RunRecord, append_run, family_name
 from jobwarden.sinks.storage import BlobReportStore
 from tests.unit.test_event_path import (  # the harness: fixtures and helpers
@@ -123,11 +124,17 @@ def test_a_run_slower_than_p95_times_the_factor_is_posted_once_as_a_regression(
     played = scenario("succeeded", webhook=ONCALL)  # default routing: regressions are posted
     hook.add(responses.POST, HOOK_URL, status=200)
     namespace, family = _family(played)
-    seed_history(played.store, namespace, family, [1.0] * 6)  # p95 1s; the run took 4s
+    seed_history(played.store, namespace, family, [1.0] * 6)  # p95 1s
+    view = Job.from_json(played.job)  # the recorded run's own duration (a few seconds)
+    assert view.start_time is not None and view.finished_at is not None
+    took = round((view.finished_at - view.start_time).total_seconds())
+    assert took >= 2  # slower than 1.5x the p95
     assert played.post("jobPerformanceAnalysis") == 200
     assert played.post("jobPerformanceAnalysis") == 200  # redelivered
     (report,) = played.reports("jobPerformanceAnalysis")
-    assert report.title == (f"Job {namespace}/daily-report took 4s, 4.0x its family's p95 (1s)")
+    assert report.title == (
+        f"Job {namespace}/daily-report took {took}s, {took:.1f}x its family's p95 (1s)"
+    )
     assert "over its last 6 runs" in report.summary and report.severity == "warning"
     assert len(hook.calls) == 1
     assert hook.calls[0].request.headers["X-Jobwarden-Report-Id"] == report.id

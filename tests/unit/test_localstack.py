@@ -118,7 +118,12 @@ def test_a_child_of_a_test_run_dies_with_its_launcher_and_is_started_without_a_f
     pid_text, _, args = parent.stdout.readline().partition(" ")
     child = int(pid_text)
     assert "'--pdeathsig', 'KILL'" in args
-    assert not process_gone(child)
+    # setpriv sets the signal, then execs: once the child is `sleep`, the signal is set
+    deadline = time.monotonic() + 5
+    comm = Path(f"/proc/{child}/comm")
+    while comm.read_text().strip() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert comm.read_text().strip() == "sleep"
     parent.kill()
     parent.wait(5)
     deadline = time.monotonic() + 5

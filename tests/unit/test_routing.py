@@ -180,7 +180,13 @@ def hooks() -> Iterator[responses.RequestsMock]:
 def report_failure(recording: Any, *webhooks: dict[str, Any]) -> BlobReportStore:
     """Post the recording's failure to the failure reporter's function with `webhooks`."""
     store = memory_store()
-    runtime = make_runtime(recording.replay(), store=store, webhooks=list(webhooks), env=URLS)
+    runtime = make_runtime(
+        recording.replay(),
+        store=store,
+        webhooks=list(webhooks),
+        env=URLS,
+        prometheus=recording.replay_prometheus(),
+    )
     job = dict(recording.meta["jobObject"])
     with default_runtime(runtime):
         status = post_event(

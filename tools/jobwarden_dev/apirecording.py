@@ -35,12 +35,13 @@ replayed as one chunk per line.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from jobwarden.kubeapi import Stream, Transport
 from jobwarden_dev.errors import NotRecordedError
@@ -118,14 +119,18 @@ class Recording:
     exchanges: list[Exchange]
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    prometheus: list[dict[str, Any]] = field(default_factory=list)  # PromQL queries answered
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "scenario": self.scenario,
             "description": self.description,
             "meta": self.meta,
             "exchanges": [e.to_json() for e in self.exchanges],
         }
+        if self.prometheus:
+            out["prometheus"] = self.prometheus
+        return out
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,10 +144,89 @@ class Recording:
             exchanges=[Exchange.from_json(e) for e in data.get("exchanges", [])],
             description=str(data.get("description", "")),
             meta=dict(data.get("meta") or {}),
+            prometheus=list(data.get("prometheus") or []),
         )
 
     def replay(self) -> ReplayTransport:
         return ReplayTransport(self.exchanges, scenario=self.scenario)
+
+    def replay_prometheus(self) -> ReplayPool | None:
+        """Prometheus' recorded answers as a connection pool, or None if none were recorded."""
+        return ReplayPool(self.prometheus, scenario=self.scenario) if self.prometheus else None
+
+
+# --- Prometheus ---------------------------------------------------------------------------
+#
+# `jobwarden.prometheus.Prometheus` takes a urllib3-like pool (`pool.request(...)` answering
+# `.status` and `.data`): `RecordingPool` forwards to the stack's Prometheus and keeps each
+# PromQL query with its answer; `ReplayPool` answers them again. A query is matched with its
+# range durations and evaluation time left out (they follow the wall clock at recording,
+# the recording's time at replay); the n-th identical query gets the n-th answer.
+
+#: The Prometheus URL replayed runtimes are configured with (nothing listens there).
+PROMETHEUS_URL = "http://prometheus.invalid:9090"
+_DURATIONS = re.compile(r"\[\d+s(:\d+s)?\]")
+
+
+def promql_key(query: str) -> str:
+    return _DURATIONS.sub("[…]", query)
+
+
+@dataclass(frozen=True)
+class PoolAnswer:
+    status: int
+    data: bytes
+
+
+class RecordingPool:
+    """Sends each query to `target` (the stack's Prometheus) and keeps query and answer."""
+
+    def __init__(self, inner: Any, *, target: str) -> None:
+        self.inner = inner
+        self.target = target.rstrip("/")
+        self.exchanges: list[dict[str, Any]] = []
+
+    def request(self, method: str, url: str, **kw: Any) -> PoolAnswer:
+        real = self.target + url.removeprefix(PROMETHEUS_URL)
+        answer = self.inner.request(method, real, **kw)
+        form = parse_qs(bytes(kw.get("body") or b"").decode())
+        self.exchanges.append(
+            {
+                "query": form.get("query", [""])[0],
+                "status": answer.status,
+                "body": json.loads(answer.data),
+            }
+        )
+        return PoolAnswer(answer.status, answer.data)
+
+
+class ReplayPool:
+    """Answers queries from a recording (see above); an unrecorded one raises."""
+
+    def __init__(self, exchanges: Sequence[dict[str, Any]], *, scenario: str = "") -> None:
+        self.scenario = scenario
+        self._answers: dict[str, list[dict[str, Any]]] = {}
+        for exchange in exchanges:
+            self._answers.setdefault(promql_key(str(exchange["query"])), []).append(exchange)
+        self._next: dict[str, int] = {}
+        self.missing: list[str] = []
+        self._lock = threading.Lock()
+
+    def request(self, method: str, url: str, **kw: Any) -> PoolAnswer:
+        query = parse_qs(bytes(kw.get("body") or b"").decode()).get("query", [""])[0]
+        key = promql_key(query)
+        with self._lock:
+            answers = self._answers.get(key)
+            if not answers:
+                self.missing.append(query)
+                raise NotRecordedError(
+                    f"PromQL {query!r} is not in the recording of scenario {self.scenario!r}; "
+                    "re-record the scenarios with `.venv/bin/python -m tests.support.record_api`"
+                )
+            n = self._next.get(key, 0)
+            self._next[key] = n + 1
+        chosen = answers[min(n, len(answers) - 1)]
+        return PoolAnswer(int(chosen["status"]), json.dumps(chosen["body"]).encode())
 
 
 def _drop_managed_fields(value: Any) -> Any:
