@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -273,9 +273,7 @@ def job_events(api: KubeApi, job: Job, pods: Sequence[Pod] = ()) -> list[Event]:
         return list_events(api, job.namespace)
     own = list_events(api, job.namespace, f"involvedObject.uid={job.uid}")
     created = [e.message for e in own if e.reason == SUCCESSFUL_CREATE]
-    names = {p.name for p in pods} | {
-        m.removeprefix(CREATED_POD_PREFIX) for m in created if m.startswith(CREATED_POD_PREFIX)
-    }
+    names = {p.name for p in pods} | created_pod_names(job, own)
     # More than ten alike events in ten minutes are folded by the recorder into one
     # "(combined from similar events): ..." event, which names only the last pod.
     combined = any(not m.startswith(CREATED_POD_PREFIX) for m in created)
@@ -289,17 +287,27 @@ def job_events(api: KubeApi, job: Job, pods: Sequence[Pod] = ()) -> list[Event]:
     return events
 
 
+def created_pod_names(job: Job, events: Iterable[Event]) -> set[str]:
+    """The pods the job controller says it made for `job` (its `SuccessfulCreate` "Created
+    pod: <name>"), only names that are Kubernetes object names: whoever may create Events
+    can write any message, and these names go into field selectors and PromQL."""
+    named = (
+        e.message.removeprefix(CREATED_POD_PREFIX)
+        for e in events
+        if e.involved_uid == job.uid
+        and e.reason == SUCCESSFUL_CREATE
+        and e.message.startswith(CREATED_POD_PREFIX)
+    )
+    return {name for name in named if paths.NAME.fullmatch(name) and ".." not in name}
+
+
 def gone_pod_uids(job: Job, events: list[Event]) -> set[str]:
     """Uids of this Job's pods that no longer exist but left events behind.
 
     The job controller records `SuccessfulCreate` "Created pod: <name>" on the Job for
     every pod it makes, so a pod deleted at the deadline or by GC is still known by name.
     """
-    created = {
-        e.message.removeprefix(CREATED_POD_PREFIX)
-        for e in events
-        if e.involved_uid == job.uid and e.reason == SUCCESSFUL_CREATE
-    }
+    created = created_pod_names(job, events)
     return {
         e.involved_uid for e in events if e.involved_kind == "Pod" and e.involved_name in created
     }

@@ -26,10 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from jobwarden.config import PrometheusConfig
 from jobwarden.errors import UsageUnavailableError
+from jobwarden.kube.paths import NAME
 
 if TYPE_CHECKING:
     import urllib3
@@ -66,7 +67,8 @@ def label_value(text: str) -> str:
 
 
 def _regex_alternatives(names: Sequence[str]) -> str:
-    """Pod names as one anchored RE2 alternation (Kubernetes names hold only [a-z0-9.-])."""
+    """Kubernetes object names ([a-z0-9.-]: a dot is the one character to escape) as one
+    anchored RE2 alternation."""
     return "|".join(n.replace(".", "\\\\.") for n in sorted(set(names)))
 
 
@@ -104,6 +106,12 @@ class Prometheus:
         self.pool = pool
         self._google_token = google_token
         self.queries = 0  # how many queries this client sent (reports quote it)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as messages show it: without a user or password written into it."""
+        parts = urlsplit(self.config.url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
     @property
     def endpoint(self) -> str:
@@ -178,7 +186,7 @@ class Prometheus:
             )
         except urllib3.exceptions.HTTPError as err:
             raise UsageUnavailableError(
-                f"usage not available: Prometheus at {self.config.url} could not be reached "
+                f"usage not available: Prometheus at {self.shown_url} could not be reached "
                 f"({type(err).__name__}); check metrics.prometheus.url"
             ) from err
         try:
@@ -193,7 +201,7 @@ class Prometheus:
                 "Google Cloud)",
             }.get(answer.status, "")
             raise UsageUnavailableError(
-                f"usage not available: Prometheus at {self.config.url} answered "
+                f"usage not available: Prometheus at {self.shown_url} answered "
                 f"{answer.status}{f': {str(said)[:200]}' if said else ''}{hint}"
             )
         result = data.get("data", {}).get("result", [])
@@ -203,7 +211,9 @@ class Prometheus:
         self, namespace: str, pods: Sequence[str], start: dt.datetime, end: dt.datetime | None
     ) -> Peaks:
         """Peak memory, peak CPU and throttled share of every container of `pods` between
-        `start` and `end` (None: now). Raises UsageUnavailableError."""
+        `start` and `end` (None: now). Raises UsageUnavailableError. Only names that are
+        Kubernetes object names are asked about (a name goes into PromQL)."""
+        pods = [p for p in pods if NAME.fullmatch(p) and ".." not in p]
         if not pods:
             return {}
         now = self.clock()

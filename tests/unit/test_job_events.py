@@ -140,3 +140,20 @@ def test_combined_created_events_fall_back_to_the_namespace_list() -> None:
     api = KubeApi(Credentials(server=SERVER, token="t"), transport=transport)
     job_events(api, _job("etl", "j1"))
     assert transport.queries == ["involvedObject.uid=j1", ""]
+
+
+def test_a_forged_created_event_cannot_smuggle_terms_into_a_field_selector() -> None:
+    """Whoever may create Events can write any "Created pod: ..." on the Job: only names that
+    are Kubernetes object names are read (the others would add selector terms)."""
+    events = _namespace(1)
+    events.append(
+        _event("f1", "Job", "etl", "j1", "SuccessfulCreate",
+               "Created pod: x,involvedObject.kind=Job")
+    )  # fmt: skip
+    transport = _Events(events)
+    api = KubeApi(Credentials(server=SERVER, token="t"), transport=transport)
+    job_events(api, _job("etl", "j1"))
+    assert transport.queries == [
+        "involvedObject.uid=j1",
+        "involvedObject.kind=Pod,involvedObject.name=etl-0",
+    ]

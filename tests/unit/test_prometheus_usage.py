@@ -266,3 +266,21 @@ def test_google_credentials_sign_each_query_and_their_failure_says_what_to_grant
         broken.peaks("batch", ["etl-1"], NOW, None)
     assert "no Google credentials for Managed Service for Prometheus" in str(info.value)
     assert "roles/monitoring.viewer" in str(info.value)
+
+
+def test_a_pod_name_that_is_no_kubernetes_name_never_reaches_promql() -> None:
+    pool = _Pool(ANSWERS)
+    client = _client(pool)
+    forged = 'x"} or vector(1) or {a="'
+    assert client.peaks("batch", [forged], NOW - dt.timedelta(minutes=1), None) == {}
+    assert pool.sent == []  # nothing asked
+    client.peaks("batch", ["etl-1", forged], NOW - dt.timedelta(minutes=1), None)
+    assert all('pod=~"etl-1"' in s["query"] and "vector" not in s["query"] for s in pool.sent)
+
+
+def test_a_password_in_the_prometheus_url_is_not_in_the_report() -> None:
+    client = _client(_Pool(status=503), url="http://jobwarden:s3cret-pass@prom.example:9090")
+    with pytest.raises(UsageUnavailableError) as info:
+        client.peaks("batch", ["etl-1"], NOW, None)
+    assert "Prometheus at http://prom.example:9090 answered 503" in str(info.value)
+    assert "s3cret-pass" not in str(info.value)
