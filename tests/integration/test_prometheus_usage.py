@@ -61,6 +61,12 @@ def _report(runtime: Runtime, job: dict[str, Any], workflows: tuple[str, ...]) -
     return out
 
 
+def _runtime(stack: StackInfo, tmp_path: Path, prometheus_url: str) -> Runtime:
+    """The local stack as cluster `local`, reports under tmp_path, usage from that URL."""
+    extra = {"metrics": {"prometheus": {"url": prometheus_url}}}
+    return make_runtime(stack, tmp_path / "reports", extra=extra)
+
+
 def _oom_manifest(name: str, limit: str, peak: str) -> dict[str, Any]:
     containers = [
         {"name": "worker", "image": "r.example/w:1", "resources": {"limits": {"memory": limit}}}
@@ -80,11 +86,7 @@ def test_the_oom_report_says_the_peak_the_test_chose_of_its_limit(
     stack: StackInfo, admin: KubeApi, namespace: str, tmp_path: Path
 ) -> None:
     job = _failed_job(admin, namespace, _oom_manifest("resize", "512Mi", "498Mi"))
-    runtime = make_runtime(
-        stack,
-        tmp_path / "reports",
-        extra={"metrics": {"prometheus": {"url": stack.prometheus_url}}},
-    )
+    runtime = _runtime(stack, tmp_path, stack.prometheus_url)
     texts = _report(runtime, job, ("jobFailureReporter", "jobPodEnricher"))
     failure, pods = texts["jobFailureReporter"], texts["jobPodEnricher"]
     assert "Peak memory 498Mi of limit 512Mi (97%): the container hit its memory limit" in failure
@@ -102,11 +104,7 @@ def test_an_oom_well_under_its_limit_points_at_the_node_and_run_records_keep_the
     stack: StackInfo, admin: KubeApi, namespace: str, tmp_path: Path
 ) -> None:
     job = _failed_job(admin, namespace, _oom_manifest("thumbs", "2Gi", "600Mi"))
-    runtime = make_runtime(
-        stack,
-        tmp_path / "reports",
-        extra={"metrics": {"prometheus": {"url": stack.prometheus_url}}},
-    )
+    runtime = _runtime(stack, tmp_path, stack.prometheus_url)
     texts = _report(runtime, job, ("jobFailureReporter", "jobPerformanceAnalysis"))
     failure = texts["jobFailureReporter"]
     assert "Peak memory 600Mi of limit 2Gi (29%)" in failure
@@ -125,11 +123,7 @@ def test_without_a_reachable_prometheus_the_report_is_made_and_says_why(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     job = _failed_job(admin, namespace, _oom_manifest("gone-prom", "512Mi", "498Mi"))
-    runtime = make_runtime(
-        stack,
-        tmp_path / "reports",
-        extra={"metrics": {"prometheus": {"url": f"http://127.0.0.1:{port}"}}},
-    )
+    runtime = _runtime(stack, tmp_path, f"http://127.0.0.1:{port}")
     failure = _report(runtime, job, ("jobFailureReporter",))["jobFailureReporter"]
     assert f"Prometheus at http://127.0.0.1:{port} could not be reached" in failure
     assert "check metrics.prometheus.url" in failure
